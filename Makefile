@@ -1,0 +1,53 @@
+# The template's own tasks. Target names match the generated repo's: install, lint, format,
+# test; plus demo (bake, train, serve, predict) and bench.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+# The one interpreter finder, shared with every generated repo.
+FIND_PYTHON := '{{cookiecutter.project_slug}}/scripts/find-python'
+unexport PYTHONDONTWRITEBYTECODE
+
+.PHONY: help install lint format test test-fast demo bench lock clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed ## create .venv (Python 3.12) with the template's dev tools
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	@python="$$($(FIND_PYTHON))" && "$$python" -m venv --clear $(VENV)
+	@command -v uv >/dev/null 2>&1 || $(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+	@uv="$$(command -v uv || echo $(BIN)/uv)"; \
+		"$$uv" pip install --quiet --python $(BIN)/python -r requirements.lock
+	@touch $@
+
+lint: install ## ruff over hooks, tests, scripts and benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: install ## every tier: bakes, hooks, then installs a bake and runs its own tests
+	$(BIN)/pytest
+
+test-fast: install ## the bake and hook tests only (about a minute)
+	$(BIN)/pytest -m "not slow"
+
+demo: install ## bake a model repo, train, register, serve, predict, print, stop
+	$(BIN)/python scripts/demo.py
+
+bench: install ## time the demo from bake to first prediction
+	$(BIN)/python benchmarks/demo_time.py
+
+lock: install ## re-resolve requirements.lock after changing pyproject.toml
+	@uv="$$(command -v uv || echo $(BIN)/uv)"; { \
+		echo "# The template's dev tools, pinned: make lock regenerates it from pyproject.toml."; \
+		"$$uv" pip compile --quiet --python-version 3.12 --no-header --output-file - pyproject.toml; \
+	} > requirements.lock.new && mv requirements.lock.new requirements.lock
+
+clean: ## remove the virtualenv and build output
+	rm -rf $(VENV) build .pytest_cache .ruff_cache

@@ -1,0 +1,80 @@
+"""Remove what the answers exclude and record the answers for later re-rendering.
+
+The answers arrive as JSON data. Optional parts are listed once in OPTIONAL_PATHS; the record
+is a `.cruft.json`-compatible file, so `cruft update` (or a re-bake with the same answers)
+can bring a generated repo up to a newer template version.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+# Paths of the machine that generated the repo: meaningless anywhere else.
+MACHINE_SPECIFIC_KEYS = {"_output_dir", "_repo_dir", "__prompts__"}
+
+
+def optional_paths(answers: dict) -> list[tuple[bool, list[str]]]:
+    """(keep?, paths) for every part of the output that an answer can remove."""
+    package = f"src/{answers['package_name']}"
+    return [
+        (answers["ci_provider"] == "github", [".github"]),
+        (answers["ci_provider"] == "gitlab", [".gitlab-ci.yml"]),
+        (answers["include_drift_detection"], [f"{package}/drift", "tests/test_drift.py"]),
+    ]  # fmt: skip
+
+
+def remove_excluded(root: Path, answers: dict) -> None:
+    for keep, paths in optional_paths(answers):
+        if keep:
+            continue
+        for relative in paths:
+            path = root / relative
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+
+
+def template_commit(repo_dir: str) -> str | None:
+    """The template's git commit, when it was generated from a git checkout."""
+    try:
+        result = subprocess.run(
+            ["git", "-C", repo_dir, "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def record_answers(root: Path, answers: dict) -> None:
+    """Write `.cruft.json`: template source, commit and every answer."""
+    context = {k: v for k, v in answers.items() if k not in MACHINE_SPECIFIC_KEYS}
+    record = {
+        "template": answers.get("_template"),
+        "commit": template_commit(answers.get("_repo_dir", "")),
+        "checkout": answers.get("_checkout"),
+        "context": {"cookiecutter": context},
+        "directory": None,
+        "template_version": answers["__template_version"],
+    }
+    (root / ".cruft.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+
+
+def main() -> int:
+    answers = json.loads(r"""{{ cookiecutter | tojson }}""")
+    root = Path.cwd()
+    remove_excluded(root, answers)
+    record_answers(root, answers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Baking: the template's options, their valid combinations, and one bake call."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+from cookiecutter.main import cookiecutter
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULTS = json.loads((ROOT / "cookiecutter.json").read_text())
+
+# Every choice and boolean option; a combination is one dict of their values.
+CHOICE_OPTIONS = {
+    key: value if isinstance(value, list) else [True, False]
+    for key, value in DEFAULTS.items()
+    if not key.startswith("_") and isinstance(value, list | bool)
+}
+COMBINATIONS = [
+    dict(zip(CHOICE_OPTIONS, values, strict=True))
+    for values in itertools.product(*CHOICE_OPTIONS.values())
+]
+
+
+def combination_id(combination: dict) -> str:
+    return "-".join(
+        (f"{k}={v}" if not isinstance(v, bool) else (k if v else f"no-{k}"))
+        for k, v in combination.items()
+    )
+
+
+def bake(output_dir: Path, **answers: object) -> Path:
+    """Generate a repo with the given answers (defaults for the rest); return its path."""
+    return Path(
+        cookiecutter(str(ROOT), no_input=True, extra_context=answers, output_dir=str(output_dir))
+    )

@@ -1,0 +1,166 @@
+"""Every valid combination bakes into a clean repo: exact files, no Jinja left, lint-clean."""
+
+from __future__ import annotations
+
+import json
+import py_compile
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .baking import DEFAULTS, ROOT, bake
+
+# Files that legitimately contain `{{`/`${{`: CI expressions copied without rendering.
+JINJA_ALLOWED = {".github/workflows/ci.yml", ".gitlab-ci.yml"}
+
+COMMON_FILES = {
+    ".cruft.json", ".gitignore", "Makefile", "pyproject.toml", "requirements.lock",
+    "scripts/find-python",
+    "src/{pkg}/__init__.py", "src/{pkg}/__main__.py", "src/{pkg}/cli.py", "src/{pkg}/data.py",
+    "src/{pkg}/model.py", "src/{pkg}/registry.py", "src/{pkg}/serving.py",
+    "src/{pkg}/settings.py", "src/{pkg}/training.py", "src/{pkg}/tuning.py",
+    "src/{pkg}/validation.py",
+    "tests/conftest.py", "tests/test_data.py", "tests/test_end_to_end.py",
+    "tests/test_settings.py", "tests/test_validation.py",
+}  # fmt: skip
+OPTIONAL_FILES = {
+    ("ci_provider", "github"): {".github/workflows/ci.yml"},
+    ("ci_provider", "gitlab"): {".gitlab-ci.yml"},
+}
+
+
+def expected_files(answers: dict, package: str) -> set[str]:
+    files = set(COMMON_FILES)
+    for (option, value), paths in OPTIONAL_FILES.items():
+        if answers[option] == value:
+            files |= paths
+    return {f.format(pkg=package) for f in files}
+
+
+def files_of(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+def test_exactly_the_expected_files(baked):
+    answers, root = baked
+    package = json.loads((root / ".cruft.json").read_text())["context"]["cookiecutter"]
+    assert files_of(root) == expected_files(answers, package["package_name"])
+
+
+def test_no_template_syntax_left(baked):
+    _, root = baked
+    for relative in files_of(root) - JINJA_ALLOWED:
+        text = (root / relative).read_text()
+        for marker in ("{{", "{%", "{#", "cookiecutter."):
+            assert marker not in text, f"{relative} still contains {marker!r}"
+
+
+def test_python_compiles(baked):
+    _, root = baked
+    for path in root.rglob("*.py"):
+        py_compile.compile(str(path), doraise=True)
+
+
+def test_ruff_lint_and_format_change_nothing(baked):
+    _, root = baked
+    ruff = [sys.executable, "-m", "ruff"]
+    check = subprocess.run(
+        [*ruff, "check", "--no-cache", "."], cwd=root, capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    fmt = subprocess.run(
+        [*ruff, "format", "--no-cache", "--check", "--diff", "."],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_data_files_parse(baked):
+    _, root = baked
+    for path in root.rglob("*"):
+        if path.suffix in (".yml", ".yaml"):
+            list(yaml.safe_load_all(path.read_text()))
+        elif path.suffix == ".json":
+            json.loads(path.read_text())
+        elif path.suffix == ".toml":
+            tomllib.loads(path.read_text())
+
+
+def test_answers_and_template_version_are_recorded(baked):
+    answers, root = baked
+    record = json.loads((root / ".cruft.json").read_text())
+    context = record["context"]["cookiecutter"]
+    for option, value in answers.items():
+        assert context[option] == value
+    template_version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert record["template_version"] == template_version
+    assert record["template"] == str(ROOT)
+    assert "_output_dir" not in context and "_repo_dir" not in context
+
+
+def test_lock_pins_every_dependency(baked):
+    _, root = baked
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    pinned = {
+        line.split("==")[0].lower(): line.split("==")[1].split()[0]
+        for line in (root / "requirements.lock").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    }
+    declared = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        declared += extra
+    for requirement in declared:
+        name, version = requirement.split("==")
+        assert pinned.get(name.lower()) == version, f"{requirement} is not what the lock pins"
+
+
+# Options that are free text or addresses, with a non-default value each; a bake with that
+# value must differ from the default bake (every option changes something real).
+NON_DEFAULT_ANSWERS = {
+    "project_name": "Fraud Scorer",
+    "project_slug": "fraud-scorer",
+    "package_name": "fraud_scorer",
+    "model_name": "fraud-scorer",
+    "description": "Scores card payments.",
+    "author_name": "Risk Team",
+    "author_email": "risk@example.org",
+    "ci_provider": "gitlab",
+    "container_registry": "registry.example.org:5000/risk",
+    "platform_repo_url": "https://gitlab.example.org/risk/platform.git",
+    "kubernetes_namespace": "risk-models",
+    "mlflow_tracking_uri": "http://mlflow.tracking.svc:5000",
+    "kafka_bootstrap_servers": "kafka-0.kafka:9092,kafka-1.kafka:9092",
+    "prefect_api_url": "http://prefect.orchestration.svc:4200/api",
+    "include_drift_detection": False,
+    "hyperparameter_tuning": True,
+}
+
+
+def test_every_option_is_covered():
+    prompted = {k for k in DEFAULTS if not k.startswith("_")}
+    assert prompted == set(NON_DEFAULT_ANSWERS)
+
+
+@pytest.fixture(scope="module")
+def default_bake(tmp_path_factory) -> Path:
+    return bake(tmp_path_factory.mktemp("default"))
+
+
+def _contents(root: Path) -> dict[str, str]:
+    return {
+        relative: (root / relative).read_text()
+        for relative in files_of(root)
+        if relative != ".cruft.json"
+    }
+
+
+@pytest.mark.parametrize("option", sorted(NON_DEFAULT_ANSWERS))
+def test_every_option_changes_the_output(option, default_bake, tmp_path):
+    changed = bake(tmp_path, **{option: NON_DEFAULT_ANSWERS[option]})
+    assert _contents(changed) != _contents(default_bake), f"{option} changes nothing"

@@ -1,0 +1,64 @@
+"""Prediction input checks shared by every serving runtime: bad input is a 400, never a 500."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+# Far beyond any real request; protects the server from a payload that would exhaust memory.
+MAX_ROWS = 10_000
+
+
+class InvalidInput(ValueError):
+    """The request cannot be predicted on; the message names what is wrong."""
+
+
+def to_feature_matrix(
+    rows: object, names: Sequence[str] | None, expected: Sequence[str]
+) -> np.ndarray:
+    """Return a float matrix with columns in model order, or raise InvalidInput."""
+    try:
+        array = np.asarray(rows, dtype=object)
+    except ValueError as error:  # ragged nested lists
+        raise InvalidInput(f"rows must all have the same length: {error}") from None
+    if array.ndim == 1 and array.size:
+        if any(isinstance(item, list | tuple | np.ndarray) for item in array):
+            raise InvalidInput("rows must all have the same length")
+        array = array.reshape(1, -1)  # a single flat row
+    if array.ndim != 2:
+        raise InvalidInput(
+            f"expected a 2-D array of rows x {len(expected)} features, "
+            f"got {array.ndim} dimension(s)"
+        )
+    if array.shape[0] == 0:
+        raise InvalidInput("the request has no rows")
+    if array.shape[0] > MAX_ROWS:
+        raise InvalidInput(f"the request has {array.shape[0]} rows; at most {MAX_ROWS} are allowed")
+    if array.shape[1] != len(expected):
+        raise InvalidInput(
+            f"each row must have {len(expected)} values ({', '.join(expected)}), "
+            f"got {array.shape[1]}"
+        )
+    if names:
+        names = [str(n) for n in names]
+        if sorted(names) != sorted(expected) or len(set(names)) != len(names):
+            unknown = sorted(set(names) - set(expected))
+            missing = sorted(set(expected) - set(names))
+            raise InvalidInput(
+                f"feature names must be exactly {', '.join(expected)}"
+                + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+                + (f"; missing: {', '.join(missing)}" if missing else "")
+            )
+        array = array[:, [names.index(column) for column in expected]]
+    matrix = np.empty(array.shape, dtype=float)
+    for (row, column), value in np.ndenumerate(array):
+        if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+            raise InvalidInput(
+                f"row {row}, feature {expected[column]!r}: expected a number, got {value!r}"[:300]
+            )
+        matrix[row, column] = value
+    if not np.isfinite(matrix).all():
+        row, column = np.argwhere(~np.isfinite(matrix))[0]
+        raise InvalidInput(f"row {row}, feature {expected[column]!r}: NaN or infinite value")
+    return matrix

@@ -1,0 +1,104 @@
+"""Train with the real flow, then predict through the wrapper and the real Seldon server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import mlflow
+import pytest
+
+from {{ cookiecutter.package_name }}.data import (
+    FEATURES,
+    sample_rows,
+)
+from {{ cookiecutter.package_name }}.settings import (
+    MODEL_NAME,
+    STAGING_ALIAS,
+    load_settings,
+)
+
+pytestmark = pytest.mark.slow
+CLI = [sys.executable, "-m", "{{ cookiecutter.package_name }}"]
+
+
+def _post(url: str, payload: object) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def test_training_registers_a_version_with_the_staging_alias(trained):
+    client = mlflow.MlflowClient(load_settings().mlflow_tracking_uri)
+    version = client.get_model_version_by_alias(MODEL_NAME, STAGING_ALIAS)
+    assert str(version.version) == trained.version
+    run = client.get_run(trained.run_id)
+    assert run.data.tags["training_reason"] == "test"
+    assert run.data.tags["data_digest"]
+    contexts = {
+        tag.value
+        for dataset_input in run.inputs.dataset_inputs
+        for tag in dataset_input.tags
+        if tag.key == "mlflow.data.context"
+    }
+    assert contexts == {"training", "evaluation"}
+    assert trained.metrics["accuracy"] > 0.8
+
+
+def test_the_wrapper_predicts_probabilities_for_each_class(trained):
+    from {{ cookiecutter.package_name }}.serving import SeldonModel
+
+    model = SeldonModel()
+    model.load()
+    rows = sample_rows(5)
+    probabilities = model.predict(rows.to_numpy(), list(rows.columns))
+    assert probabilities.shape == (5, len(model.class_names()))
+    assert abs(probabilities.sum(axis=1) - 1).max() < 1e-9
+    assert model.tags()["model_version"] == trained.version
+
+
+def test_the_microservice_answers_over_http(model_server, trained):
+    rows = sample_rows(3)
+    status, body = _post(
+        f"{model_server}/api/v1.0/predictions",
+        {"data": {"names": list(rows.columns), "ndarray": rows.to_numpy().tolist()}},
+    )
+    assert status == 200, body
+    assert len(body["data"]["ndarray"]) == 3
+    assert body["meta"]["tags"]["model_version"] == trained.version
+    assert body["data"]["names"]  # class names, not t:0 placeholders
+    assert not body["data"]["names"][0].startswith("t:")
+
+
+def test_bad_input_over_http_is_a_400_naming_the_problem(model_server):
+    status, body = _post(
+        f"{model_server}/api/v1.0/predictions", {"data": {"ndarray": [[1.0, "x"]]}}
+    )
+    assert status == 400
+    assert f"each row must have {len(FEATURES)} values" in body["status"]["info"]
+
+
+def test_predict_command_prints_the_answer(model_server):
+    url = f"{model_server}/api/v1.0/predictions"
+    result = subprocess.run(
+        [*CLI, "predict", "--url", url], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["response"]["data"]["ndarray"]
+
+
+def test_predict_command_explains_an_unreachable_server():
+    result = subprocess.run(
+        [*CLI, "predict", "--url", "http://127.0.0.1:9/x", "--timeout", "2"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "cannot reach the model server" in result.stderr

@@ -1,0 +1,54 @@
+"""Prediction input checks: every kind of bad payload is an InvalidInput with a clear message."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from {{ cookiecutter.package_name }}.data import FEATURES
+from {{ cookiecutter.package_name }}.validation import (
+    MAX_ROWS,
+    InvalidInput,
+    to_feature_matrix,
+)
+
+NAMES = list(FEATURES)
+ROW = [5.1, 3.5, 1.4, 0.2][: len(NAMES)] + [1.0] * max(0, len(NAMES) - 4)
+
+
+def test_rows_are_reordered_by_feature_name():
+    shuffled = list(reversed(NAMES))
+    matrix = to_feature_matrix([list(reversed(ROW))], shuffled, NAMES)
+    assert matrix.tolist() == [ROW]
+
+
+def test_a_single_flat_row_is_accepted():
+    assert to_feature_matrix(ROW, None, NAMES).shape == (1, len(NAMES))
+
+
+@pytest.mark.parametrize(
+    ("rows", "names", "message"),
+    [
+        ([], None, "no rows"),
+        ([[]], None, "each row must have"),
+        ([ROW[:-1]], None, "each row must have"),
+        ([ROW, ROW[:-1]], None, "same length|each row must have"),
+        ([[ROW]], None, "2-D"),
+        ([ROW], [*NAMES[:-1], "bogus"], "unknown: bogus"),
+        ([ROW], [NAMES[0]] * len(NAMES), "feature names must be exactly"),
+        ([["a", *ROW[1:]]], None, "expected a number"),
+        ([[None, *ROW[1:]]], None, "expected a number"),
+        ([[True, *ROW[1:]]], None, "expected a number"),
+        ([[float("nan"), *ROW[1:]]], None, "NaN or infinite"),
+        ([ROW] * (MAX_ROWS + 1), None, "at most"),
+        (7, None, "dimension"),
+    ],
+)
+def test_bad_input_is_named(rows, names, message):
+    with pytest.raises(InvalidInput, match=message):
+        to_feature_matrix(rows, names, NAMES)
+
+
+def test_numpy_input_passes_through():
+    matrix = to_feature_matrix(np.array([ROW, ROW]), NAMES, NAMES)
+    assert matrix.dtype == float and matrix.shape == (2, len(NAMES))
