@@ -24,12 +24,12 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	@touch $@
 
 lint: install ## ruff over hooks, tests, scripts and benchmarks
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check hooks tests scripts benchmarks
+	$(BIN)/ruff format --check hooks tests scripts benchmarks
 
 format: install ## apply ruff fixes and formatting
-	$(BIN)/ruff check --fix .
-	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix hooks tests scripts benchmarks
+	$(BIN)/ruff format hooks tests scripts benchmarks
 
 test: install ## every tier: bakes, hooks, then installs a bake and runs its own tests
 	$(BIN)/pytest

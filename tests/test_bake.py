@@ -18,14 +18,16 @@ from .baking import DEFAULTS, ROOT, bake
 JINJA_ALLOWED = {".github/workflows/ci.yml", ".gitlab-ci.yml"}
 
 COMMON_FILES = {
-    ".cruft.json", ".gitignore", "Makefile", "pyproject.toml", "requirements.lock",
+    ".cruft.json", ".gitignore", "Makefile", "README.md", "pyproject.toml", "requirements.lock",
     "scripts/find-python",
+    "k8s/base/kustomization.yaml", "k8s/base/kustomizeconfig.yaml",
+    "k8s/base/seldondeployment.yaml", "k8s/base/serviceaccount.yaml",
     "src/{pkg}/__init__.py", "src/{pkg}/__main__.py", "src/{pkg}/cli.py", "src/{pkg}/data.py",
     "src/{pkg}/model.py", "src/{pkg}/registry.py", "src/{pkg}/serving.py",
     "src/{pkg}/settings.py", "src/{pkg}/training.py", "src/{pkg}/tuning.py",
     "src/{pkg}/validation.py",
     "tests/conftest.py", "tests/test_data.py", "tests/test_end_to_end.py",
-    "tests/test_settings.py", "tests/test_validation.py",
+    "tests/test_settings.py", "tests/test_tuning.py", "tests/test_validation.py",
 }  # fmt: skip
 OPTIONAL_FILES = {
     ("ci_provider", "github"): {".github/workflows/ci.yml"},
@@ -90,6 +92,17 @@ def test_data_files_parse(baked):
             json.loads(path.read_text())
         elif path.suffix == ".toml":
             tomllib.loads(path.read_text())
+
+
+def test_kustomize_base_renders(baked):
+    _, root = baked
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(root / "k8s" / "base")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    kinds = [doc["kind"] for doc in yaml.safe_load_all(result.stdout)]
+    assert sorted(kinds) == ["ConfigMap", "SeldonDeployment", "ServiceAccount"]
 
 
 def test_answers_and_template_version_are_recorded(baked):

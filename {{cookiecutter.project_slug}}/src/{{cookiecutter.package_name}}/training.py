@@ -13,6 +13,7 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow.data.code_dataset_source import CodeDatasetSource
 from mlflow.models import infer_signature
 from prefect import flow, get_run_logger, task
 from sklearn.metrics import accuracy_score, f1_score
@@ -57,14 +58,15 @@ def split_data(frame: pd.DataFrame, seed: int, test_size: float) -> Split:
 
 @task
 def fit(split: Split, seed: int, trials: int) -> Pipeline:
-    features, labels = split.train[list(FEATURES)], split.train[TARGET]
+    # Plain arrays, as the server sees them; column names live in the MLflow signature.
+    features, labels = split.train[list(FEATURES)].to_numpy(), split.train[TARGET].to_numpy()
     params = search(features, labels, trials=trials, seed=seed) if trials else {}
     return build_model(seed).set_params(**params).fit(features, labels)
 
 
 @task
 def evaluate(model: Pipeline, split: Split) -> dict[str, float]:
-    predicted = model.predict(split.test[list(FEATURES)])
+    predicted = model.predict(split.test[list(FEATURES)].to_numpy())
     return {
         "accuracy": float(accuracy_score(split.test[TARGET], predicted)),
         "f1_macro": float(f1_score(split.test[TARGET], predicted, average="macro")),
@@ -78,7 +80,7 @@ def register(model: Pipeline, split: Split, metrics: dict[str, float]) -> tuple[
     model_info = mlflow.sklearn.log_model(
         model,
         name="model",
-        signature=infer_signature(example, model.predict_proba(example)),
+        signature=infer_signature(example, model.predict_proba(example.to_numpy())),
         input_example=example,
         pip_requirements=[f"{p}=={installed_version(p)}" for p in MODEL_REQUIREMENTS],
         registered_model_name=MODEL_NAME,
@@ -102,7 +104,8 @@ def _git_commit() -> str:
 
 
 def _log_dataset(frame: pd.DataFrame, context: str) -> str:
-    dataset = mlflow.data.from_pandas(frame, source=DATA_SOURCE, targets=TARGET, name=context)
+    source = CodeDatasetSource({"loader": DATA_SOURCE})
+    dataset = mlflow.data.from_pandas(frame, source=source, targets=TARGET, name=context)
     mlflow.log_input(dataset, context=context)
     return dataset.digest
 

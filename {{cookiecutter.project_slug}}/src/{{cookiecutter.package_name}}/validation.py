@@ -22,7 +22,9 @@ def to_feature_matrix(
         array = np.asarray(rows, dtype=object)
     except ValueError as error:  # ragged nested lists
         raise InvalidInput(f"rows must all have the same length: {error}") from None
-    if array.ndim == 1 and array.size:
+    if array.ndim == 1 and array.size == 0:
+        raise InvalidInput("the request has no rows")
+    if array.ndim == 1:
         if any(isinstance(item, list | tuple | np.ndarray) for item in array):
             raise InvalidInput("rows must all have the same length")
         array = array.reshape(1, -1)  # a single flat row

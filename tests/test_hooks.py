@@ -1,0 +1,99 @@
+"""The pre-generation hook rejects every bad answer with one clear line and leaves nothing."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import pytest
+from cookiecutter.exceptions import FailedHookException
+
+from .baking import bake
+
+# (option, bad value, words the message must contain)
+INVALID_ANSWERS = [
+    ("project_slug", "my project", "lowercase letters, digits and single hyphens"),
+    ("project_slug", "-iris", "start with a letter"),
+    ("project_slug", "Iris", "lowercase"),
+    ("project_slug", "a" * 64, "at most 63"),
+    ("package_name", "class", "Python keyword"),
+    ("package_name", "iris-classifier", "Python identifier"),
+    ("package_name", "json", "standard-library"),
+    ("package_name", "mlflow", "dependency"),
+    ("model_name", "Iris", "DNS-1123"),
+    ("model_name", "iris_classifier", "DNS-1123"),
+    ("model_name", "m" * 64, "at most 45"),
+    ("model_name", "iris-", "DNS-1123"),
+    ("model_name", "1iris", "start with a letter"),
+    ("container_registry", "https://ghcr.io/acme", "URL scheme"),
+    ("container_registry", "ghcr.io/acme/", "no trailing slash"),
+    ("container_registry", "GHCR.io/Acme", "lowercase"),
+    ("author_name", "", "must not be empty"),
+    ("author_name", "   ", "must not be empty"),
+    ("author_email", "not-an-email", "e-mail address"),
+    ("description", "two\nlines", "single line"),
+    ("platform_repo_url", "ftp://example.org/platform.git", "http:// or https://"),
+    ("platform_repo_url", "https://user:token@github.com/acme/p.git", "credentials"),
+    ("kubernetes_namespace", "Models", "DNS-1123"),
+    ("mlflow_tracking_uri", "mlflow:5000", "http:// or https://"),
+    ("mlflow_tracking_uri", "http://admin:secret@mlflow:5000", "credentials"),
+    ("kafka_bootstrap_servers", "kafka", "host:port"),
+    ("kafka_bootstrap_servers", "kafka:9092,kafka:99999", "port from 1 to 65535"),
+    ("prefect_api_url", "http://prefect:4200", "must end with /api"),
+]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "rule"),
+    INVALID_ANSWERS,
+    ids=[f"{o}={v!r}"[:40] for o, v, _ in INVALID_ANSWERS],
+)
+def test_bad_answer_is_rejected_with_a_clear_message(option, value, rule, tmp_path, capfd):
+    with pytest.raises(FailedHookException):
+        bake(tmp_path, **{option: value})
+    errors = capfd.readouterr().err.splitlines()
+    # A bad slug also makes the names derived from it bad: each gets its own line.
+    mine = [line for line in errors if line.startswith(f"ERROR: {option}={value!r}: ")]
+    assert len(mine) == 1, errors
+    assert rule in mine[0]
+    assert list(tmp_path.iterdir()) == [], "a rejected bake must leave nothing on disk"
+
+
+def test_every_problem_is_reported_at_once(tmp_path, capfd):
+    with pytest.raises(FailedHookException):
+        bake(tmp_path, model_name="Bad_Name", author_email="nope", kubernetes_namespace="X")
+    err = capfd.readouterr().err
+    for option in ("model_name", "author_email", "kubernetes_namespace"):
+        assert f"ERROR: {option}=" in err
+
+
+def test_unknown_choice_is_rejected_before_generation(tmp_path):
+    with pytest.raises(ValueError, match="ci_provider, but the choices are"):
+        bake(tmp_path, ci_provider="jenkins")
+    assert not any(tmp_path.iterdir())
+
+
+def test_non_boolean_for_a_boolean_option_is_rejected(tmp_path):
+    # cookiecutter itself refuses a value it cannot read as yes/no
+    with pytest.raises((FailedHookException, ValueError)):
+        bake(tmp_path, include_drift_detection="perhaps")
+    assert not any(tmp_path.iterdir())
+
+
+FREE_TEXT = {
+    "project_name": 'Zoë\'s "Fancy" Iris — Klassifikator',
+    "description": 'Prédit l\'espèce; handles "quotes", \\backslashes\\ and {braces}.',
+    "author_name": "Ana O'Brien-Núñez",
+}
+
+
+def test_free_text_with_quotes_apostrophes_and_accents_is_safe(tmp_path):
+    root = bake(tmp_path, project_slug="fancy-iris", **FREE_TEXT)
+    recorded = json.loads((root / ".cruft.json").read_text())["context"]["cookiecutter"]
+    for option, value in FREE_TEXT.items():
+        assert recorded[option] == value
+    readme = (root / "README.md").read_text()
+    assert FREE_TEXT["project_name"] in readme and FREE_TEXT["description"] in readme
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    assert project["description"] == FREE_TEXT["description"]
+    assert project["authors"][0]["name"] == FREE_TEXT["author_name"]
