@@ -22,10 +22,14 @@ def search(features, labels, *, trials: int, seed: int) -> dict[str, Any]:
     """Return the best parameters found in `trials` cross-validated candidates."""
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
     best_score, best_params = -np.inf, {}
+    # Children must name the parent's experiment explicitly, or they land in the default one.
+    experiment_id = mlflow.active_run().info.experiment_id
     for trial, params in enumerate(ParameterSampler(SEARCH_SPACE, trials, random_state=seed)):
         model = build_model(seed).set_params(**params)
         score = float(cross_val_score(model, features, labels, cv=folds, scoring=SCORING).mean())
-        with mlflow.start_run(run_name=f"trial-{trial:03d}", nested=True):
+        with mlflow.start_run(
+            experiment_id=experiment_id, run_name=f"trial-{trial:03d}", nested=True
+        ):
             mlflow.log_params(params)
             mlflow.log_metric(f"cv_{SCORING}", score)
         if score > best_score:
