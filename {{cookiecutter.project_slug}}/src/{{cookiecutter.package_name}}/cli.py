@@ -19,6 +19,9 @@ from .settings import SELDON_CLASS, SettingsError, load_settings
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    # Without PREFECT_API_URL Prefect starts a throw-away local server; its first start in a
+    # new venv (bytecode not yet cached) can exceed Prefect's 20 s default on a small machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     from .training import training_flow
 
     result = training_flow(reason=args.reason)
