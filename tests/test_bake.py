@@ -27,7 +27,8 @@ COMMON_FILES = {
     "src/{pkg}/settings.py", "src/{pkg}/training.py", "src/{pkg}/tuning.py",
     "src/{pkg}/validation.py",
     "tests/conftest.py", "tests/test_data.py", "tests/test_end_to_end.py",
-    "tests/test_settings.py", "tests/test_tuning.py", "tests/test_validation.py",
+    "tests/test_settings.py", "tests/test_training.py", "tests/test_tuning.py",
+    "tests/test_validation.py", "src/{pkg}/evaluation.py",
 }  # fmt: skip
 OPTIONAL_FILES = {
     ("ci_provider", "github"): {".github/workflows/ci.yml"},

@@ -36,20 +36,10 @@ def _post(url: str, payload: object) -> tuple[int, dict]:
         return error.code, json.loads(error.read() or b"{}")
 
 
-def test_training_registers_a_version_with_the_staging_alias(trained):
+def test_training_registers_a_version_with_the_staging_alias(trained, mlflow_server):
     client = mlflow.MlflowClient(load_settings().mlflow_tracking_uri)
     version = client.get_model_version_by_alias(MODEL_NAME, STAGING_ALIAS)
     assert str(version.version) == trained.version
-    run = client.get_run(trained.run_id)
-    assert run.data.tags["training_reason"] == "test"
-    assert run.data.tags["data_digest"]
-    contexts = {
-        tag.value
-        for dataset_input in run.inputs.dataset_inputs
-        for tag in dataset_input.tags
-        if tag.key == "mlflow.data.context"
-    }
-    assert contexts == {"training", "evaluation"}
     assert trained.metrics["accuracy"] > 0.8
 
 

@@ -13,7 +13,7 @@ from {{ cookiecutter.package_name }}.tuning import SEARCH_SPACE, search
 pytestmark = pytest.mark.slow
 
 
-def test_each_trial_is_a_nested_run(state_dir):
+def test_each_trial_is_a_nested_run(mlflow_server):
     settings = load_settings()
     client = registry.connect(settings)
     experiment_id = registry.ensure_experiment(client, settings)

@@ -24,8 +24,15 @@ class DataValidationError(ValueError):
     """The data does not have the schema the model is trained on."""
 
 
-def load_dataset() -> pd.DataFrame:
-    """Return the full labelled dataset: one column per feature plus the TARGET column."""
+def load_dataset(uri: str | None = None) -> pd.DataFrame:
+    """Return the full labelled dataset: one column per feature plus the TARGET column.
+
+    With `uri` (the DATA_URI setting) read a CSV or Parquet file instead: a local path, or
+    s3://... once `s3fs` is added to the dependencies. Replace this function to read from
+    anywhere else (a warehouse, a feature store); validation and training stay the same.
+    """
+    if uri:
+        return _read_table(uri)
     from sklearn.datasets import load_iris
 
     bunch = load_iris(as_frame=True)
@@ -34,6 +41,17 @@ def load_dataset() -> pd.DataFrame:
     )
     frame[TARGET] = pd.Categorical.from_codes(frame[TARGET], bunch.target_names).astype(str)
     return frame
+
+
+def _read_table(uri: str) -> pd.DataFrame:
+    readers = {".csv": pd.read_csv, ".parquet": pd.read_parquet}
+    suffix = next((s for s in readers if uri.lower().endswith(s)), None)
+    if suffix is None:
+        raise DataValidationError(f"DATA_URI={uri!r}: expected a .csv or .parquet file")
+    try:
+        return readers[suffix](uri)
+    except (OSError, ValueError, ImportError) as error:
+        raise DataValidationError(f"DATA_URI={uri!r}: cannot be read: {error}") from error
 
 
 def validate_dataset(frame: pd.DataFrame) -> pd.DataFrame:

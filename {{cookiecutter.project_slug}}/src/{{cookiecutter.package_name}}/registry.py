@@ -7,6 +7,8 @@ disagree on which version is in service.
 from __future__ import annotations
 
 import logging
+import os
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +17,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from .settings import Settings
+from .settings import CHALLENGER_ALIAS, CHAMPION_ALIAS, STAGING_ALIAS, Settings
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +27,36 @@ class RegistryError(RuntimeError):
 
 
 def connect(settings: Settings) -> MlflowClient:
-    """Point MLflow at the configured server, or at the local SQLite registry."""
+    """Point MLflow at the configured server (checked reachable), or the local registry."""
+    # MLflow's client retries for minutes by default; a registry outage must fail a run in
+    # bounded time instead. Explicit environment values still win.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    request_timeout = str(int(settings.mlflow_timeout_seconds * 3))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", request_timeout)
+    if not settings.uses_local_registry:
+        check_reachable(settings.mlflow_tracking_uri, settings.mlflow_timeout_seconds)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
     if settings.uses_local_registry:
         settings.state_dir.mkdir(parents=True, exist_ok=True)
     return MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+
+
+def check_reachable(uri: str, timeout: float) -> None:
+    """Fail fast with a clear message when the MLflow server does not answer /health."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as response:
+            if response.status == 200:
+                return
+            problem = f"HTTP {response.status}"
+    except (OSError, ValueError) as error:
+        problem = str(getattr(error, "reason", error))
+    raise RegistryError(
+        f"MLflow at {uri} is unreachable ({problem}) after {timeout:g} s: start it, fix "
+        "MLFLOW_TRACKING_URI, or unset it to use the local registry"
+    )
 
 
 def ensure_experiment(client: MlflowClient, settings: Settings) -> str:
@@ -87,3 +113,79 @@ def load_served_model(settings: Settings) -> ServedModel:
         feature_names=list(feature_names),
         class_names=[str(c) for c in getattr(model, "classes_", [])],
     )
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    """Whether a new version takes the challenger and staging aliases, and why."""
+
+    decision: str  # "first-champion", "promoted" or "rejected"
+    metric: str
+    candidate_score: float
+    champion_version: str | None
+    champion_score: float | None
+    margin: float
+
+    @property
+    def promoted(self) -> bool:
+        return self.decision != "rejected"
+
+    def as_tags(self) -> dict[str, str]:
+        tags = {
+            "promotion.decision": self.decision,
+            "promotion.metric": self.metric,
+            "promotion.margin": f"{self.margin:g}",
+            "promotion.candidate_score": f"{self.candidate_score:.6f}",
+        }
+        if self.champion_version is not None and self.champion_score is not None:
+            tags["promotion.champion_version"] = self.champion_version
+            tags["promotion.champion_score"] = f"{self.champion_score:.6f}"
+        return tags
+
+
+def champion_version(client: MlflowClient, name: str) -> ModelVersion | None:
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION_ALIAS)
+    except MlflowException as error:
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST" or "not found" in error.message:
+            return None
+        raise
+
+
+def decide(
+    candidate_score: float,
+    champion: ModelVersion | None,
+    champion_score: float | None,
+    settings: Settings,
+) -> PromotionDecision:
+    """The first version is champion; a later one must beat it by more than the margin."""
+    if champion is None or champion_score is None:
+        decision = "first-champion"
+    elif candidate_score > champion_score + settings.promotion_margin:
+        decision = "promoted"
+    else:
+        decision = "rejected"
+    return PromotionDecision(
+        decision=decision,
+        metric=settings.promotion_metric,
+        candidate_score=candidate_score,
+        champion_version=str(champion.version) if champion is not None else None,
+        champion_score=champion_score,
+        margin=settings.promotion_margin,
+    )
+
+
+def apply_decision(
+    client: MlflowClient, name: str, version: str, decision: PromotionDecision
+) -> None:
+    """Record the decision on the version and move the aliases it earns."""
+    for key, value in decision.as_tags().items():
+        client.set_model_version_tag(name, version, key, value)
+    if decision.decision == "first-champion":
+        aliases = [CHAMPION_ALIAS, STAGING_ALIAS]
+    elif decision.promoted:
+        aliases = [CHALLENGER_ALIAS, STAGING_ALIAS]
+    else:
+        aliases = []
+    for alias in aliases:
+        client.set_registered_model_alias(name, alias, version)

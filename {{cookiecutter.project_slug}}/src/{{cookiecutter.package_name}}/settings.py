@@ -8,6 +8,7 @@ the environment for these facts.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,12 @@ TEMPLATE_VERSION = "{{ cookiecutter.__template_version }}"
 # The GitOps repo Argo CD syncs: CI writes this model's Kustomize overlays there.
 PLATFORM_REPO_URL = "{{ cookiecutter.platform_repo_url }}"
 
-# Aliases (MLflow registry, no stages): the flow points STAGING at each new version; the
-# GitOps promotion moves PRODUCTION once the cluster runs it.
+# Registry aliases (no stages). The training flow compares each new version with CHAMPION:
+# the first version becomes CHAMPION; a later one that wins becomes CHALLENGER and STAGING
+# (what the staging environment serves). The GitOps promotion moves PRODUCTION and CHAMPION
+# once production runs it.
+CHAMPION_ALIAS = "champion"
+CHALLENGER_ALIAS = "challenger"
 STAGING_ALIAS = "staging"
 PRODUCTION_ALIAS = "production"
 
@@ -28,9 +33,17 @@ SELDON_CLASS = f"{PACKAGE_NAME}.serving.SeldonModel"
 
 # Hyperparameter search trials per training run (0: train with the default parameters).
 DEFAULT_TUNING_TRIALS = {{ 20 if cookiecutter.hyperparameter_tuning else 0 }}
+# A new version must beat the champion on this held-out metric by more than the margin.
+PROMOTION_METRICS = ("accuracy", "f1_macro")
+DEFAULT_PROMOTION_METRIC = "f1_macro"
+
+# Prefect: the deployment of the training flow (prefect.yaml) and its default schedule.
+FLOW_NAME = f"train-{MODEL_NAME}"
+DEFAULT_TRAINING_SCHEDULE = "0 3 * * 1"  # cron, UTC: Mondays 03:00
 
 # Local state (SQLite registry, artifacts) when no MLflow server is configured.
 DEFAULT_STATE_DIR = ".mlops"
+ALIAS_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 class SettingsError(ValueError):
@@ -44,6 +57,24 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
+def _count(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, str(default)).strip()
+    if not raw.isdigit() or int(raw) < minimum:
+        raise SettingsError(f"{name}={raw!r}: must be an integer >= {minimum}")
+    return int(raw)
+
+
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, str(default)).strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:
+        raise SettingsError(f"{name}={raw!r}: must be a number from {low} to {high}")
+    return value
+
+
 def _optional(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip()
     return value or None
@@ -54,6 +85,7 @@ class Settings:
     model_name: str
     state_dir: Path
     mlflow_tracking_uri: str
+    mlflow_timeout_seconds: float
     experiment_name: str
     serving_alias: str
     pinned_model_version: int | None
@@ -62,8 +94,12 @@ class Settings:
     metrics_port: int
     kafka_bootstrap_servers: str | None
     request_topic: str
+    data_uri: str | None
     random_seed: int
+    test_size: float
     tuning_trials: int
+    promotion_metric: str
+    promotion_margin: float
 
     @property
     def uses_local_registry(self) -> bool:
@@ -95,22 +131,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if version_raw is not None and not (version_raw.isdigit() and int(version_raw) > 0):
         raise SettingsError(f"MODEL_VERSION={version_raw!r}: must be a positive integer")
 
-    seed_raw = env.get("RANDOM_SEED", "42")
-    if not seed_raw.isdigit():
-        raise SettingsError(f"RANDOM_SEED={seed_raw!r}: must be a non-negative integer")
-
-    trials_raw = env.get("TUNING_TRIALS", str(DEFAULT_TUNING_TRIALS))
-    if not trials_raw.isdigit():
-        raise SettingsError(f"TUNING_TRIALS={trials_raw!r}: must be a non-negative integer")
-
     alias = env.get("MODEL_ALIAS", STAGING_ALIAS).strip()
-    if not alias or not alias.replace("-", "").replace("_", "").isalnum():
+    if not ALIAS_PATTERN.match(alias):
         raise SettingsError(f"MODEL_ALIAS={alias!r}: must be letters, digits, '-' or '_'")
+
+    metric = env.get("PROMOTION_METRIC", DEFAULT_PROMOTION_METRIC).strip()
+    if metric not in PROMOTION_METRICS:
+        raise SettingsError(
+            f"PROMOTION_METRIC={metric!r}: must be one of {', '.join(PROMOTION_METRICS)}"
+        )
 
     return Settings(
         model_name=MODEL_NAME,
         state_dir=state_dir,
         mlflow_tracking_uri=tracking_uri,
+        mlflow_timeout_seconds=_number(env, "MLFLOW_CONNECT_TIMEOUT", 10.0, 0.1, 300.0),
         experiment_name=env.get("MLFLOW_EXPERIMENT_NAME", MODEL_NAME),
         serving_alias=alias,
         pinned_model_version=int(version_raw) if version_raw else None,
@@ -120,6 +155,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         metrics_port=_port(env, "PREDICTIVE_UNIT_METRICS_SERVICE_PORT", 6000),
         kafka_bootstrap_servers=_optional(env, "KAFKA_BOOTSTRAP_SERVERS"),
         request_topic=env.get("REQUEST_TOPIC", f"{MODEL_NAME}-requests"),
-        random_seed=int(seed_raw),
-        tuning_trials=int(trials_raw),
+        data_uri=_optional(env, "DATA_URI"),
+        random_seed=_count(env, "RANDOM_SEED", 42),
+        test_size=_number(env, "TEST_SIZE", 0.25, 0.05, 0.5),
+        tuning_trials=_count(env, "TUNING_TRIALS", DEFAULT_TUNING_TRIALS),
+        promotion_metric=metric,
+        promotion_margin=_number(env, "PROMOTION_MARGIN", 0.0, 0.0, 1.0),
     )

@@ -1,29 +1,33 @@
 """The training flow (Prefect): data, split, optional tuning, fit, evaluate, register.
 
-Run it with `make train` (or `{{ cookiecutter.project_slug }} train`). Every model version it
-registers can be traced to its data digest, code commit, parameters and evaluation.
+Run it with `make train` (or `{{ cookiecutter.project_slug }} train --reason ...`); the Prefect
+deployment in prefect.yaml runs the same flow on a schedule or when a drift alert asks.
+Every version it registers can be traced to its data digest, code commit, parameters and
+evaluation, and only a version that beats the champion moves forward.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 from importlib.metadata import version as installed_version
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.data.code_dataset_source import CodeDatasetSource
 from mlflow.models import infer_signature
 from prefect import flow, get_run_logger, task
-from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from . import registry
 from .data import DATA_SOURCE, FEATURES, TARGET, load_dataset, validate_dataset
+from .evaluation import evaluate, score
 from .model import build_model
-from .settings import MODEL_NAME, STAGING_ALIAS, TEMPLATE_VERSION, Settings, load_settings
+from .settings import FLOW_NAME, MODEL_NAME, TEMPLATE_VERSION, Settings, load_settings
 from .tuning import search
 
 # Recorded with the model so its environment is explicit (and logging skips ~6 s of inference).
@@ -35,17 +39,25 @@ class Split:
     train: pd.DataFrame
     test: pd.DataFrame
 
+    def features(self, part: str) -> np.ndarray:
+        # Plain arrays, as the server sees them; column names live in the MLflow signature.
+        return getattr(self, part)[list(FEATURES)].to_numpy()
+
+    def labels(self, part: str) -> np.ndarray:
+        return getattr(self, part)[TARGET].to_numpy()
+
 
 @dataclass(frozen=True)
 class TrainingResult:
     version: str
     run_id: str
     metrics: dict[str, float]
+    decision: str
 
 
 @task
-def load_data() -> pd.DataFrame:
-    return validate_dataset(load_dataset())
+def load_data(data_uri: str | None) -> pd.DataFrame:
+    return validate_dataset(load_dataset(data_uri))
 
 
 @task
@@ -58,24 +70,33 @@ def split_data(frame: pd.DataFrame, seed: int, test_size: float) -> Split:
 
 @task
 def fit(split: Split, seed: int, trials: int) -> Pipeline:
-    # Plain arrays, as the server sees them; column names live in the MLflow signature.
-    features, labels = split.train[list(FEATURES)].to_numpy(), split.train[TARGET].to_numpy()
+    features, labels = split.features("train"), split.labels("train")
     params = search(features, labels, trials=trials, seed=seed) if trials else {}
     return build_model(seed).set_params(**params).fit(features, labels)
 
 
 @task
-def evaluate(model: Pipeline, split: Split) -> dict[str, float]:
-    predicted = model.predict(split.test[list(FEATURES)].to_numpy())
-    return {
-        "accuracy": float(accuracy_score(split.test[TARGET], predicted)),
-        "f1_macro": float(f1_score(split.test[TARGET], predicted, average="macro")),
-    }
+def score_champion(split: Split, settings: Settings) -> tuple[Any, float | None]:
+    """Re-score the current champion on this run's evaluation data (same data, fair test)."""
+    client = mlflow.MlflowClient()
+    champion = registry.champion_version(client, settings.model_name)
+    if champion is None:
+        return None, None
+    model = mlflow.sklearn.load_model(f"models:/{settings.model_name}/{champion.version}")
+    metrics = score(model, split.features("test"), split.labels("test"))
+    return champion, metrics[settings.promotion_metric]
 
 
 @task
-def register(model: Pipeline, split: Split, metrics: dict[str, float]) -> tuple[str, str]:
-    """Log the model with its data and signature, register it, point `staging` at it."""
+def register(
+    model: Pipeline, split: Split, metrics: dict[str, float], settings: Settings
+) -> tuple[str, registry.PromotionDecision]:
+    """Register the version, then record the decision and move the aliases it earns.
+
+    Registration is all or nothing: if anything after the version's creation fails, the
+    version is deleted again so no half-registered version is left behind.
+    """
+    champion, champion_score = score_champion(split, settings)
     example = split.test[list(FEATURES)].head(3)
     model_info = mlflow.sklearn.log_model(
         model,
@@ -87,48 +108,62 @@ def register(model: Pipeline, split: Split, metrics: dict[str, float]) -> tuple[
     )
     version = str(model_info.registered_model_version)
     client = mlflow.MlflowClient()
-    client.set_registered_model_alias(MODEL_NAME, STAGING_ALIAS, version)
-    for name, value in metrics.items():
-        client.set_model_version_tag(MODEL_NAME, version, f"metric.{name}", f"{value:.6f}")
-    return version, mlflow.active_run().info.run_id
+    try:
+        for name, value in metrics.items():
+            client.set_model_version_tag(MODEL_NAME, version, f"metric.{name}", f"{value:.6f}")
+        decision = registry.decide(
+            metrics[settings.promotion_metric], champion, champion_score, settings
+        )
+        registry.apply_decision(client, MODEL_NAME, version, decision)
+    except Exception:
+        client.delete_model_version(MODEL_NAME, version)
+        raise
+    return version, decision
 
 
 def _git_commit() -> str:
+    if os.environ.get("GIT_COMMIT"):  # set by CI, where the image has no .git
+        return os.environ["GIT_COMMIT"]
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
         )
-    except OSError:
+    except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     return out.stdout.strip() if out.returncode == 0 else "unknown"
 
 
-def _log_dataset(frame: pd.DataFrame, context: str) -> str:
-    source = CodeDatasetSource({"loader": DATA_SOURCE})
-    dataset = mlflow.data.from_pandas(frame, source=source, targets=TARGET, name=context)
+def _log_dataset(frame: pd.DataFrame, context: str, source: str) -> str:
+    dataset = mlflow.data.from_pandas(
+        frame, source=CodeDatasetSource({"loader": source}), targets=TARGET, name=context
+    )
     mlflow.log_input(dataset, context=context)
     return dataset.digest
 
 
-@flow(name=f"train-{MODEL_NAME}")
-def training_flow(reason: str = "manual", test_size: float = 0.25) -> TrainingResult:
+@flow(name=FLOW_NAME)
+def training_flow(reason: str = "manual") -> TrainingResult:
     """Train, evaluate and register a new version; `reason` is recorded on the run."""
-    settings: Settings = load_settings()
+    settings = load_settings()
     logger = get_run_logger()
-    client = registry.connect(settings)
+    client = registry.connect(settings)  # fails fast when the registry is unreachable
     experiment_id = registry.ensure_experiment(client, settings)
 
-    frame = load_data()
-    split = split_data(frame, settings.random_seed, test_size)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{reason}"):
-        params: dict[str, Any] = {
-            "seed": settings.random_seed,
-            "test_size": test_size,
-            "tuning_trials": settings.tuning_trials,
-        }
-        mlflow.log_params(params)
-        digest = _log_dataset(split.train, "training")
-        _log_dataset(split.test, "evaluation")
+    frame = load_data(settings.data_uri)  # invalid data stops here, before any run exists
+    split = split_data(frame, settings.random_seed, settings.test_size)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{reason}") as run:
+        mlflow.log_params(
+            {
+                "seed": settings.random_seed,
+                "test_size": settings.test_size,
+                "tuning_trials": settings.tuning_trials,
+                "promotion_metric": settings.promotion_metric,
+                "promotion_margin": settings.promotion_margin,
+            }
+        )
+        source = settings.data_uri or DATA_SOURCE
+        digest = _log_dataset(split.train, "training", source)
+        _log_dataset(split.test, "evaluation", source)
         mlflow.set_tags(
             {
                 "git_commit": _git_commit(),
@@ -138,9 +173,20 @@ def training_flow(reason: str = "manual", test_size: float = 0.25) -> TrainingRe
             }
         )
         model = fit(split, settings.random_seed, settings.tuning_trials)
-        mlflow.log_params(model.named_steps["classifier"].get_params())
-        metrics = evaluate(model, split)
-        mlflow.log_metrics(metrics)
-        version, run_id = register(model, split, metrics)
-    logger.info("registered %s version %s with %s", MODEL_NAME, version, metrics)
-    return TrainingResult(version=version, run_id=run_id, metrics=metrics)
+        mlflow.log_params(
+            {f"model.{k}": v for k, v in model.named_steps["classifier"].get_params().items()}
+        )
+        evaluation = evaluate(model, split.features("test"), split.labels("test"))
+        mlflow.log_metrics(evaluation.metrics)
+        for filename, figure in evaluation.figures.items():
+            mlflow.log_figure(figure, f"evaluation/{filename}")
+        version, decision = register(model, split, evaluation.metrics, settings)
+        mlflow.set_tags(decision.as_tags() | {"model_version": version})
+    logger.info(
+        "registered %s version %s (%s): %s", MODEL_NAME, version, decision.decision,
+        evaluation.metrics,
+    )  # fmt: skip
+    return TrainingResult(
+        version=version, run_id=run.info.run_id, metrics=evaluation.metrics,
+        decision=decision.decision,
+    )  # fmt: skip
