@@ -9,7 +9,7 @@ UV_VERSION := 0.13.9
 FIND_PYTHON := '{{cookiecutter.project_slug}}/scripts/find-python'
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help install lint format test test-fast demo bench lock clean
+.PHONY: help install lint format test test-fast demo bench lock relock-generated clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -18,9 +18,8 @@ install: $(VENV)/.installed ## create .venv (Python 3.12) with the template's de
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@python="$$($(FIND_PYTHON))" && "$$python" -m venv --clear $(VENV)
-	@command -v uv >/dev/null 2>&1 || $(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
-	@uv="$$(command -v uv || echo $(BIN)/uv)"; \
-		"$$uv" pip install --quiet --python $(BIN)/python -r requirements.lock
+	@$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
 	@touch $@
 
 lint: install ## ruff over hooks, tests, scripts and benchmarks
@@ -46,8 +45,11 @@ bench: install ## time the demo from bake to first prediction
 lock: install ## re-resolve requirements.lock after changing pyproject.toml
 	@uv="$$(command -v uv || echo $(BIN)/uv)"; { \
 		echo "# The template's dev tools, pinned: make lock regenerates it from pyproject.toml."; \
-		"$$uv" pip compile --quiet --python-version 3.12 --no-header --output-file - pyproject.toml; \
+		"$$uv" pip compile --quiet --python-version 3.12 --no-header pyproject.toml; \
 	} > requirements.lock.new && mv requirements.lock.new requirements.lock
+
+relock-generated: install ## re-resolve the generated repo's requirements.lock
+	$(BIN)/python scripts/relock_generated.py
 
 clean: ## remove the virtualenv and build output
 	rm -rf $(VENV) build .pytest_cache .ruff_cache

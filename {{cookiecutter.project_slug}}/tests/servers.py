@@ -1,0 +1,82 @@
+"""Starting and stopping the real servers the tests talk to (always on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, process: subprocess.Popen, timeout: float) -> None:
+    """Poll `url` until it answers 200; fail early if the process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before {url} was up")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def stop(process: subprocess.Popen, timeout: float = 10) -> None:
+    """SIGTERM the process group, then SIGKILL it if it does not exit in time.
+
+    The Seldon microservice forks REST, gRPC and metrics servers: signalling only the
+    parent would leave them running, so servers are started in their own session.
+    """
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(timeout=timeout)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    with contextlib.suppress(ProcessLookupError):  # children may outlive the leader briefly
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def start_server(command: list[str], log_path: Path, health_url: str, timeout: float, **kw):
+    """Start a server in its own session; return it once `health_url` answers."""
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **kw
+    )
+    try:
+        wait_for_http(health_url, process, timeout)
+    except Exception:
+        stop(process)
+        log.close()
+        raise RuntimeError(f"{command[0]} did not start:\n{log_path.read_text()[-4000:]}") from None
+    return process
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:
+    """Wait until something accepts TCP connections on 127.0.0.1:port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            code = process.returncode
+            raise RuntimeError(f"process exited with {code} before port {port} opened")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"port {port} did not open within {timeout:.0f} s")

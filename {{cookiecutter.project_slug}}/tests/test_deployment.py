@@ -1,0 +1,90 @@
+"""prefect.yaml against a real Prefect server: deploy, then run with a process worker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from {{ cookiecutter.package_name }}.settings import FLOW_NAME, MODEL_NAME
+
+from .servers import free_port, start_server, stop
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
+PREFECT = str(Path(sys.executable).with_name("prefect"))
+
+
+@pytest.fixture(scope="module")
+def prefect_api(tmp_path_factory) -> str:
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = free_port()
+    env = {**os.environ, "PREFECT_HOME": str(home)}
+    env.pop("PREFECT_API_URL", None)
+    process = start_server(
+        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        home / "server.log", f"http://127.0.0.1:{port}/api/health", timeout=180, env=env,
+    )  # fmt: skip
+    yield f"http://127.0.0.1:{port}/api"
+    stop(process)
+
+
+def _env(api: str, **extra: str) -> dict[str, str]:
+    return {**os.environ, "PREFECT_API_URL": api, **extra}
+
+
+def _run(command: list[str], env: dict[str, str], timeout: float = 300) -> str:
+    result = subprocess.run(
+        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert result.returncode == 0, f"{command}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result.stdout
+
+
+async def _deployment(api: str, name: str):
+    from prefect.client.orchestration import PrefectClient
+
+    async with PrefectClient(api) as client:
+        return await client.read_deployment_by_name(f"{FLOW_NAME}/{name}")
+
+
+def test_deploy_flow_registers_the_kubernetes_deployment(prefect_api):
+    image = "registry.test/model-train:0123abc"
+    _run(["make", "--no-print-directory", "deploy-flow"],
+         _env(prefect_api, FLOW_IMAGE=image, GIT_COMMIT="0123abc"))  # fmt: skip
+    deployment = asyncio.run(_deployment(prefect_api, "kubernetes"))
+    assert deployment.work_pool_name == "kubernetes"
+    assert deployment.job_variables["image"] == image
+    assert deployment.version == "0123abc"
+    assert deployment.parameters == {"reason": "scheduled"}
+    assert [s.schedule.cron for s in deployment.schedules] == ["0 3 * * 1"]
+
+
+def test_deploy_flow_without_an_api_url_explains_itself():
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    result = subprocess.run(
+        ["make", "--no-print-directory", "deploy-flow"], cwd=REPO, env=env,
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "set PREFECT_API_URL" in result.stderr
+
+
+def test_a_process_worker_runs_the_local_deployment(prefect_api, mlflow_server):
+    env = _env(prefect_api, FLOW_IMAGE="unused", GIT_COMMIT="local")
+    _run(["make", "--no-print-directory", "deploy-flow"], env)
+    _run([PREFECT, "work-pool", "create", "local-process", "--type", "process"], env)
+    _run([PREFECT, "deployment", "run", f"{FLOW_NAME}/local", "-p", "reason=deployment-test"], env)
+    _run([PREFECT, "worker", "start", "--pool", "local-process", "--run-once"], env, timeout=600)
+
+    runs = mlflow.search_runs(
+        search_all_experiments=True, filter_string="tags.training_reason = 'deployment-test'"
+    )
+    assert len(runs) == 1 and runs.iloc[0]["status"] == "FINISHED"
+    version = runs.iloc[0]["tags.model_version"]
+    assert mlflow.MlflowClient().get_model_version(MODEL_NAME, version).status == "READY"
