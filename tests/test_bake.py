@@ -14,8 +14,8 @@ import yaml
 
 from .baking import DEFAULTS, ROOT, bake
 
-# Files that legitimately contain `{{`/`${{`: CI expressions copied without rendering.
-JINJA_ALLOWED = {".github/workflows/ci.yml", ".gitlab-ci.yml"}
+# Files that legitimately contain `{{`: CI expressions and Prefect's own templating.
+JINJA_ALLOWED = {".github/workflows/ci.yml", ".gitlab-ci.yml", "prefect.yaml"}
 
 COMMON_FILES = {
     ".cruft.json", ".gitignore", "Makefile", "README.md", "pyproject.toml", "requirements.lock",
