@@ -27,6 +27,7 @@ COMMON_FILES = {
     "src/{pkg}/settings.py", "src/{pkg}/training.py", "src/{pkg}/tuning.py",
     "src/{pkg}/validation.py",
     "prefect.yaml", "benchmarks/training_time.py",
+    "src/{pkg}/request_log.py", "src/{pkg}/schemas/request_log.schema.json",
     "tests/__init__.py", "tests/servers.py", "tests/test_deployment.py",
     "tests/test_production_storage.py",
     "tests/conftest.py", "tests/test_data.py", "tests/test_end_to_end.py",

@@ -18,6 +18,10 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     path = tmp_path_factory.mktemp("mlops-state")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLOPS_STATE_DIR", str(path))
+        # Tests never call home: no usage telemetry from Prefect or MLflow.
+        patch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        patch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+        patch.setenv("DO_NOT_TRACK", "true")
         for name in ("MLFLOW_TRACKING_URI", "MODEL_VERSION", "MODEL_ALIAS", "DATA_URI"):
             patch.delenv(name, raising=False)
         yield path

@@ -55,6 +55,8 @@ async def _deployment(api: str, name: str):
 
 def test_deploy_flow_registers_the_kubernetes_deployment(prefect_api):
     image = "registry.test/model-train:0123abc"
+    # The platform creates this pool (its Prefect worker chart); here the test stands in.
+    _run([PREFECT, "work-pool", "create", "kubernetes", "--type", "kubernetes"], _env(prefect_api))
     _run(["make", "--no-print-directory", "deploy-flow"],
          _env(prefect_api, FLOW_IMAGE=image, GIT_COMMIT="0123abc"))  # fmt: skip
     deployment = asyncio.run(_deployment(prefect_api, "kubernetes"))
@@ -76,9 +78,9 @@ def test_deploy_flow_without_an_api_url_explains_itself():
 
 
 def test_a_process_worker_runs_the_local_deployment(prefect_api, mlflow_server):
-    env = _env(prefect_api, FLOW_IMAGE="unused", GIT_COMMIT="local")
-    _run(["make", "--no-print-directory", "deploy-flow"], env)
+    env = _env(prefect_api, FLOW_IMAGE="unused", GIT_COMMIT="local", FLOW_DEPLOYMENTS="local")
     _run([PREFECT, "work-pool", "create", "local-process", "--type", "process"], env)
+    _run(["make", "--no-print-directory", "deploy-flow"], env)
     _run([PREFECT, "deployment", "run", f"{FLOW_NAME}/local", "-p", "reason=deployment-test"], env)
     _run([PREFECT, "worker", "start", "--pool", "local-process", "--run-once"], env, timeout=600)
 

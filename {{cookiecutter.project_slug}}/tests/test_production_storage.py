@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,11 +40,12 @@ def _as_postgres_user(command: list[str]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def postgres(tmp_path_factory) -> Iterator[str]:
+def postgres() -> Iterator[str]:
     initdb, postgres_bin = _postgres_bin("initdb"), _postgres_bin("postgres")
     if not (initdb and postgres_bin):
         pytest.skip("PostgreSQL server binaries (initdb, postgres) are not installed")
-    data = tmp_path_factory.mktemp("postgres")
+    # Not under pytest's private (0700) temp root: the postgres user must reach it.
+    data = Path(tempfile.mkdtemp(prefix="mlflow-postgres-"))
     if os.geteuid() == 0:
         shutil.chown(data, "postgres")
     subprocess.run(
@@ -68,8 +70,9 @@ def postgres(tmp_path_factory) -> Iterator[str]:
             break
         subprocess.run(["sleep", "0.5"], check=True)
     assert created.returncode == 0, created.stderr
-    yield f"postgresql://mlflow@127.0.0.1:{port}/mlflow"
+    yield f"postgresql+psycopg2://mlflow@127.0.0.1:{port}/mlflow"
     stop(process)
+    shutil.rmtree(data, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -2,12 +2,14 @@
 
 The model is loaded in `load()` at start-up (never on the first request), by the registry
 alias or pinned version in the settings. Input is checked against the model signature so a
-bad request gets a 400 naming the problem.
+bad request gets a 400 naming the problem, and every prediction is logged to Kafka without
+waiting for it.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from typing import Any
 
@@ -16,6 +18,7 @@ from seldon_core.flask_utils import SeldonMicroserviceException
 
 from . import registry
 from .data import FEATURES
+from .request_log import RequestLogger, new_request_id
 from .settings import Settings, load_settings
 from .validation import InvalidInput, to_feature_matrix
 
@@ -28,11 +31,19 @@ class SeldonModel:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or load_settings()
         self.served: registry.ServedModel | None = None
-        self._rows_last_request = 0
-        self._predicted_classes: Counter[str] = Counter()
+        self.request_log = RequestLogger(
+            self.settings.kafka_bootstrap_servers,
+            self.settings.request_topic,
+            self.settings.model_name,
+            predictor=self.settings.predictor_name,
+        )
+        # Seldon reads metrics() right after predict() in the same request; with several
+        # threads per worker the per-request values are kept per thread.
+        self._request = threading.local()
 
     def load(self) -> None:
         self.served = registry.load_served_model(self.settings)
+        self.request_log.start()
 
     def _require_loaded(self) -> registry.ServedModel:
         if self.served is None:
@@ -49,14 +60,25 @@ class SeldonModel:
         served = self._require_loaded()
         try:
             matrix = to_feature_matrix(X, feature_names, served.feature_names)
+            probabilities = served.model.predict_proba(matrix)
         except InvalidInput as error:
             raise SeldonMicroserviceException(
                 str(error), status_code=400, reason="INVALID_INPUT"
             ) from None
-        probabilities = served.model.predict_proba(matrix)
-        self._rows_last_request = len(matrix)
+        except Exception as error:  # Seldon retries predict() on TypeError: never let one out
+            log.exception("prediction failed")
+            raise SeldonMicroserviceException(
+                f"prediction failed: {type(error).__name__}", status_code=500,
+                reason="PREDICTION_FAILED",
+            ) from None  # fmt: skip
+        puid = meta.get("puid") if isinstance(meta, dict) else None
+        self.request_log.log(
+            str(puid) if puid else new_request_id(), served.version, served.feature_names,
+            matrix, served.class_names, probabilities,
+        )  # fmt: skip
         winners = np.asarray(served.class_names)[probabilities.argmax(axis=1)]
-        self._predicted_classes = Counter(str(w) for w in winners)
+        self._request.rows = len(matrix)
+        self._request.classes = Counter(str(w) for w in winners)
         return probabilities
 
     def class_names(self) -> list[str]:
@@ -68,20 +90,30 @@ class SeldonModel:
 
     def metrics(self) -> list[dict[str, Any]]:
         """Per-request custom metrics; Seldon adds them to its Prometheus endpoint."""
-        if not self._rows_last_request:  # health checks also ask; only requests count
-            return []
         # Seldon accepts COUNTER, GAUGE and TIMER; rows per request = rows_total / requests.
-        metrics: list[dict[str, Any]] = [
-            {"type": "COUNTER", "key": "model_rows_total", "value": self._rows_last_request},
-            {"type": "GAUGE", "key": "model_last_request_rows", "value": self._rows_last_request},
-        ]
-        metrics += [
-            {"type": "COUNTER", "key": "model_predictions_total", "value": count,
-             "tags": {"predicted_class": name}}
-            for name, count in self._predicted_classes.items()
-        ]  # fmt: skip
-        self._predicted_classes = Counter()
-        self._rows_last_request = 0
+        rows = getattr(self._request, "rows", 0)
+        metrics: list[dict[str, Any]] = []
+        if rows:  # health checks also ask; only predictions count
+            metrics += [
+                {"type": "COUNTER", "key": "model_rows_total", "value": rows},
+                {"type": "GAUGE", "key": "model_last_request_rows", "value": rows},
+            ]
+            metrics += [
+                {"type": "COUNTER", "key": "model_predictions_total", "value": count,
+                 "tags": {"predicted_class": name}}
+                for name, count in self._request.classes.items()
+            ]  # fmt: skip
+            self._request.rows = 0
+        for name, delta in self.request_log.counts.deltas().items():
+            if delta:
+                metrics.append(
+                    {"type": "COUNTER", "key": f"request_log_{name}_total", "value": delta}
+                )
+        if self.request_log.enabled:
+            metrics.append(
+                {"type": "GAUGE", "key": "request_log_queue_depth",
+                 "value": self.request_log.queue_depth}
+            )  # fmt: skip
         return metrics
 
     def init_metadata(self) -> dict[str, Any]:

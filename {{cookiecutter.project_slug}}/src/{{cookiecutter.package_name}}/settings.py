@@ -94,6 +94,7 @@ class Settings:
     metrics_port: int
     kafka_bootstrap_servers: str | None
     request_topic: str
+    predictor_name: str
     data_uri: str | None
     random_seed: int
     test_size: float
@@ -155,6 +156,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         metrics_port=_port(env, "PREDICTIVE_UNIT_METRICS_SERVICE_PORT", 6000),
         kafka_bootstrap_servers=_optional(env, "KAFKA_BOOTSTRAP_SERVERS"),
         request_topic=env.get("REQUEST_TOPIC", f"{MODEL_NAME}-requests"),
+        # Seldon sets PREDICTOR_ID in each predictor's pods (rollouts run two side by side).
+        predictor_name=env.get("PREDICTOR_ID", "default"),
         data_uri=_optional(env, "DATA_URI"),
         random_seed=_count(env, "RANDOM_SEED", 42),
         test_size=_number(env, "TEST_SIZE", 0.25, 0.05, 0.5),

@@ -14,10 +14,34 @@ class InvalidInput(ValueError):
     """The request cannot be predicted on; the message names what is wrong."""
 
 
+def _from_json_shapes(rows: object, names: Sequence[str] | None):
+    """Turn records or columns (Seldon `jsonData`) into rows plus names."""
+    if isinstance(rows, dict):
+        columns = {str(k): v for k, v in rows.items()}
+        if not all(isinstance(v, list) for v in columns.values()):
+            raise InvalidInput("a mapping of columns must map each feature to a list of values")
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) > 1:
+            raise InvalidInput("all columns must have the same number of values")
+        return [list(row) for row in zip(*columns.values(), strict=True)], list(columns)
+    if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
+        keys = [str(k) for k in rows[0]]
+        for index, record in enumerate(rows):
+            if [str(k) for k in record] != keys:
+                raise InvalidInput(f"record {index} has different fields from record 0")
+        return [list(record.values()) for record in rows], keys
+    return rows, names
+
+
 def to_feature_matrix(
     rows: object, names: Sequence[str] | None, expected: Sequence[str]
 ) -> np.ndarray:
-    """Return a float matrix with columns in model order, or raise InvalidInput."""
+    """Return a float matrix with columns in model order, or raise InvalidInput.
+
+    `rows` is a 2-D array or list of rows (names in `names`), a single flat row, a list of
+    records ({feature: value}) or a mapping of columns ({feature: [values]}).
+    """
+    rows, names = _from_json_shapes(rows, names)
     try:
         array = np.asarray(rows, dtype=object)
     except ValueError as error:  # ragged nested lists

@@ -1,0 +1,199 @@
+"""Request logging to Kafka: one message per prediction, never in a prediction's way.
+
+`log()` only puts a reference on a bounded in-memory queue (microseconds). A background
+thread serializes and produces. When Kafka is down, slow or unreachable the queue fills and
+new messages are dropped and counted; production resumes by itself when Kafka returns.
+The message format is `schemas/request_log.schema.json`; the drift service consumes it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.resources import files
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+SCHEMA_FILE = "request_log.schema.json"
+DEFAULT_QUEUE_SIZE = 10_000
+# Back-off between attempts to (re)connect to Kafka, doubling up to the maximum.
+RECONNECT_BACKOFF = (0.5, 10.0)
+
+
+def message_schema() -> dict[str, Any]:
+    return json.loads(files(__package__).joinpath("schemas", SCHEMA_FILE).read_text())
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class _Entry:
+    request_id: str
+    timestamp: str
+    model_version: str
+    feature_names: list[str]
+    rows: np.ndarray
+    class_names: list[str]
+    predictions: np.ndarray
+
+
+class RequestLogCounts:
+    """Counters the server exports as metrics (read as deltas since the last read)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._totals = {"sent": 0, "dropped": 0}
+        self._reported = dict(self._totals)
+
+    def add(self, name: str, amount: int = 1) -> None:
+        with self._lock:
+            self._totals[name] += amount
+
+    def total(self, name: str) -> int:
+        with self._lock:
+            return self._totals[name]
+
+    def deltas(self) -> dict[str, int]:
+        with self._lock:
+            deltas = {k: v - self._reported[k] for k, v in self._totals.items()}
+            self._reported = dict(self._totals)
+        return deltas
+
+
+class RequestLogger:
+    """Produces request messages from a background thread; `log()` never blocks or raises."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str | None,
+        topic: str,
+        model_name: str,
+        *,
+        predictor: str = "default",
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+    ) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = topic
+        self.model_name = model_name
+        self.predictor = predictor
+        self.counts = RequestLogCounts()
+        self._queue: queue.Queue[_Entry] = queue.Queue(maxsize=queue_size)
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        if bootstrap_servers:
+            log.info("request logging to Kafka %s, topic %s", bootstrap_servers, topic)
+        else:
+            log.warning("request logging is off: KAFKA_BOOTSTRAP_SERVERS is not set")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.bootstrap_servers)
+
+    def start(self) -> None:
+        """Start the producer thread (in the serving process, after any fork)."""
+        if self.enabled and self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="request-log", daemon=True)
+            self._thread.start()
+
+    def log(
+        self,
+        request_id: str,
+        model_version: str,
+        feature_names: list[str],
+        rows: np.ndarray,
+        class_names: list[str],
+        predictions: np.ndarray,
+    ) -> None:
+        if not self.enabled:
+            return
+        entry = _Entry(
+            request_id, datetime.now(UTC).isoformat(), model_version, feature_names, rows,
+            class_names, predictions,
+        )  # fmt: skip
+        try:
+            self._queue.put_nowait(entry)
+        except queue.Full:
+            self.counts.add("dropped")
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Flush what is queued (up to `timeout`) and stop the thread."""
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def encode(self, entry: _Entry) -> bytes:
+        return json.dumps(
+            {
+                "request_id": entry.request_id,
+                "timestamp": entry.timestamp,
+                "model_name": self.model_name,
+                "model_version": entry.model_version,
+                "predictor": self.predictor,
+                "feature_names": entry.feature_names,
+                "rows": entry.rows.tolist(),
+                "class_names": entry.class_names,
+                "predictions": entry.predictions.tolist(),
+            },
+            separators=(",", ":"),
+        ).encode()
+
+    def _connect(self):
+        from kafka import KafkaProducer
+
+        return KafkaProducer(
+            bootstrap_servers=self.bootstrap_servers.split(","),
+            client_id=f"{self.model_name}-server",
+            acks=1,
+            linger_ms=5,
+            # A broker outage must surface as counted drops within seconds, not minutes.
+            max_block_ms=2000,
+            request_timeout_ms=5000,
+            delivery_timeout_ms=10000,
+            retries=2,
+            reconnect_backoff_max_ms=2000,
+        )
+
+    def _run(self) -> None:
+        producer, backoff = None, RECONNECT_BACKOFF[0]
+        while not (self._stopped.is_set() and self._queue.empty()):
+            try:
+                entry = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if producer is None:
+                try:
+                    producer = self._connect()
+                    backoff = RECONNECT_BACKOFF[0]
+                except Exception as error:  # broker unreachable: drop, back off, retry later
+                    self.counts.add("dropped")
+                    log.warning("Kafka unavailable (%s); retrying in %.1f s", error, backoff)
+                    self._stopped.wait(backoff)
+                    backoff = min(backoff * 2, RECONNECT_BACKOFF[1])
+                    continue
+            try:
+                future = producer.send(
+                    self.topic, key=entry.request_id.encode(), value=self.encode(entry)
+                )
+                future.add_callback(lambda _: self.counts.add("sent"))
+                future.add_errback(lambda _: self.counts.add("dropped"))
+            except Exception as error:  # metadata timeout, closed producer, ...
+                self.counts.add("dropped")
+                log.debug("request log message dropped: %s", error)
+        if producer is not None:
+            producer.flush(timeout=2)
+            producer.close(timeout=2)
