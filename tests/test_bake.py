@@ -27,6 +27,7 @@ COMMON_FILES = {
     "src/{pkg}/settings.py", "src/{pkg}/training.py", "src/{pkg}/tuning.py",
     "src/{pkg}/validation.py",
     "prefect.yaml", "benchmarks/training_time.py",
+    "Dockerfile", ".dockerignore", "tests/test_request_log.py", "tests/test_packaging.py",
     "src/{pkg}/request_log.py", "src/{pkg}/schemas/request_log.schema.json",
     "tests/__init__.py", "tests/servers.py", "tests/test_deployment.py",
     "tests/test_production_storage.py", "tests/test_serving.py",
@@ -106,8 +107,24 @@ def test_kustomize_base_renders(baked):
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    kinds = [doc["kind"] for doc in yaml.safe_load_all(result.stdout)]
-    assert sorted(kinds) == ["ConfigMap", "SeldonDeployment", "ServiceAccount"]
+    documents = list(yaml.safe_load_all(result.stdout))
+    assert sorted(d["kind"] for d in documents) == [
+        "ConfigMap",
+        "SeldonDeployment",
+        "ServiceAccount",
+    ]
+    seldon = next(d for d in documents if d["kind"] == "SeldonDeployment")
+    pod = seldon["spec"]["predictors"][0]["componentSpecs"][0]["spec"]
+    container = pod["containers"][0]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(container)
+    # credentials only by reference, never as literal values
+    for variable in container["env"]:
+        assert "value" not in variable and "secretKeyRef" in variable["valueFrom"]
+    config = next(d for d in documents if d["kind"] == "ConfigMap")
+    assert container["envFrom"][0]["configMapRef"]["name"] == config["metadata"]["name"]
 
 
 def test_answers_and_template_version_are_recorded(baked):
