@@ -26,7 +26,7 @@ COMMON_FILES = {
     "src/{pkg}/model.py", "src/{pkg}/registry.py", "src/{pkg}/serving.py",
     "src/{pkg}/settings.py", "src/{pkg}/training.py", "src/{pkg}/tuning.py",
     "src/{pkg}/validation.py",
-    "prefect.yaml", "benchmarks/training_time.py",
+    "prefect.yaml", "benchmarks/training_time.py", "benchmarks/serving_load.py",
     "Dockerfile", ".dockerignore", "tests/test_request_log.py", "tests/test_packaging.py",
     "src/{pkg}/request_log.py", "src/{pkg}/schemas/request_log.schema.json",
     "tests/__init__.py", "tests/servers.py", "tests/test_deployment.py",

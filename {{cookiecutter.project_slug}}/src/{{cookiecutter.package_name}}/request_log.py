@@ -8,6 +8,7 @@ The message format is `schemas/request_log.schema.json`; the drift service consu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -26,6 +27,9 @@ SCHEMA_FILE = "request_log.schema.json"
 DEFAULT_QUEUE_SIZE = 10_000
 # Back-off between attempts to (re)connect to Kafka, doubling up to the maximum.
 RECONNECT_BACKOFF = (0.5, 10.0)
+# The producer wakes this often and sends everything queued at once: few, short bursts of
+# work leave the serving thread the interpreter lock (a wake-up per message costs it ~30%).
+DRAIN_INTERVAL = 0.05
 
 
 def message_schema() -> dict[str, Any]:
@@ -158,7 +162,7 @@ class RequestLogger:
             bootstrap_servers=self.bootstrap_servers.split(","),
             client_id=f"{self.model_name}-server",
             acks=1,
-            linger_ms=5,
+            linger_ms=DRAIN_INTERVAL * 1000,
             # A broker outage must surface as counted drops within seconds, not minutes.
             max_block_ms=2000,
             request_timeout_ms=5000,
@@ -167,32 +171,44 @@ class RequestLogger:
             reconnect_backoff_max_ms=2000,
         )
 
+    def _drain(self) -> list[_Entry]:
+        entries = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                entries.append(self._queue.get_nowait())
+        return entries
+
     def _run(self) -> None:
         producer, backoff = None, RECONNECT_BACKOFF[0]
-        while not (self._stopped.is_set() and self._queue.empty()):
-            try:
-                entry = self._queue.get(timeout=0.2)
-            except queue.Empty:
+        while not self._stopped.is_set() or self._queue.qsize():
+            self._stopped.wait(DRAIN_INTERVAL)
+            entries = self._drain()
+            if not entries:
                 continue
             if producer is None:
                 try:
                     producer = self._connect()
                     backoff = RECONNECT_BACKOFF[0]
                 except Exception as error:  # broker unreachable: drop, back off, retry later
-                    self.counts.add("dropped")
+                    self.counts.add("dropped", len(entries))
                     log.warning("Kafka unavailable (%s); retrying in %.1f s", error, backoff)
                     self._stopped.wait(backoff)
                     backoff = min(backoff * 2, RECONNECT_BACKOFF[1])
                     continue
-            try:
-                future = producer.send(
-                    self.topic, key=entry.request_id.encode(), value=self.encode(entry)
-                )
-                future.add_callback(lambda _: self.counts.add("sent"))
-                future.add_errback(lambda _: self.counts.add("dropped"))
-            except Exception as error:  # metadata timeout, closed producer, ...
-                self.counts.add("dropped")
-                log.debug("request log message dropped: %s", error)
+            for entry in entries:
+                self._send(producer, entry)
         if producer is not None:
             producer.flush(timeout=2)
             producer.close(timeout=2)
+
+    def _send(self, producer, entry: _Entry) -> None:
+        try:
+            future = producer.send(
+                self.topic, key=entry.request_id.encode(), value=self.encode(entry)
+            )
+        except Exception as error:  # metadata timeout, closed producer, ...
+            self.counts.add("dropped")
+            log.debug("request log message dropped: %s", error)
+            return
+        future.add_callback(lambda _: self.counts.add("sent"))
+        future.add_errback(lambda _: self.counts.add("dropped"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -77,14 +78,34 @@ def to_feature_matrix(
                 + (f"; missing: {', '.join(missing)}" if missing else "")
             )
         array = array[:, [names.index(column) for column in expected]]
+    matrix = _numeric_fast_path(array)
+    if matrix is None:
+        matrix = _numeric_checked(array, expected)
+    if not np.isfinite(matrix).all():
+        row, column = np.argwhere(~np.isfinite(matrix))[0]
+        raise InvalidInput(f"row {row}, feature {expected[column]!r}: NaN or infinite value")
+    return matrix
+
+
+def _numeric_fast_path(array: np.ndarray) -> np.ndarray | None:
+    """The common case, all plain numbers: convert without a check per value."""
+    if {type(value) for value in array.flat} <= {float, int, np.float64, np.int64}:
+        with contextlib.suppress(OverflowError):  # e.g. 2**2000: the checked path names it
+            return array.astype(float)
+    return None
+
+
+def _numeric_checked(array: np.ndarray, expected: Sequence[str]) -> np.ndarray:
     matrix = np.empty(array.shape, dtype=float)
     for (row, column), value in np.ndenumerate(array):
         if isinstance(value, bool) or not isinstance(value, int | float | np.number):
             raise InvalidInput(
                 f"row {row}, feature {expected[column]!r}: expected a number, got {value!r}"[:300]
             )
-        matrix[row, column] = value
-    if not np.isfinite(matrix).all():
-        row, column = np.argwhere(~np.isfinite(matrix))[0]
-        raise InvalidInput(f"row {row}, feature {expected[column]!r}: NaN or infinite value")
+        try:
+            matrix[row, column] = value
+        except OverflowError:
+            raise InvalidInput(
+                f"row {row}, feature {expected[column]!r}: {value!r} is out of range"
+            ) from None
     return matrix
