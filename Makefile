@@ -37,7 +37,7 @@ test-fast: install ## the bake and hook tests only (about a minute)
 	$(BIN)/pytest -m "not slow"
 
 demo: install ## bake a model repo, train, register, serve, predict, print, stop
-	$(BIN)/python scripts/demo.py
+	$(BIN)/python -m scripts.demo
 
 bench: install ## time the demo from bake to first prediction
 	$(BIN)/python benchmarks/demo_time.py

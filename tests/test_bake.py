@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import py_compile
+import re
 import subprocess
 import sys
 import tomllib
@@ -65,6 +66,24 @@ def test_no_template_syntax_left(baked):
         text = (root / relative).read_text()
         for marker in ("{{", "{%", "{#", "cookiecutter."):
             assert marker not in text, f"{relative} still contains {marker!r}"
+
+
+# Shapes of real credentials: cloud keys, tokens, private keys, passwords inside URLs.
+SECRET_PATTERNS = [
+    re.compile(r"AKIA[0-9A-Z]{16}"),
+    re.compile(r"gh[pousr]_[A-Za-z0-9]{20,}"),
+    re.compile(r"glpat-[A-Za-z0-9_-]{20,}"),
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"),
+]
+
+
+def test_no_secrets_in_generated_files(baked):
+    _, root = baked
+    for relative in files_of(root):
+        text = (root / relative).read_text()
+        for pattern in SECRET_PATTERNS:
+            assert not pattern.search(text), f"{relative} contains something like a secret"
 
 
 def test_python_compiles(baked):

@@ -68,6 +68,16 @@ def test_the_microservice_answers_over_http(model_server, trained):
     assert not body["data"]["names"][0].startswith("t:")
 
 
+def test_health_and_metadata_describe_the_served_model(model_server, trained):
+    with urllib.request.urlopen(f"{model_server.http}/health/status", timeout=10) as response:
+        health = json.load(response)
+    assert '"ready"' in json.dumps(health) and f'"{trained.version}"' in json.dumps(health)
+    with urllib.request.urlopen(f"{model_server.http}/api/v1.0/metadata", timeout=10) as response:
+        metadata = json.load(response)
+    assert metadata["name"] == MODEL_NAME
+    assert metadata["custom"]["feature_names"] == ",".join(FEATURES)
+
+
 def test_bad_input_over_http_is_a_400_naming_the_problem(model_server):
     status, body = _post(
         f"{model_server.http}/api/v1.0/predictions", {"data": {"ndarray": [[1.0, "x"]]}}

@@ -52,3 +52,20 @@ def test_bad_input_is_named(rows, names, message):
 def test_numpy_input_passes_through():
     matrix = to_feature_matrix(np.array([ROW, ROW]), NAMES, NAMES)
     assert matrix.dtype == float and matrix.shape == (2, len(NAMES))
+
+
+def test_huge_integers_are_named_not_crashed():
+    with pytest.raises(InvalidInput, match="out of range"):
+        to_feature_matrix([[2**2000, *ROW[1:]]], None, NAMES)
+
+
+def test_the_wrapper_is_not_ready_before_load():
+    from seldon_core.flask_utils import SeldonMicroserviceException
+
+    from {{ cookiecutter.package_name }}.serving import SeldonModel
+
+    model = SeldonModel()
+    with pytest.raises(SeldonMicroserviceException) as raised:
+        model.health_status()
+    assert raised.value.status_code == 503
+    assert model.init_metadata()["custom"]["feature_names"] == ",".join(NAMES)
