@@ -21,6 +21,18 @@ class ServerUrls:
     metrics: str
 
 
+@pytest.fixture(autouse=True)
+def _restore_mlflow_uris() -> Iterator[None]:
+    """The flow points MLflow's process-wide URIs at its server; put them back after a test
+    that used another server, so no later test talks to a server that is gone."""
+    import mlflow
+
+    tracking, registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    yield
+    mlflow.set_tracking_uri(tracking)
+    mlflow.set_registry_uri(registry)
+
+
 @pytest.fixture(scope="session")
 def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A private state folder for the session (never the repo's own .mlops/)."""
@@ -70,7 +82,11 @@ def prefect_harness() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def trained(mlflow_server: str, prefect_harness: None):
-    """The real training flow, run once against the real MLflow server."""
+    """The real training flow, run once against the real MLflow server.
+
+    Every test that registers versions depends on it, so this is always version 1 (the
+    champion) and what the session's model server serves.
+    """
     from {{ cookiecutter.package_name }}.training import training_flow
 
     return training_flow(reason="test")

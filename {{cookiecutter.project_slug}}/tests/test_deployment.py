@@ -77,16 +77,16 @@ def test_deploy_flow_without_an_api_url_explains_itself():
     assert "set PREFECT_API_URL" in result.stderr
 
 
-def test_a_process_worker_runs_the_local_deployment(prefect_api, mlflow_server):
+def test_a_process_worker_runs_the_local_deployment(prefect_api, mlflow_server, trained):
     env = _env(prefect_api, FLOW_IMAGE="unused", GIT_COMMIT="local", FLOW_DEPLOYMENTS="local")
     _run([PREFECT, "work-pool", "create", "local-process", "--type", "process"], env)
     _run(["make", "--no-print-directory", "deploy-flow"], env)
     _run([PREFECT, "deployment", "run", f"{FLOW_NAME}/local", "-p", "reason=deployment-test"], env)
     _run([PREFECT, "worker", "start", "--pool", "local-process", "--run-once"], env, timeout=600)
 
-    runs = mlflow.search_runs(
-        search_all_experiments=True, filter_string="tags.training_reason = 'deployment-test'"
-    )
-    assert len(runs) == 1 and runs.iloc[0]["status"] == "FINISHED"
-    version = runs.iloc[0]["tags.model_version"]
-    assert mlflow.MlflowClient().get_model_version(MODEL_NAME, version).status == "READY"
+    client = mlflow.MlflowClient(mlflow_server)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(experiments, "tags.training_reason = 'deployment-test'")
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    version = runs[0].data.tags["model_version"]
+    assert client.get_model_version(MODEL_NAME, version).status == "READY"

@@ -30,6 +30,10 @@ def _aliases(client) -> dict[str, str]:
     return dict(client.get_registered_model(MODEL_NAME).aliases)
 
 
+def _experiments(client) -> list[str]:
+    return [e.experiment_id for e in client.search_experiments()]
+
+
 def _versions(client) -> set[str]:
     return {v.version for v in client.search_model_versions(f"name='{MODEL_NAME}'")}
 
@@ -114,11 +118,11 @@ def test_invalid_data_is_rejected_before_any_run_or_version(client, trained, tmp
     frame.loc[3, frame.columns[1]] = np.nan
     frame.to_csv(tmp_path / "broken.csv", index=False)
     monkeypatch.setenv("DATA_URI", str(tmp_path / "broken.csv"))
-    versions, runs = _versions(client), len(mlflow.search_runs(search_all_experiments=True))
+    versions, runs = _versions(client), len(client.search_runs(_experiments(client)))
     with pytest.raises(DataValidationError, match=f"column '{frame.columns[1]}'.*missing"):
         training_flow(reason="broken")
     assert _versions(client) == versions
-    assert len(mlflow.search_runs(search_all_experiments=True)) == runs
+    assert len(client.search_runs(_experiments(client))) == runs
 
 
 def test_an_unreachable_registry_fails_fast_with_a_clear_message(monkeypatch, prefect_harness):
