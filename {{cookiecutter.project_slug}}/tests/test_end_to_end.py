@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import urllib.error
@@ -102,3 +103,12 @@ def test_predict_command_explains_an_unreachable_server():
     )  # fmt: skip
     assert result.returncode == 1
     assert "cannot reach the model server" in result.stderr
+
+
+def test_train_explains_an_unreachable_prefect_api():
+    result = subprocess.run(
+        [*CLI, "train", "--prefect-wait", "1"], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"},
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "the Prefect API at http://127.0.0.1:9/api did not answer" in result.stderr

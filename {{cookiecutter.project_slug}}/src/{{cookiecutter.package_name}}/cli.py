@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,11 +23,34 @@ def cmd_train(args: argparse.Namespace) -> int:
     # Without PREFECT_API_URL Prefect starts a throw-away local server; its first start in a
     # new venv (bytecode not yet cached) can exceed Prefect's 20 s default on a small machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    # That local server would otherwise try to send usage telemetry: opt in explicitly.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from .training import training_flow
 
+    api = os.environ.get("PREFECT_API_URL")
+    if api and not _wait_for_http(f"{api.rstrip('/')}/health", args.prefect_wait):
+        print(f"the Prefect API at {api} did not answer within {args.prefect_wait:g} s "
+              "(start it, fix PREFECT_API_URL, or unset it for a throw-away local server)",
+              file=sys.stderr)  # fmt: skip
+        return 1
     result = training_flow(reason=args.reason)
     print(json.dumps({"version": result.version, "run_id": result.run_id, **result.metrics}))
     return 0
+
+
+def _wait_for_http(url: str, timeout: float) -> bool:
+    """True once `url` answers 200; a server still starting gets `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.3)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -77,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="run the training flow and register a version")
     train.add_argument("--reason", default="manual", help="why this run (recorded as a tag)")
+    train.add_argument(
+        "--prefect-wait", type=float, default=60.0,
+        help="seconds to wait for the Prefect API in PREFECT_API_URL to answer",
+    )  # fmt: skip
     train.set_defaults(handler=cmd_train)
 
     serve = commands.add_parser("serve", help="serve the registered model with Seldon Core")
