@@ -99,10 +99,13 @@ def load_served_model(settings: Settings) -> ServedModel:
     """Resolve the served version once, then load exactly that version (no alias race)."""
     client = connect(settings)
     version = resolve_served_version(client, settings)
-    uri = f"models:/{settings.model_name}/{version.version}"
+    # Fetch the artifacts once, then read model and signature from the same local copy.
+    local = mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{settings.model_name}/{version.version}"
+    )
     # The sklearn flavour loads in ~0.1 s; the pyfunc wrapper would add ~2 s per start.
-    model = mlflow.sklearn.load_model(uri)
-    signature = mlflow.models.get_model_info(uri).signature
+    model = mlflow.sklearn.load_model(local)
+    signature = mlflow.models.Model.load(local).signature
     feature_names = signature.inputs.input_names() if signature else []
     log.info("loaded %s version %s (run %s)", settings.model_name, version.version, version.run_id)
     return ServedModel(

@@ -37,9 +37,8 @@ DEFAULT_TUNING_TRIALS = {{ 20 if cookiecutter.hyperparameter_tuning else 0 }}
 PROMOTION_METRICS = ("accuracy", "f1_macro")
 DEFAULT_PROMOTION_METRIC = "f1_macro"
 
-# Prefect: the deployment of the training flow (prefect.yaml) and its default schedule.
+# The Prefect flow; its deployments and schedule live in prefect.yaml.
 FLOW_NAME = f"train-{MODEL_NAME}"
-DEFAULT_TRAINING_SCHEDULE = "0 3 * * 1"  # cron, UTC: Mondays 03:00
 
 # Local state (SQLite registry, artifacts) when no MLflow server is configured.
 DEFAULT_STATE_DIR = ".mlops"
