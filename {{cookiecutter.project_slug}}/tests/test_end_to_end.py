@@ -6,8 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 
 import mlflow
 import pytest
@@ -22,19 +20,10 @@ from {{ cookiecutter.package_name }}.settings import (
     load_settings,
 )
 
+from .probes import post, scrape
+
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "{{ cookiecutter.package_name }}"]
-
-
-def _post(url: str, payload: object) -> tuple[int, dict]:
-    request = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
 
 
 def test_training_registers_a_version_with_the_staging_alias(trained, mlflow_server):
@@ -58,7 +47,7 @@ def test_the_wrapper_predicts_probabilities_for_each_class(trained):
 
 def test_the_microservice_answers_over_http(model_server, trained):
     rows = sample_rows(3)
-    status, body = _post(
+    status, body = post(
         f"{model_server.http}/api/v1.0/predictions",
         {"data": {"names": list(rows.columns), "ndarray": rows.to_numpy().tolist()}},
     )
@@ -70,17 +59,15 @@ def test_the_microservice_answers_over_http(model_server, trained):
 
 
 def test_health_and_metadata_describe_the_served_model(model_server, trained):
-    with urllib.request.urlopen(f"{model_server.http}/health/status", timeout=10) as response:
-        health = json.load(response)
+    health = json.loads(scrape(f"{model_server.http}/health/status"))
     assert '"ready"' in json.dumps(health) and f'"{trained.version}"' in json.dumps(health)
-    with urllib.request.urlopen(f"{model_server.http}/api/v1.0/metadata", timeout=10) as response:
-        metadata = json.load(response)
+    metadata = json.loads(scrape(f"{model_server.http}/api/v1.0/metadata"))
     assert metadata["name"] == MODEL_NAME
     assert metadata["custom"]["feature_names"] == ",".join(FEATURES)
 
 
 def test_bad_input_over_http_is_a_400_naming_the_problem(model_server):
-    status, body = _post(
+    status, body = post(
         f"{model_server.http}/api/v1.0/predictions", {"data": {"ndarray": [[1.0, "x"]]}}
     )
     assert status == 400

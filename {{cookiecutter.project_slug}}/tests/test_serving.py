@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import random
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import jsonschema
@@ -17,40 +15,14 @@ from {{ cookiecutter.package_name }}.data import FEATURES, sample_rows
 from {{ cookiecutter.package_name }}.request_log import message_schema
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME, load_settings
 
+from .probes import metric_total, post, scrape
+
 pytestmark = pytest.mark.slow
 NAMES = list(FEATURES)
 
 
-def post(url: str, body: bytes | object, timeout: float = 10) -> tuple[int, dict]:
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        try:
-            return error.code, json.loads(raw or b"{}")
-        except ValueError:
-            return error.code, {"raw": raw.decode(errors="replace")}
-
-
 def predict(server, payload: object) -> tuple[int, dict]:
     return post(f"{server.http}/api/v1.0/predictions", payload)
-
-
-def scrape(server) -> str:
-    with urllib.request.urlopen(server.metrics, timeout=10) as response:
-        return response.read().decode()
-
-
-def metric_total(text: str, name: str) -> float:
-    """Sum of a metric's samples over all label sets (e.g. every worker)."""
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith((name + "{", name + " "))
-    )
 
 
 ROWS = sample_rows(3, seed=7)
@@ -110,10 +82,10 @@ def test_every_request_is_logged_to_kafka_with_the_schema(model_server, kafka, t
 
 
 def test_custom_metrics_are_exported(model_server):
-    before = metric_total(scrape(model_server), "model_rows_total")
+    before = metric_total(scrape(model_server.metrics), "model_rows_total")
     status, _ = predict(model_server, PAYLOAD_SHAPES["ndarray"])
     assert status == 200
-    text = scrape(model_server)
+    text = scrape(model_server.metrics)
     assert metric_total(text, "model_rows_total") == before + len(MATRIX)
     assert "model_predictions_total{" in text and "predicted_class=" in text
     assert metric_total(text, "request_log_sent_total") > 0
@@ -134,7 +106,7 @@ def test_a_broker_outage_never_fails_a_prediction_and_logging_resumes(model_serv
                 status, body = predict(model_server, PAYLOAD_SHAPES["ndarray"])
                 latencies.append(time.perf_counter() - started)
                 assert status == 200, body
-            dropped = metric_total(scrape(model_server), "request_log_dropped_total")
+            dropped = metric_total(scrape(model_server.metrics), "request_log_dropped_total")
             time.sleep(0.5)
         assert dropped > 0, "dropped request logs must be counted while Kafka is down"
         assert np.percentile(latencies, 50) < 0.1  # predictions never wait for Kafka

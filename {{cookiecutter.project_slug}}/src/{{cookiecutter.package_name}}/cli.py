@@ -95,6 +95,26 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+{% if cookiecutter.include_drift_detection -%}
+def cmd_drift(args: argparse.Namespace) -> int:
+    import logging
+
+    from .drift.config import DriftConfigError
+    from .drift.detector import DriftDetectorError
+    from .drift.service import main as run_drift_service
+    from .registry import RegistryError
+
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return run_drift_service(load_settings())
+    except (DriftConfigError, DriftDetectorError, RegistryError) as error:
+        print(f"drift service: {error}", file=sys.stderr)
+        return 1
+
+
+{% endif -%}
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="{{ cookiecutter.project_slug }}", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -118,6 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--url", help="prediction endpoint (default: the local server)")
     predict.add_argument("--timeout", type=float, default=10.0)
     predict.set_defaults(handler=cmd_predict)
+{%- if cookiecutter.include_drift_detection %}
+
+    drift = commands.add_parser(
+        "drift", help="watch the served version's request log for drift; export metrics"
+    )
+    drift.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
+    drift.set_defaults(handler=cmd_drift)
+{%- endif %}
     return parser
 
 

@@ -40,6 +40,11 @@ DEFAULT_PROMOTION_METRIC = "f1_macro"
 # The Prefect flow; its deployments and schedule live in prefect.yaml.
 FLOW_NAME = f"train-{MODEL_NAME}"
 
+{%- if cookiecutter.include_drift_detection %}
+# The drift service's /metrics and /health port.
+DRIFT_HTTP_PORT = 8000
+{%- endif %}
+
 # Local state (SQLite registry, artifacts) when no MLflow server is configured.
 DEFAULT_STATE_DIR = ".mlops"
 ALIAS_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -100,6 +105,13 @@ class Settings:
     tuning_trials: int
     promotion_metric: str
     promotion_margin: float
+{%- if cookiecutter.include_drift_detection %}
+    drift_config_path: Path | None
+    drift_http_host: str
+    drift_http_port: int
+    drift_consumer_group: str
+    drift_start_offset: str
+{%- endif %}
 
     @property
     def uses_local_registry(self) -> bool:
@@ -141,6 +153,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"PROMOTION_METRIC={metric!r}: must be one of {', '.join(PROMOTION_METRICS)}"
         )
 
+{%- if cookiecutter.include_drift_detection %}
+
+    start_offset = env.get("DRIFT_START_OFFSET", "latest").strip()
+    if start_offset not in ("latest", "earliest"):
+        raise SettingsError(f"DRIFT_START_OFFSET={start_offset!r}: must be latest or earliest")
+    drift_config = _optional(env, "DRIFT_CONFIG")
+{%- endif %}
+
     return Settings(
         model_name=MODEL_NAME,
         state_dir=state_dir,
@@ -163,4 +183,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         tuning_trials=_count(env, "TUNING_TRIALS", DEFAULT_TUNING_TRIALS),
         promotion_metric=metric,
         promotion_margin=_number(env, "PROMOTION_MARGIN", 0.0, 0.0, 1.0),
+{%- if cookiecutter.include_drift_detection %}
+        # Drift: the config file the training flow fits with (default: the package's
+        # drift.toml), and where the drift service listens and which group it consumes in.
+        drift_config_path=Path(drift_config) if drift_config else None,
+        drift_http_host=env.get("DRIFT_HTTP_HOST", "127.0.0.1").strip(),
+        drift_http_port=_port(env, "DRIFT_HTTP_PORT", DRIFT_HTTP_PORT),
+        drift_consumer_group=env.get("DRIFT_CONSUMER_GROUP", f"{MODEL_NAME}-drift").strip(),
+        # Where a new consumer group starts: "latest" watches live traffic from now on.
+        drift_start_offset=start_offset,
+{%- endif %}
     )

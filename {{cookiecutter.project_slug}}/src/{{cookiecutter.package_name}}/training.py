@@ -25,6 +25,9 @@ from sklearn.pipeline import Pipeline
 
 from . import registry
 from .data import DATA_SOURCE, FEATURES, TARGET, load_dataset, validate_dataset
+{%- if cookiecutter.include_drift_detection %}
+from .drift.config import DriftConfig, load_config
+{%- endif %}
 from .evaluation import evaluate, score
 from .model import build_model
 from .settings import FLOW_NAME, MODEL_NAME, TEMPLATE_VERSION, Settings, load_settings
@@ -121,6 +124,17 @@ def register(
     return version, decision
 
 
+{% if cookiecutter.include_drift_detection -%}
+@task
+def fit_drift_detector(split: Split, config: DriftConfig, seed: int) -> None:
+    """Fit the drift detector on training rows and log it in this run, beside the model."""
+    from .drift import detector
+
+    fitted = detector.fit(split.features("train"), config, seed)
+    detector.log_to_run(fitted, list(FEATURES))
+
+
+{% endif -%}
 def _git_commit() -> str:
     if os.environ.get("GIT_COMMIT"):  # set by CI, where the image has no .git
         return os.environ["GIT_COMMIT"]
@@ -149,6 +163,10 @@ def training_flow(reason: str = "manual") -> TrainingResult:
     client = registry.connect(settings)  # fails fast when the registry is unreachable
     experiment_id = registry.ensure_experiment(client, settings)
 
+{%- if cookiecutter.include_drift_detection %}
+    # An invalid drift config stops here too, before any run exists.
+    drift_config = load_config(settings.drift_config_path)
+{%- endif %}
     frame = load_data(settings.data_uri)  # invalid data stops here, before any run exists
     split = split_data(frame, settings.random_seed, settings.test_size)
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{reason}") as run:
@@ -176,6 +194,9 @@ def training_flow(reason: str = "manual") -> TrainingResult:
         mlflow.log_params(
             {f"model.{k}": v for k, v in model.named_steps["classifier"].get_params().items()}
         )
+{%- if cookiecutter.include_drift_detection %}
+        fit_drift_detector(split, drift_config, settings.random_seed)
+{%- endif %}
         evaluation = evaluate(model, split.features("test"), split.labels("test"))
         mlflow.log_metrics(evaluation.metrics)
         for filename, figure in evaluation.figures.items():

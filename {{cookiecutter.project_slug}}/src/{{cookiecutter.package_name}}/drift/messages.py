@@ -1,0 +1,63 @@
+"""Read request-log messages (`schemas/request_log.schema.json`) for the drift service.
+
+A message the service cannot use is skipped with one of the SKIP_REASONS, which label the
+`drift_messages_skipped_total` metric; nothing in a message can crash the service.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+SKIP_REASONS = ("not_json", "schema", "other_model", "other_version", "wrong_width", "wrong_types")
+_REQUIRED = {"request_id": str, "model_name": str, "model_version": str,
+             "feature_names": list, "rows": list}  # fmt: skip
+
+
+class SkippedMessage(ValueError):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class RequestRows:
+    model_version: str
+    predictor: str
+    rows: np.ndarray  # float64, (n, model features)
+
+
+def parse(value: bytes | None, model_name: str, version: str, features: list[str]) -> RequestRows:
+    """The rows of one message, if it is a valid log of this model version; else skip."""
+    try:
+        message = json.loads(value) if value else None
+    except (UnicodeDecodeError, ValueError):
+        raise SkippedMessage("not_json", "the message is not UTF-8 JSON") from None
+    if not isinstance(message, dict):
+        raise SkippedMessage("schema", "the message is not a JSON object")
+    for key, kind in _REQUIRED.items():
+        if not isinstance(message.get(key), kind):
+            raise SkippedMessage("schema", f"{key!r} is missing or not a {kind.__name__}")
+    if message["model_name"] != model_name:
+        raise SkippedMessage("other_model", f"model {message['model_name']!r}")
+    if message["model_version"] != version:
+        raise SkippedMessage("other_version", f"version {message['model_version']!r}")
+    if message["feature_names"] != features:
+        raise SkippedMessage("wrong_width", f"features {message['feature_names']!r}")
+    rows = message["rows"]
+    if not rows or any(not isinstance(row, list) or len(row) != len(features) for row in rows):
+        raise SkippedMessage("wrong_width", f"rows must be lists of {len(features)} numbers")
+    for row in rows:
+        for cell in row:
+            # bool is an int in Python, not a number in JSON Schema
+            if type(cell) not in (int, float) or not math.isfinite(cell):
+                raise SkippedMessage("wrong_types", f"{cell!r} is not a finite number")
+    predictor = message.get("predictor")
+    return RequestRows(
+        model_version=version,
+        predictor=predictor if isinstance(predictor, str) else "default",
+        rows=np.asarray(rows, dtype=np.float64),
+    )

@@ -1,0 +1,466 @@
+"""Drift detection: config, messages, windows, the detector, and the real drift service.
+
+The service tests run real processes: the model server, a Kafka-protocol broker, MLflow
+and `{{ cookiecutter.project_slug }} drift` itself, scraped over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+
+from {{ cookiecutter.package_name }}.data import FEATURES, load_dataset
+from {{ cookiecutter.package_name }}.drift.config import (
+    DriftConfig,
+    DriftConfigError,
+    load_config,
+    parse_config,
+)
+from {{ cookiecutter.package_name }}.drift.messages import SkippedMessage, parse
+from {{ cookiecutter.package_name }}.drift.windows import WindowBuffer
+from {{ cookiecutter.package_name }}.request_log import message_schema
+from {{ cookiecutter.package_name }}.settings import MODEL_NAME, SettingsError, load_settings
+
+from .probes import get, metric_total, post, scrape
+from .servers import KafkaBroker, free_port, start_server, stop
+
+NAMES = list(FEATURES)
+SHIFTED = NAMES[2]  # the feature the shifted traffic moves
+
+
+# -- the config file ------------------------------------------------------------------------
+def test_the_shipped_config_is_valid():
+    config = load_config()
+    assert config.kind == "TabularDrift"
+    assert config.features == tuple(FEATURES)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"kind": "MMDDrift"}, "kind='MMDDrift': must be one of"),
+        ({"p_value": 0}, "p_value=0: must be a number between 0 and 1"),
+        ({"p_value": 1.5}, "p_value=1.5"),
+        ({"p_value": "0.05"}, "p_value='0.05'"),
+        ({"p_value": True}, "p_value=True"),
+        ({"window_size": 5}, "window_size=5: must be an integer >= 10"),
+        ({"window_size": 100.0}, "window_size=100.0"),
+        ({"reference_sample_size": 3}, "reference_sample_size=3: must be an integer >= 20"),
+        ({"features": ["height"]}, "features: unknown feature(s) 'height'"),
+        ({"features": "all"}, "features='all': must be a list of feature names"),
+        ({"features": [NAMES[0], NAMES[0]]}, "features: listed twice"),
+        ({"features": [NAMES[0]], "categorical_features": [NAMES[1]]}, "not among the watched"),
+        ({"kind": "ChiSquareDrift"}, "list every watched feature in categorical_features"),
+        ({"kind": "KSDrift", "categorical_features": [NAMES[0]]}, "tests numbers only"),
+        ({"windw_size": 100}, "unknown key 'windw_size'"),
+    ],
+)
+def test_an_invalid_config_is_rejected_naming_the_key(raw, message):
+    with pytest.raises(DriftConfigError) as error:
+        parse_config(raw)
+    assert message in str(error.value)
+
+
+def test_every_problem_of_a_config_is_reported_at_once():
+    with pytest.raises(DriftConfigError) as error:
+        parse_config({"kind": "x", "p_value": 2, "window_size": 1})
+    assert len(str(error.value).splitlines()) == 3
+
+
+def test_an_unreadable_or_broken_config_file_names_the_file(tmp_path):
+    broken = tmp_path / "drift.toml"
+    broken.write_text("kind = \n")
+    with pytest.raises(DriftConfigError, match=r"drift\.toml: not valid TOML"):
+        load_config(broken)
+    with pytest.raises(DriftConfigError, match=r"missing\.toml: cannot be read"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_features_keep_the_model_order_and_the_config_round_trips():
+    config = parse_config({"features": NAMES[::-1], "categorical_features": [NAMES[3]]})
+    assert config.features == tuple(NAMES)
+    assert config.feature_indices == [0, 1, 2, 3]
+    assert parse_config(config.as_dict()) == config
+
+
+def test_service_settings_are_validated():
+    with pytest.raises(SettingsError, match="DRIFT_START_OFFSET='middle'"):
+        load_settings({"DRIFT_START_OFFSET": "middle"})
+    with pytest.raises(SettingsError, match="DRIFT_HTTP_PORT='http'"):
+        load_settings({"DRIFT_HTTP_PORT": "http"})
+
+
+# -- request-log messages -------------------------------------------------------------------
+def message(rows: list, version: str = "1", **changes: object) -> dict:
+    body = {
+        "request_id": uuid.uuid4().hex,
+        "timestamp": "2026-01-01T00:00:00+00:00",
+        "model_name": MODEL_NAME,
+        "model_version": version,
+        "predictor": "default",
+        "feature_names": NAMES,
+        "rows": rows,
+        "class_names": ["a"],
+        "predictions": [[1.0] for _ in rows],
+    }
+    body.update(changes)
+    return body
+
+
+def encode(body: object) -> bytes:
+    return json.dumps(body).encode()
+
+
+ROW = [5.1, 3.5, 1.4, 0.2]
+BAD_MESSAGES = {
+    "not_json": b"\xff\xfe not json",
+    "schema": encode(["a", "list"]),
+    "schema-missing-rows": encode({k: v for k, v in message([ROW]).items() if k != "rows"}),
+    "other_model": encode(message([ROW], model_name="another-model")),
+    "other_version": encode(message([ROW], version="2")),
+    "wrong_width": encode(message([ROW[:3]])),
+    "wrong_width-names": encode(message([ROW], feature_names=NAMES[::-1])),
+    "wrong_types": encode(message([[5.1, "3.5", 1.4, 0.2]])),
+    "wrong_types-bool": encode(message([[5.1, True, 1.4, 0.2]])),
+    "wrong_types-null": encode(message([[5.1, None, 1.4, 0.2]])),
+}
+
+
+def test_a_valid_message_gives_its_rows():
+    body = message([ROW, ROW])
+    jsonschema.validate(body, message_schema())  # the same format the server writes
+    request = parse(encode(body), MODEL_NAME, "1", NAMES)
+    assert request.rows.shape == (2, 4) and request.predictor == "default"
+
+
+@pytest.mark.parametrize("case", sorted(BAD_MESSAGES))
+def test_a_bad_message_is_skipped_with_its_reason(case):
+    with pytest.raises(SkippedMessage) as skipped:
+        parse(BAD_MESSAGES[case], MODEL_NAME, "1", NAMES)
+    assert skipped.value.reason == case.split("-")[0]
+
+
+# -- windows and committable offsets --------------------------------------------------------
+def rows(count: int) -> np.ndarray:
+    return np.arange(count * 4, dtype=float).reshape(count, 4)
+
+
+def test_offsets_are_committable_only_once_every_row_before_them_is_tested():
+    buffer = WindowBuffer(window_size=10, width=4)
+    buffer.add(0, 0, rows(6))
+    buffer.add(0, 1)  # a skipped message
+    buffer.add(0, 2, rows(6))
+    assert not buffer.committable()  # nothing tested yet
+    window = buffer.take_window()
+    assert len(window) == 10 and buffer.pending_rows == 2
+    # Message 2 is only partly tested: it must be read again after a restart.
+    assert buffer.committable() == {0: 2}
+    buffer.add(0, 3, rows(8))
+    buffer.take_window()
+    assert buffer.committable() == {0: 4} and buffer.pending_rows == 0
+
+
+def test_windows_keep_the_order_of_rows_across_messages_and_partitions():
+    buffer = WindowBuffer(window_size=3, width=4)
+    buffer.add(0, 5, rows(2))
+    buffer.add(1, 9, rows(2) + 100)
+    assert buffer.take_window().tolist() == [*rows(2).tolist(), (rows(1) + 100).tolist()[0]]
+    assert buffer.committable() == {0: 6}
+    with pytest.raises(ValueError, match="only 1 of 3 rows"):
+        buffer.take_window()
+    buffer.clear()
+    assert buffer.pending_rows == 0 and not buffer.committable()
+
+
+# -- the detector ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def reference() -> np.ndarray:
+    return load_dataset()[NAMES].to_numpy()
+
+
+def traffic(reference: np.ndarray, count: int, seed: int, shift: float = 0.0) -> np.ndarray:
+    """In-distribution rows (dataset rows with measurement noise), optionally shifted."""
+    rng = np.random.default_rng(seed)
+    sample = reference[rng.integers(len(reference), size=count)]
+    noisy = sample + rng.normal(0.0, 0.05, sample.shape)
+    noisy[:, NAMES.index(SHIFTED)] += shift
+    return noisy.round(3)
+
+
+@pytest.mark.parametrize("kind", ["TabularDrift", "KSDrift", "CVMDrift"])
+def test_a_saved_detector_loads_with_identical_results(kind, reference, tmp_path):
+    from {{ cookiecutter.package_name }}.drift import detector
+
+    config = DriftConfig(kind=kind)
+    fitted = detector.fit(reference, config, seed=1)
+    detector.save(fitted, tmp_path, NAMES)
+    loaded = detector.load(tmp_path, NAMES)
+    window = traffic(reference, 100, seed=2, shift=1.5)
+    assert loaded.test(window) == fitted.test(window)
+    result = loaded.test(window)
+    assert result.drift and result.drifted_features == [SHIFTED]
+    with pytest.raises(detector.DriftDetectorError, match="fitted on features"):
+        detector.load(tmp_path, NAMES[:3])
+
+
+def test_chi_square_detector_on_categorical_features(reference):
+    from {{ cookiecutter.package_name }}.drift import detector
+
+    categorical = np.floor(reference)  # whole centimetres as categories
+    config = parse_config({"kind": "ChiSquareDrift", "categorical_features": NAMES})
+    fitted = detector.fit(categorical, config, seed=1)
+    window = categorical[np.random.default_rng(3).permutation(len(categorical))[:100]]
+    assert not fitted.test(window).drift
+    shifted = window.copy()
+    shifted[:, 2] = 1.0  # every row in one category
+    assert fitted.test(shifted).drifted_features == [SHIFTED]
+
+
+# -- the drift service, for real ------------------------------------------------------------
+@dataclass
+class DriftProcess:
+    process: subprocess.Popen
+    url: str
+    log: Path
+
+    def metrics(self) -> str:
+        return scrape(f"{self.url}/metrics")
+
+    def health(self) -> tuple[int, dict]:
+        status, text = get(f"{self.url}/health")
+        return status, json.loads(text)
+
+    def value(self, name: str, **labels: str) -> float:
+        return metric_total(self.metrics(), name, **labels)
+
+    def wait_for(self, condition, what: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"drift service exited:\n{self.log.read_text()[-3000:]}")
+            if condition():
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}:\n{self.log.read_text()[-3000:]}")
+
+    def wait_until_consuming(self) -> None:
+        self.wait_for(lambda: self.health()[1].get("assigned_partitions"), "a partition")
+
+
+def start_drift_service(state_dir: Path, name: str, **env: str) -> DriftProcess:
+    port = free_port()
+    log = state_dir / f"drift-{name}.log"
+    process = start_server(
+        [sys.executable, "-m", "{{ cookiecutter.package_name }}", "drift"],
+        log, f"http://127.0.0.1:{port}/live", timeout=120,
+        env={**os.environ, "DRIFT_HTTP_HOST": "127.0.0.1", "DRIFT_HTTP_PORT": str(port), **env},
+    )  # fmt: skip
+    service = DriftProcess(process, f"http://127.0.0.1:{port}", log)
+    service.wait_until_consuming()
+    return service
+
+
+def produce(kafka: KafkaBroker, topic: str, payloads: list[bytes]) -> None:
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, linger_ms=5)
+    try:
+        for payload in payloads:
+            producer.send(topic, payload)
+        producer.flush(timeout=30)
+    finally:
+        producer.close()
+
+
+def one_row_messages(matrix: np.ndarray, version: str) -> list[bytes]:
+    return [encode(message([row], version=version)) for row in matrix.tolist()]
+
+
+def committed_offset(kafka: KafkaBroker, topic: str, group: str) -> int:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=group,
+                             enable_auto_commit=False)  # fmt: skip
+    try:
+        return consumer.committed(TopicPartition(topic, 0)) or 0
+    finally:
+        consumer.close()
+
+
+def promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        message = "promtool is missing: install Debian's prometheus package (apt)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.mark.slow
+def test_training_logs_the_detector_with_the_model(trained, tmp_path):
+    from {{ cookiecutter.package_name }}.drift import detector
+
+    path = detector.download(trained.run_id, trained.version, tmp_path)
+    assert json.loads((path / "drift.json").read_text())["config"] == load_config().as_dict()
+    fitted = detector.load(path, NAMES)
+    assert fitted.config == load_config()
+
+
+@pytest.mark.slow
+def test_drift_of_served_traffic_is_reported_per_feature(model_server, trained, kafka, state_dir):
+    """Requests through the real model server reach the drift service through Kafka."""
+    service = start_drift_service(state_dir, "served", MODEL_VERSION=trained.version)
+    reference = load_dataset()[NAMES].to_numpy()
+    window = load_config().window_size
+    predictions = f"{model_server.http}/api/v1.0/predictions"
+    try:
+        labels = {"model": MODEL_NAME, "version": trained.version}
+
+        def send(matrix: np.ndarray) -> None:
+            for chunk in np.array_split(matrix, len(matrix) // 10):
+                status, body = post(predictions, {"data": {"names": NAMES,
+                                                           "ndarray": chunk.tolist()}})  # fmt: skip
+                assert status == 200, body
+
+        send(traffic(reference, 3 * window, seed=11))
+        service.wait_for(lambda: service.value("drift_windows_processed_total") >= 3, "3 windows")
+        text = service.metrics()
+        assert metric_total(text, "drift_detected", **labels) == 0
+        assert metric_total(text, "drift_windows_drifted_total", **labels) == 0
+        assert metric_total(text, "drift_rows_processed_total", **labels) == 3 * window
+
+        send(traffic(reference, 2 * window, seed=12, shift=1.5))
+        service.wait_for(lambda: service.value("drift_windows_processed_total") >= 5, "5 windows")
+        text = service.metrics()
+        assert metric_total(text, "drift_detected", **labels) == 1
+        for feature in NAMES:
+            flagged = metric_total(text, "drift_feature_detected", feature=feature)
+            assert flagged == (feature == SHIFTED), feature
+        p_value = metric_total(text, "drift_p_value", feature=SHIFTED)
+        assert p_value < metric_total(text, "drift_threshold", **labels)
+
+        checked = subprocess.run([promtool(), "check", "metrics"], input=text,
+                                 capture_output=True, text=True)  # fmt: skip
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    finally:
+        stop(service.process)
+
+
+@dataclass
+class Resumed:
+    """The restart scenario's facts, and the second service, left running for more tests."""
+
+    service: DriftProcess
+    topic: str
+    produced: int
+    committed_at_kill: int
+    pending_at_kill: int
+
+
+@pytest.fixture(scope="module")
+def resumed(trained, kafka, state_dir) -> Iterator[Resumed]:
+    """A service killed mid-window on its own topic, and a second one that resumes it."""
+    topic, group = f"drift-test-{uuid.uuid4().hex[:8]}", f"drift-test-{uuid.uuid4().hex[:8]}"
+    kafka.create_topic(topic)
+    env = {"REQUEST_TOPIC": topic, "DRIFT_CONSUMER_GROUP": group,
+           "DRIFT_START_OFFSET": "earliest", "MODEL_VERSION": trained.version}  # fmt: skip
+    window = load_config().window_size
+    reference = load_dataset()[NAMES].to_numpy()
+    first_part = traffic(reference, 5 * window + window // 2, seed=21)
+    second_part = traffic(reference, 5 * window - window // 2, seed=22)
+
+    first = start_drift_service(state_dir, "first", **env)
+    produce(kafka, topic, one_row_messages(first_part, trained.version))
+    first.wait_for(lambda: first.value("drift_windows_processed_total") == 5, "5 windows")
+    first.wait_for(lambda: first.health()[1]["pending_rows"] == window // 2, "pending rows")
+    first.wait_for(lambda: committed_offset(kafka, topic, group) == 5 * window, "commit")
+    pending = first.health()[1]["pending_rows"]
+    os.killpg(first.process.pid, signal.SIGKILL)  # no goodbye: no final commit, no flush
+    first.process.wait(10)
+    committed = committed_offset(kafka, topic, group)
+
+    produce(kafka, topic, one_row_messages(second_part, trained.version))
+    second = start_drift_service(state_dir, "second", **env)
+    yield Resumed(second, topic, len(first_part) + len(second_part), committed, pending)
+    stop(second.process)
+
+
+@pytest.mark.slow
+def test_a_restart_resumes_without_losing_messages(resumed):
+    service, window = resumed.service, load_config().window_size
+    remaining = resumed.produced - resumed.committed_at_kill
+    service.wait_for(lambda: service.value("drift_rows_processed_total") == remaining, "rows")
+    # The half window the first service had read but not tested was read again and tested.
+    assert resumed.pending_at_kill == window // 2
+    assert resumed.committed_at_kill + remaining == resumed.produced == 10 * window
+    service.wait_for(lambda: service.value("drift_consumer_lag_messages") == 0, "no lag")
+
+
+@pytest.mark.slow
+def test_malformed_messages_are_counted_and_processing_goes_on(resumed, kafka, trained):
+    service, window = resumed.service, load_config().window_size
+    windows_before = service.value("drift_windows_processed_total")
+    produce(kafka, resumed.topic, list(BAD_MESSAGES.values()))
+    produce(kafka, resumed.topic, one_row_messages(
+        traffic(load_dataset()[NAMES].to_numpy(), window, seed=31), trained.version))  # fmt: skip
+    service.wait_for(
+        lambda: service.value("drift_windows_processed_total") == windows_before + 1, "a window"
+    )
+    text = service.metrics()
+    for reason in {case.split("-")[0] for case in BAD_MESSAGES}:
+        expected = sum(1 for case in BAD_MESSAGES if case.split("-")[0] == reason)
+        assert metric_total(text, "drift_messages_skipped_total", reason=reason) == expected
+
+
+@pytest.mark.slow
+def test_a_broker_outage_shows_in_health_and_processing_resumes(resumed, kafka, trained):
+    if kafka.external:
+        pytest.skip("an external broker cannot be stopped by the tests")
+    service, window = resumed.service, load_config().window_size
+    kafka.stop()
+    try:
+        service.wait_for(lambda: service.health()[0] == 503, "health 503", timeout=60)
+        detail = service.health()[1]
+        assert detail["broker"].startswith("down")
+        assert service.value("drift_broker_up") == 0
+    finally:
+        kafka.start()  # in-memory broker: topics are gone, create them again
+        kafka.create_topic(resumed.topic)
+        kafka.create_topic(load_settings().request_topic)
+    service.wait_for(lambda: service.health()[0] == 200, "health 200", timeout=90)
+    service.wait_until_consuming()
+    windows_before = service.value("drift_windows_processed_total")
+    produce(kafka, resumed.topic, one_row_messages(
+        traffic(load_dataset()[NAMES].to_numpy(), window, seed=41), trained.version))  # fmt: skip
+    service.wait_for(
+        lambda: service.value("drift_windows_processed_total") == windows_before + 1,
+        "a window after the outage", timeout=90,
+    )  # fmt: skip
+    assert service.value("drift_broker_up") == 1
+
+
+@pytest.mark.slow
+def test_the_service_refuses_to_start_without_kafka_or_a_detector(mlflow_server, trained):
+    env = {**os.environ, "MODEL_VERSION": trained.version}
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    result = subprocess.run([sys.executable, "-m", "{{ cookiecutter.package_name }}", "drift"],
+                            env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 1 and "KAFKA_BOOTSTRAP_SERVERS is not set" in result.stderr
+    env = {**env, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", "MODEL_VERSION": "999"}
+    result = subprocess.run([sys.executable, "-m", "{{ cookiecutter.package_name }}", "drift"],
+                            env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 1 and "has no version 999" in result.stderr
