@@ -23,7 +23,10 @@ def optional_paths(answers: dict) -> list[tuple[bool, list[str]]]:
     return [
         (answers["ci_provider"] == "github", [".github"]),
         (answers["ci_provider"] == "gitlab", [".gitlab-ci.yml"]),
-        (answers["include_drift_detection"], [f"{package}/drift", "tests/test_drift.py"]),
+        (answers["include_drift_detection"], [
+            f"{package}/drift", "tests/test_drift.py", "benchmarks/drift_throughput.py",
+            "k8s/base/drift-service.yaml", "k8s/base/drift-servicemonitor.yaml",
+        ]),
     ]  # fmt: skip
 
 

@@ -34,12 +34,19 @@ COMMON_FILES = {
     "tests/test_production_storage.py", "tests/test_serving.py",
     "tests/conftest.py", "tests/test_data.py", "tests/test_end_to_end.py",
     "tests/test_settings.py", "tests/test_training.py", "tests/test_tuning.py",
-    "tests/test_validation.py", "src/{pkg}/evaluation.py",
+    "tests/test_validation.py", "src/{pkg}/evaluation.py", "tests/probes.py",
 }  # fmt: skip
 OPTIONAL_FILES = {
     ("ci_provider", "github"): {".github/workflows/ci.yml"},
     ("ci_provider", "gitlab"): {".gitlab-ci.yml"},
-}
+    ("include_drift_detection", True): {
+        "src/{pkg}/drift/__init__.py", "src/{pkg}/drift/config.py", "src/{pkg}/drift/drift.toml",
+        "src/{pkg}/drift/detector.py", "src/{pkg}/drift/messages.py", "src/{pkg}/drift/windows.py",
+        "src/{pkg}/drift/metrics.py", "src/{pkg}/drift/service.py", "tests/test_drift.py",
+        "benchmarks/drift_throughput.py",
+        "k8s/base/drift-service.yaml", "k8s/base/drift-servicemonitor.yaml",
+    },
+}  # fmt: skip
 
 
 def expected_files(answers: dict, package: str) -> set[str]:
@@ -119,31 +126,53 @@ def test_data_files_parse(baked):
             tomllib.loads(path.read_text())
 
 
+def pod_specs(documents: list[dict]) -> dict[str, dict]:
+    """The pod spec of every workload, by kind/name."""
+    pods = {}
+    for document in documents:
+        name = f"{document['kind']}/{document['metadata']['name']}"
+        if document["kind"] == "SeldonDeployment":
+            for predictor in document["spec"]["predictors"]:
+                for i, component in enumerate(predictor["componentSpecs"]):
+                    pods[f"{name}/{predictor['name']}/{i}"] = component["spec"]
+        elif document["kind"] == "Deployment":
+            pods[name] = document["spec"]["template"]["spec"]
+    return pods
+
+
+CREDENTIAL_WORDS = ("PASSWORD", "TOKEN", "SECRET", "USERNAME", "ACCESS_KEY")
+
+
 def test_kustomize_base_renders(baked):
-    _, root = baked
+    answers, root = baked
     result = subprocess.run(
         ["kubectl", "kustomize", str(root / "k8s" / "base")],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     documents = list(yaml.safe_load_all(result.stdout))
-    assert sorted(d["kind"] for d in documents) == [
-        "ConfigMap",
-        "SeldonDeployment",
-        "ServiceAccount",
-    ]
-    seldon = next(d for d in documents if d["kind"] == "SeldonDeployment")
-    pod = seldon["spec"]["predictors"][0]["componentSpecs"][0]["spec"]
-    container = pod["containers"][0]
-    assert pod["securityContext"]["runAsNonRoot"] is True
-    assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
-    assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(container)
-    # credentials only by reference, never as literal values
-    for variable in container["env"]:
-        assert "value" not in variable and "secretKeyRef" in variable["valueFrom"]
+    kinds = ["ConfigMap", "SeldonDeployment", "ServiceAccount"]
+    if answers["include_drift_detection"]:
+        kinds += ["Deployment", "Service", "ServiceAccount", "ServiceMonitor"]
+    assert sorted(d["kind"] for d in documents) == sorted(kinds)
     config = next(d for d in documents if d["kind"] == "ConfigMap")
-    assert container["envFrom"][0]["configMapRef"]["name"] == config["metadata"]["name"]
+    pods = pod_specs(documents)
+    assert len(pods) == (2 if answers["include_drift_detection"] else 1)
+    for name, pod in pods.items():
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["automountServiceAccountToken"] is False, name
+        for container in pod["containers"]:
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True, name
+            assert container["securityContext"]["capabilities"]["drop"] == ["ALL"], name
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False, name
+            assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(container), name
+            assert "limits" in container["resources"], name
+            # credentials only by reference, never as literal values
+            for variable in container.get("env", []):
+                if any(word in variable["name"] for word in CREDENTIAL_WORDS):
+                    assert "secretKeyRef" in variable["valueFrom"], (name, variable["name"])
+            # the generated ConfigMap's hashed name reaches every workload
+            assert container["envFrom"][0]["configMapRef"]["name"] == config["metadata"]["name"]
 
 
 def test_answers_and_template_version_are_recorded(baked):

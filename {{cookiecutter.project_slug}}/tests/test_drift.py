@@ -143,7 +143,7 @@ def test_a_valid_message_gives_its_rows():
     body = message([ROW, ROW])
     jsonschema.validate(body, message_schema())  # the same format the server writes
     request = parse(encode(body), MODEL_NAME, "1", NAMES)
-    assert request.rows.shape == (2, 4) and request.predictor == "default"
+    assert request.rows == [ROW, ROW] and request.predictor == "default"
 
 
 @pytest.mark.parametrize("case", sorted(BAD_MESSAGES))
@@ -154,8 +154,8 @@ def test_a_bad_message_is_skipped_with_its_reason(case):
 
 
 # -- windows and committable offsets --------------------------------------------------------
-def rows(count: int) -> np.ndarray:
-    return np.arange(count * 4, dtype=float).reshape(count, 4)
+def rows(count: int, start: float = 0.0) -> list[list[float]]:
+    return (np.arange(count * 4, dtype=float).reshape(count, 4) + start).tolist()
 
 
 def test_offsets_are_committable_only_once_every_row_before_them_is_tested():
@@ -176,8 +176,8 @@ def test_offsets_are_committable_only_once_every_row_before_them_is_tested():
 def test_windows_keep_the_order_of_rows_across_messages_and_partitions():
     buffer = WindowBuffer(window_size=3, width=4)
     buffer.add(0, 5, rows(2))
-    buffer.add(1, 9, rows(2) + 100)
-    assert buffer.take_window().tolist() == [*rows(2).tolist(), (rows(1) + 100).tolist()[0]]
+    buffer.add(1, 9, rows(2, start=100))
+    assert buffer.take_window().tolist() == [*rows(2), *rows(1, start=100)]
     assert buffer.committable() == {0: 6}
     with pytest.raises(ValueError, match="only 1 of 3 rows"):
         buffer.take_window()

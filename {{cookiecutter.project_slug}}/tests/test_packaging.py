@@ -1,7 +1,8 @@
-"""The serving image definition: lint-clean, non-root, only the serving dependencies."""
+"""The image definitions: lint-clean, non-root, each with only its own dependencies."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,9 +19,23 @@ def test_dockerfile_passes_hadolint():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_dockerfile_runs_the_wrapper_as_a_non_root_user_with_serving_deps_only():
+def stages() -> dict[str, str]:
+    """The Dockerfile's build stages by name, each with its text."""
     text = (REPO / "Dockerfile").read_text()
-    assert "FROM python:3.12-slim" in text
-    assert "USER 10001" in text
-    assert '".[serve]"' in text and "-c requirements.lock" in text
-    assert 'ENTRYPOINT ["{{ cookiecutter.project_slug }}", "serve"]' in text
+    parts = re.split(r"^FROM (\S+) AS (\S+)$", text, flags=re.MULTILINE)
+    return {parts[i + 1]: f"FROM {parts[i]}\n{parts[i + 2]}" for i in range(1, len(parts), 3)}
+
+
+def test_each_image_runs_its_command_as_a_non_root_user_with_only_its_dependencies():
+    built = stages()
+    assert built["base"].startswith("FROM python:3.12-slim")
+    commands = {"serve": "serve", "train": "train"{% if cookiecutter.include_drift_detection %}, "drift": "drift"{% endif %}}
+    assert set(built) == {"base", *commands}
+    assert list(built)[-1] == "serve"  # a plain `docker build .` gives the serving image
+    for stage, command in commands.items():
+        text = built[stage]
+        assert text.startswith("FROM base"), stage
+        assert "USER 10001" in text, stage
+        installs = re.findall(r'pip install .*-c requirements\.lock "\.\[(\w+)\]"', text)
+        assert installs == [stage], stage
+        assert f'ENTRYPOINT ["{{ cookiecutter.project_slug }}", "{command}"]' in text, stage

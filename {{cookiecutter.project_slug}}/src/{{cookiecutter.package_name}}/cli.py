@@ -99,16 +99,22 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_drift(args: argparse.Namespace) -> int:
     import logging
 
+    settings = load_settings()
+    if not settings.kafka_bootstrap_servers:
+        print("drift service: KAFKA_BOOTSTRAP_SERVERS is not set: the drift service reads "
+              "the request log from Kafka", file=sys.stderr)  # fmt: skip
+        return 1
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # Imported here: Alibi Detect takes seconds to import, the checks above do not need it.
     from .drift.config import DriftConfigError
     from .drift.detector import DriftDetectorError
     from .drift.service import main as run_drift_service
     from .registry import RegistryError
 
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     try:
-        return run_drift_service(load_settings())
+        return run_drift_service(settings)
     except (DriftConfigError, DriftDetectorError, RegistryError) as error:
         print(f"drift service: {error}", file=sys.stderr)
         return 1

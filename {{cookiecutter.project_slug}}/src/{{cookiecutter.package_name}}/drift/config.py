@@ -28,7 +28,7 @@ class DriftConfig:
     kind: str = "TabularDrift"
     p_value: float = 0.05
     reference_sample_size: int = 500
-    window_size: int = 100
+    window_size: int = 200
     features: tuple[str, ...] = tuple(FEATURES)
     categorical_features: tuple[str, ...] = ()
 
@@ -77,8 +77,11 @@ def parse_config(raw: dict[str, Any]) -> DriftConfig:
         problems.append(f"p_value={p_value!r}: must be a number between 0 and 1 (exclusive)")
 
     sizes = {
-        "reference_sample_size": (raw.get("reference_sample_size", 500), MIN_REFERENCE_SIZE),
-        "window_size": (raw.get("window_size", 100), MIN_WINDOW_SIZE),
+        key: (raw.get(key, getattr(DriftConfig, key)), minimum)
+        for key, minimum in (
+            ("reference_sample_size", MIN_REFERENCE_SIZE),
+            ("window_size", MIN_WINDOW_SIZE),
+        )
     }
     for key, (value, minimum) in sizes.items():
         if not _is_integer(value) or value < minimum:

@@ -10,8 +10,6 @@ import json
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 SKIP_REASONS = ("not_json", "schema", "other_model", "other_version", "wrong_width", "wrong_types")
 _REQUIRED = {"request_id": str, "model_name": str, "model_version": str,
              "feature_names": list, "rows": list}  # fmt: skip
@@ -27,7 +25,7 @@ class SkippedMessage(ValueError):
 class RequestRows:
     model_version: str
     predictor: str
-    rows: np.ndarray  # float64, (n, model features)
+    rows: list[list[float]]  # checked: n rows of finite numbers, one per model feature
 
 
 def parse(value: bytes | None, model_name: str, version: str, features: list[str]) -> RequestRows:
@@ -59,5 +57,5 @@ def parse(value: bytes | None, model_name: str, version: str, features: list[str
     return RequestRows(
         model_version=version,
         predictor=predictor if isinstance(predictor, str) else "default",
-        rows=np.asarray(rows, dtype=np.float64),
+        rows=rows,
     )

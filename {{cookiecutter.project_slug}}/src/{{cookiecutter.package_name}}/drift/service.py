@@ -166,7 +166,6 @@ class DriftService:
 
     # -- processing ---------------------------------------------------------------------------
     def handle(self, partition: int, offset: int, value: bytes | None) -> None:
-        self.metrics.consumed.inc()
         try:
             request = parse(value, self.watched.model_name, self.watched.version, self.features)
         except SkippedMessage as skipped:
@@ -195,6 +194,7 @@ class DriftService:
         for partition, records in batch.items():
             for record in records:
                 self.handle(partition.partition, record.offset, record.value)
+            self.metrics.consumed.inc(len(records))
         self.test_full_windows()
         self._commit()
         self._refresh_lag()
@@ -238,9 +238,6 @@ class DriftService:
 
 def main(settings: Settings) -> int:
     """`{{ cookiecutter.project_slug }} drift`: run until SIGTERM or SIGINT."""
-    if not settings.kafka_bootstrap_servers:
-        raise detectors.DriftDetectorError("KAFKA_BOOTSTRAP_SERVERS is not set: the drift "
-                                           "service reads the request log from Kafka")  # fmt: skip
     # Quiet libraries: a progress bar per download, Kafka's metadata refreshes every second.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for name in ("kafka", "alibi_detect"):

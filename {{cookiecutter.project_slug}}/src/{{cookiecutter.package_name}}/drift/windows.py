@@ -22,38 +22,35 @@ class _Pending:
 
 
 class WindowBuffer:
+    """Rows are kept as the lists JSON gave (one array per window, not one per message)."""
+
     def __init__(self, window_size: int, width: int) -> None:
         self.window_size = window_size
         self.width = width
         self._messages: deque[_Pending] = deque()
-        self._chunks: list[np.ndarray] = []
-        self._rows = 0
+        self._rows: list[list[float]] = []
         self._committable: dict[int, int] = {}
 
     @property
     def pending_rows(self) -> int:
-        return self._rows
+        return len(self._rows)
 
-    def add(self, partition: int, offset: int, rows: np.ndarray | None = None) -> None:
+    def add(self, partition: int, offset: int, rows: list[list[float]] | None = None) -> None:
         """Record a consumed message: its rows, or none for a skipped message."""
-        count = 0 if rows is None else len(rows)
-        self._messages.append(_Pending(partition, offset, count))
-        if count:
-            self._chunks.append(rows)
-            self._rows += count
+        self._messages.append(_Pending(partition, offset, len(rows) if rows else 0))
+        if rows:
+            self._rows.extend(rows)
         self._settle()
 
     def full(self) -> bool:
-        return self._rows >= self.window_size
+        return len(self._rows) >= self.window_size
 
     def take_window(self) -> np.ndarray:
         """The next `window_size` rows, oldest first; their messages count as tested."""
         if not self.full():
-            raise ValueError(f"only {self._rows} of {self.window_size} rows buffered")
-        rows = np.concatenate(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
-        window, rest = rows[: self.window_size], rows[self.window_size :]
-        self._chunks = [rest] if len(rest) else []
-        self._rows = len(rest)
+            raise ValueError(f"only {len(self._rows)} of {self.window_size} rows buffered")
+        window = np.array(self._rows[: self.window_size], dtype=np.float64)
+        del self._rows[: self.window_size]
         remaining = self.window_size
         for message in self._messages:
             if not remaining:
@@ -76,5 +73,5 @@ class WindowBuffer:
     def clear(self) -> None:
         """Forget everything uncommitted (partitions were revoked: they will be re-read)."""
         self._messages.clear()
-        self._chunks, self._rows = [], 0
+        self._rows.clear()
         self._committable.clear()
