@@ -16,7 +16,17 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .settings import SELDON_CLASS, SettingsError, load_settings
+from .delivery import DeliveryError
+from .settings import (
+    CI_PROVIDER,
+    CONTAINER_REGISTRY,
+    IMAGES,
+    MODEL_NAME,
+    PLATFORM_REPO_URL,
+    SELDON_CLASS,
+    SettingsError,
+    load_settings,
+)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -29,9 +39,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     api = os.environ.get("PREFECT_API_URL")
     if api and not _wait_for_http(f"{api.rstrip('/')}/health", args.prefect_wait):
-        print(f"the Prefect API at {api} did not answer within {args.prefect_wait:g} s "
-              "(start it, fix PREFECT_API_URL, or unset it for a throw-away local server)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"the Prefect API at {api} did not answer within {args.prefect_wait:g} s "
+            "(start it, fix PREFECT_API_URL, or unset it for a throw-away local server)",
+            file=sys.stderr,
+        )
         return 1
     result = training_flow(reason=args.reason)
     print(json.dumps({"version": result.version, "run_id": result.run_id, **result.metrics}))
@@ -63,11 +75,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("seldon-core-microservice is not installed: run `make install`", file=sys.stderr)
         return 1
     argv = [
-        executable, SELDON_CLASS, "--service-type", "MODEL",
-        "--http-port", str(settings.http_port), "--grpc-port", str(settings.grpc_port),
-        "--metrics-port", str(settings.metrics_port),
-        "--workers", str(args.workers), "--threads", str(args.threads),
-    ]  # fmt: skip
+        executable,
+        SELDON_CLASS,
+        "--service-type",
+        "MODEL",
+        "--http-port",
+        str(settings.http_port),
+        "--grpc-port",
+        str(settings.grpc_port),
+        "--metrics-port",
+        str(settings.metrics_port),
+        "--workers",
+        str(args.workers),
+        "--threads",
+        str(args.threads),
+    ]
     os.execv(executable, argv)  # the server replaces this process: signals reach it directly
 
 
@@ -95,14 +117,125 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ci_env(args: argparse.Namespace) -> int:
+    """KEY=VALUE lines for CI (GitHub: >> $GITHUB_ENV; GitLab: a dotenv report)."""
+    values = {
+        "MODEL_NAME": MODEL_NAME,
+        "PLATFORM_REPO_URL": PLATFORM_REPO_URL,
+        "CI_PROVIDER": CI_PROVIDER,
+        "REGISTRY_HOST": CONTAINER_REGISTRY.split("/")[0],
+    }
+    values |= {f"IMAGE_{component.upper()}": image for component, image in IMAGES.items()}
+    print("\n".join(f"{key}={value}" for key, value in values.items()))
+    return 0
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    from . import registry
+    from .delivery.registration import register_build
+
+    settings = load_settings()
+    try:
+        client = registry.connect(settings)
+    except registry.RegistryError as error:
+        raise DeliveryError(str(error)) from None
+    result = register_build(
+        client, settings, args.commit, args.image, args.digest, args.pipeline_url
+    )
+    if args.env_file:  # CI reads the version to deploy from here ($GITHUB_ENV, dotenv)
+        with open(args.env_file, "a") as env_file:
+            env_file.write(f"MODEL_VERSION={result['staging_version']}\n")
+    print(json.dumps(result))
+    return 0
+
+
+def _release(args: argparse.Namespace):
+    from .delivery.overlay import Release
+
+    digests = {"serve": args.digest_serve, "drift": args.digest_drift}
+    return Release(
+        args.image_tag,
+        str(args.model_version),
+        {component: d for component, d in digests.items() if d},
+    )
+
+
+def cmd_render_overlay(args: argparse.Namespace) -> int:
+    from .delivery import overlay
+
+    release = _release(args)
+    changed = overlay.render(Path(args.platform_dir), args.environment, release)
+    target = overlay.overlay_dir(Path(args.platform_dir), args.environment)
+    print(json.dumps({"changed": changed, "path": str(target)}))
+    return 0
+
+
+def _platform_repo(args: argparse.Namespace, workdir: Path):
+    from .delivery.platform_repo import PlatformRepo
+
+    token = os.environ.get("PLATFORM_REPO_TOKEN") or None
+    return PlatformRepo(args.platform_repo, workdir, token, args.provider).clone()
+
+
+def cmd_push_overlay(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from .delivery import overlay
+
+    if args.environment == "production":
+        raise DeliveryError("production changes only through a pull request: use open-promotion")
+    release = _release(args)  # invalid input stops here, before any clone
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = _platform_repo(args, Path(tmp))
+        overlay.render(repo.path, args.environment, release)
+        message = (
+            f"{MODEL_NAME} {args.environment}: model version {release.model_version}, "
+            f"image {release.image_tag}"
+        )
+        committed = repo.commit(message, [str(Path("models") / MODEL_NAME / args.environment)])
+        if committed:
+            repo.push_main()
+        print(json.dumps({"committed": committed, "commit": repo.head()}))
+    return 0
+
+
+def cmd_open_promotion(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from .delivery import overlay
+    from .delivery.promotion import client_for, open_promotion, repository_path
+
+    token = os.environ.get("PLATFORM_REPO_TOKEN", "")
+    repository = args.repository or repository_path(args.platform_repo)
+    reviews = client_for(args.provider, args.api_url, repository, token)
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = _platform_repo(args, Path(tmp))
+        facts = None
+        staging = overlay.read_release(repo.path, "staging")
+        if staging is not None and not args.no_metrics:
+            from . import registry
+            from .delivery.registration import version_facts
+
+            try:
+                client = registry.connect(load_settings())
+            except registry.RegistryError as error:
+                raise DeliveryError(str(error)) from None
+            facts = version_facts(client, staging.model_version)
+        print(json.dumps(open_promotion(repo, reviews, facts)))
+    return 0
+
+
 {% if cookiecutter.include_drift_detection -%}
 def cmd_drift(args: argparse.Namespace) -> int:
     import logging
 
     settings = load_settings()
     if not settings.kafka_bootstrap_servers:
-        print("drift service: KAFKA_BOOTSTRAP_SERVERS is not set: the drift service reads "
-              "the request log from Kafka", file=sys.stderr)  # fmt: skip
+        print(
+            "drift service: KAFKA_BOOTSTRAP_SERVERS is not set: the drift service reads "
+            "the request log from Kafka",
+            file=sys.stderr,
+        )
         return 1
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -128,9 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="run the training flow and register a version")
     train.add_argument("--reason", default="manual", help="why this run (recorded as a tag)")
     train.add_argument(
-        "--prefect-wait", type=float, default=60.0,
+        "--prefect-wait",
+        type=float,
+        default=60.0,
         help="seconds to wait for the Prefect API in PREFECT_API_URL to answer",
-    )  # fmt: skip
+    )
     train.set_defaults(handler=cmd_train)
 
     serve = commands.add_parser("serve", help="serve the registered model with Seldon Core")
@@ -152,6 +287,62 @@ def build_parser() -> argparse.ArgumentParser:
     drift.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
     drift.set_defaults(handler=cmd_drift)
 {%- endif %}
+    commands.add_parser(
+        "ci-env", help="print the model's names and image names as KEY=VALUE lines for CI"
+    ).set_defaults(handler=cmd_ci_env)
+
+    register = commands.add_parser(
+        "register", help="tag the version trained from a commit with its image and pipeline"
+    )
+    register.add_argument("--commit", required=True, help="the commit the version was trained from")
+    register.add_argument("--image", required=True, help="the serving image reference")
+    register.add_argument("--digest", help="the serving image digest (sha256:...)")
+    register.add_argument("--pipeline-url", help="link to the CI pipeline that built it")
+    register.add_argument("--env-file", help="append MODEL_VERSION=<what staging serves> here")
+    register.set_defaults(handler=cmd_register)
+
+    def release_options(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--environment", required=True, help="staging or production")
+        command.add_argument("--image-tag", required=True, help="tag of the built images")
+        command.add_argument("--model-version", required=True, help="registry version to serve")
+        command.add_argument("--digest-serve", help="serving image digest (pins it exactly)")
+        command.add_argument("--digest-drift", help="drift image digest")
+
+    def platform_options(command: argparse.ArgumentParser) -> None:
+        command.add_argument(
+            "--platform-repo",
+            default=PLATFORM_REPO_URL,
+            help="git URL of the platform repo (token: PLATFORM_REPO_TOKEN)",
+        )
+        command.add_argument("--provider", default=CI_PROVIDER, choices=["github", "gitlab"])
+
+    render = commands.add_parser(
+        "render-overlay", help="write this model's overlay into a platform repo checkout"
+    )
+    render.add_argument("--platform-dir", required=True, help="checkout of the platform repo")
+    release_options(render)
+    render.set_defaults(handler=cmd_render_overlay)
+
+    push = commands.add_parser(
+        "push-overlay", help="commit and push the staging overlay to the platform repo"
+    )
+    release_options(push)
+    platform_options(push)
+    push.set_defaults(handler=cmd_push_overlay)
+
+    promote = commands.add_parser(
+        "open-promotion", help="open or update the pull/merge request promoting to production"
+    )
+    platform_options(promote)
+    promote.add_argument("--repository", help="OWNER/NAME for the API (default: from the URL)")
+    promote.add_argument(
+        "--api-url",
+        help="REST API root (default: GITHUB_API_URL, CI_API_V4_URL, or the public service)",
+    )
+    promote.add_argument(
+        "--no-metrics", action="store_true", help="leave the registry comparison out of the body"
+    )
+    promote.set_defaults(handler=cmd_open_promotion)
     return parser
 
 
@@ -162,3 +353,6 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
+    except DeliveryError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1

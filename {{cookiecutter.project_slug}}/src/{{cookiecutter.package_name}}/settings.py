@@ -18,6 +18,17 @@ PACKAGE_NAME = "{{ cookiecutter.package_name }}"
 TEMPLATE_VERSION = "{{ cookiecutter.__template_version }}"
 # The GitOps repo Argo CD syncs: CI writes this model's Kustomize overlays there.
 PLATFORM_REPO_URL = "{{ cookiecutter.platform_repo_url }}"
+# Where CI runs ("github" or "gitlab"): the API the promotion request goes through.
+CI_PROVIDER = "{{ cookiecutter.ci_provider }}"
+# The images CI builds, one per Dockerfile target (k8s/base/kustomization.yaml names them too).
+CONTAINER_REGISTRY = "{{ cookiecutter.container_registry }}"
+IMAGES = {
+    "serve": f"{CONTAINER_REGISTRY}/{MODEL_NAME}",
+    "train": f"{CONTAINER_REGISTRY}/{MODEL_NAME}-train",
+{%- if cookiecutter.include_drift_detection %}
+    "drift": f"{CONTAINER_REGISTRY}/{MODEL_NAME}-drift",
+{%- endif %}
+}
 
 # Registry aliases (no stages). The training flow compares each new version with CHAMPION:
 # the first version becomes CHAMPION; a later one that wins becomes CHALLENGER and STAGING

@@ -1,0 +1,229 @@
+"""This model's Kustomize overlays in the platform repo: `models/<model>/<environment>/`.
+
+Each environment directory holds `base/` (a copy of this repo's `k8s/base` at the built
+commit, so what runs is reviewable in the platform repo and renders offline) and a
+`kustomization.yaml` that pins the images and the model version. Edits are structured
+(ruamel.yaml round-trip): comments and anything a platform engineer added by hand, such as
+patches, survive every CI run. Writing the same release twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import io
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from ..settings import MODEL_NAME, PRODUCTION_ALIAS, STAGING_ALIAS
+from . import DeliveryError
+
+ENVIRONMENTS = {"staging": STAGING_ALIAS, "production": PRODUCTION_ALIAS}
+REPO_ROOT = Path(__file__).resolve().parents[3]
+IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+# The image names of k8s/base (kustomization `images:`), by component.
+COMPONENTS = ("serve", "drift")
+
+NEW_OVERLAY = f"""\
+# {MODEL_NAME} in %(environment)s. Written by the model repo's CI (`render-overlay`):
+# change images and the model version through that pipeline or a promotion pull request.
+# Other edits (patches, replicas, ...) are kept by every later CI run.
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - base
+images: []
+configMapGenerator:
+  - name: {MODEL_NAME}-config
+    behavior: merge
+    literals: []
+"""
+
+
+@dataclass(frozen=True)
+class Release:
+    """What an environment runs: the image tag (the commit) and the model version."""
+
+    image_tag: str
+    model_version: str
+    digests: dict[str, str] = field(default_factory=dict)  # component -> sha256:...
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not IMAGE_TAG.match(self.image_tag):
+            problems.append(
+                f"image tag {self.image_tag!r}: must be 1-128 of [A-Za-z0-9_.-], "
+                "not starting with '.' or '-'"
+            )
+        if not (self.model_version.isdigit() and int(self.model_version) > 0):
+            problems.append(f"model version {self.model_version!r}: must be a positive integer")
+        for component, digest in self.digests.items():
+            if component not in COMPONENTS:
+                problems.append(f"digest for {component!r}: components are {', '.join(COMPONENTS)}")
+            elif not DIGEST.match(digest):
+                problems.append(f"{component} digest {digest!r}: must be sha256: and 64 hex digits")
+        if problems:
+            raise DeliveryError("; ".join(problems))
+
+
+def environment_alias(environment: str) -> str:
+    if environment not in ENVIRONMENTS:
+        raise DeliveryError(
+            f"environment {environment!r}: must be one of {', '.join(ENVIRONMENTS)}"
+        )
+    return ENVIRONMENTS[environment]
+
+
+def overlay_dir(platform_root: Path, environment: str) -> Path:
+    environment_alias(environment)
+    return platform_root / "models" / MODEL_NAME / environment
+
+
+def base_images(base_dir: Path) -> dict[str, str]:
+    """Component -> full image name, from the `images:` of k8s/base/kustomization.yaml."""
+    document = _yaml().load((base_dir / "kustomization.yaml").read_text())
+    names = {entry["name"]: entry["newName"] for entry in document.get("images", [])}
+    images = {}
+    for component in COMPONENTS:
+        key = MODEL_NAME if component == "serve" else f"{MODEL_NAME}-{component}"
+        if key in names:
+            images[component] = names[key]
+    return images
+
+
+def render(
+    platform_root: Path, environment: str, release: Release, base_dir: Path | None = None
+) -> bool:
+    """Write the overlay for `environment`; True if anything changed on disk."""
+    alias = environment_alias(environment)
+    base_dir = base_dir or REPO_ROOT / "k8s" / "base"
+    if not (base_dir / "kustomization.yaml").exists():
+        raise DeliveryError(f"{base_dir}: no kustomization.yaml (the model repo's k8s/base)")
+    target = overlay_dir(platform_root, environment)
+    kustomization = target / "kustomization.yaml"
+    yaml = _yaml()
+    text = (
+        kustomization.read_text()
+        if kustomization.exists()
+        else NEW_OVERLAY % {"environment": environment}
+    )
+    document = yaml.load(text)
+    _set_images(document, base_images(base_dir), release)
+    _set_literals(document, {"MODEL_VERSION": release.model_version, "MODEL_ALIAS": alias})
+    rendered = _dump(yaml, document)
+
+    changed = _sync_tree(base_dir, target / "base")
+    if not kustomization.exists() or kustomization.read_text() != rendered:
+        kustomization.write_text(rendered)
+        changed = True
+    return changed
+
+
+def read_release(platform_root: Path, environment: str) -> Release | None:
+    """The release an environment's overlay pins, or None if it has no overlay yet."""
+    kustomization = overlay_dir(platform_root, environment) / "kustomization.yaml"
+    if not kustomization.exists():
+        return None
+    document = _yaml().load(kustomization.read_text())
+    images = document.get("images") or []
+    serve = next((i for i in images if i.get("name", "").endswith(f"/{MODEL_NAME}")), None)
+    literals = dict(
+        item.split("=", 1)
+        for generator in document.get("configMapGenerator") or []
+        for item in generator.get("literals") or []
+    )
+    if serve is None or "MODEL_VERSION" not in literals:
+        raise DeliveryError(f"{kustomization}: no image or MODEL_VERSION for {MODEL_NAME}")
+    digests = {}
+    for image in images:
+        for component, name in base_images(kustomization.parent / "base").items():
+            if image.get("name") == name and image.get("digest"):
+                digests[component] = str(image["digest"])
+    return Release(str(serve["newTag"]), literals["MODEL_VERSION"], digests)
+
+
+def promote(platform_root: Path, source: str, target: str) -> bool:
+    """Make `target` run exactly what `source` runs (same base, images, model version)."""
+    release = read_release(platform_root, source)
+    if release is None:
+        raise DeliveryError(
+            f"nothing to promote: {overlay_dir(platform_root, source)} has no overlay yet"
+        )
+    return render(platform_root, target, release, overlay_dir(platform_root, source) / "base")
+
+
+def _set_images(document, names: dict[str, str], release: Release) -> None:
+    images = document.get("images")
+    if images is None:
+        document["images"] = images = []
+    for component, name in names.items():
+        entry = next((i for i in images if i.get("name") == name), None)
+        if entry is None:
+            images.append(entry := {"name": name})
+        entry["newTag"] = release.image_tag
+        if component in release.digests:
+            entry["digest"] = release.digests[component]
+        elif "digest" in entry:  # a digest of an older build would override the new tag
+            del entry["digest"]
+
+
+def _set_literals(document, values: dict[str, str]) -> None:
+    generators = document.get("configMapGenerator")
+    if generators is None:
+        document["configMapGenerator"] = generators = []
+    name = f"{MODEL_NAME}-config"
+    generator = next((g for g in generators if g.get("name") == name), None)
+    if generator is None:
+        generators.append(generator := {"name": name, "behavior": "merge", "literals": []})
+    literals = generator.get("literals")
+    if literals is None:
+        generator["literals"] = literals = []
+    for key, value in values.items():
+        line = f"{key}={value}"
+        index = next((i for i, item in enumerate(literals) if item.split("=", 1)[0] == key), None)
+        if index is None:
+            literals.append(line)
+        elif literals[index] != line:
+            literals[index] = line
+
+
+def _sync_tree(source: Path, target: Path) -> bool:
+    """Make `target` an exact copy of `source`; True if anything differed."""
+    if target.exists() and _identical(filecmp.dircmp(source, target)):
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staged = target.with_name(f"{target.name}.new")  # copy fully, then swap
+    shutil.rmtree(staged, ignore_errors=True)
+    shutil.copytree(source, staged, ignore=shutil.ignore_patterns("__pycache__", ".*"))
+    if target.exists():
+        shutil.rmtree(target)
+    staged.rename(target)
+    return True
+
+
+def _identical(comparison: filecmp.dircmp) -> bool:
+    if comparison.left_only or comparison.right_only or comparison.funny_files:
+        return False
+    _, mismatch, errors = filecmp.cmpfiles(
+        comparison.left, comparison.right, comparison.common_files, shallow=False
+    )
+    if mismatch or errors:
+        return False
+    return all(_identical(sub) for sub in comparison.subdirs.values())
+
+
+def _yaml() -> YAML:
+    yaml = YAML()  # round-trip: keeps comments, order and quoting
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.preserve_quotes = True
+    return yaml
+
+
+def _dump(yaml: YAML, document) -> str:
+    stream = io.StringIO()
+    yaml.dump(document, stream)
+    return stream.getvalue()

@@ -1,0 +1,391 @@
+"""Delivery commands against real git repositories and a contract-checked review API.
+
+The platform repo is a local bare repository (the remote CI pushes to); the GitHub and
+GitLab APIs are `fake_review_api.FakeReviewApi`, which checks every call the way the real
+services do. Registry-backed parts run against the session's real MLflow server.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from ruamel.yaml import YAML
+
+from {{ cookiecutter.package_name }}.cli import main
+from {{ cookiecutter.package_name }}.delivery import DeliveryError, overlay
+from {{ cookiecutter.package_name }}.delivery.platform_repo import PlatformRepo
+from {{ cookiecutter.package_name }}.delivery.promotion import BRANCH, repository_path
+from {{ cookiecutter.package_name }}.settings import MODEL_NAME
+
+from .fake_review_api import FakeReviewApi
+
+TOKEN = "test-token-0123456789"
+RELEASE = overlay.Release("1111111", "3", {"serve": "sha256:" + "b" * 64})
+
+
+def git(*args: str, cwd: Path) -> str:
+    result = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@localhost", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> str:
+    """A bare platform repo with one commit on main; returns its URL."""
+    remote = tmp_path / "platform.git"
+    git("init", "--quiet", "--bare", "--initial-branch=main", str(remote), cwd=tmp_path)
+    seed = tmp_path / "seed"
+    git("clone", "--quiet", str(remote), str(seed), cwd=tmp_path)
+    (seed / "README.md").write_text("platform\n")
+    git("add", ".", cwd=seed)
+    git("commit", "--quiet", "-m", "start", cwd=seed)
+    git("push", "--quiet", "origin", "HEAD:main", cwd=seed)
+    return remote.as_uri()
+
+
+def remote_file(url: str, ref: str, path: str, tmp_path: Path) -> str:
+    return git("--git-dir", url.removeprefix("file://"), "show", f"{ref}:{path}", cwd=tmp_path)
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, dict | str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    assert TOKEN not in captured.out + captured.err
+    try:  # the command's answer is its last line of output
+        return code, json.loads(captured.out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return code, captured.err
+
+
+def kustomize(directory: Path) -> list[dict]:
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(directory)], capture_output=True, text=True, check=True
+    )
+    return list(yaml.safe_load_all(result.stdout))
+
+
+# -- overlays ---------------------------------------------------------------------------------
+def test_an_overlay_pins_images_and_version_and_renders(tmp_path):
+    assert overlay.render(tmp_path, "staging", RELEASE)
+    documents = kustomize(overlay.overlay_dir(tmp_path, "staging"))
+    config = next(d for d in documents if d["kind"] == "ConfigMap")
+    assert config["data"]["MODEL_VERSION"] == "3" and config["data"]["MODEL_ALIAS"] == "staging"
+    seldon = next(d for d in documents if d["kind"] == "SeldonDeployment")
+    image = seldon["spec"]["predictors"][0]["componentSpecs"][0]["spec"]["containers"][0]["image"]
+    assert image.endswith(f"/{MODEL_NAME}:1111111@sha256:" + "b" * 64)
+    assert overlay.read_release(tmp_path, "staging") == RELEASE
+
+
+def test_writing_the_same_release_twice_changes_nothing(tmp_path):
+    assert overlay.render(tmp_path, "staging", RELEASE)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert not overlay.render(tmp_path, "staging", RELEASE)
+    assert before == {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+
+
+def test_hand_edits_and_comments_survive_a_new_release(tmp_path):
+    overlay.render(tmp_path, "staging", RELEASE)
+    kustomization = overlay.overlay_dir(tmp_path, "staging") / "kustomization.yaml"
+    yaml_rt = YAML()
+    document = yaml_rt.load(kustomization.read_text())
+    document["replicas"] = [{"name": MODEL_NAME + "-drift", "count": 2}]
+    with kustomization.open("w") as stream:
+        yaml_rt.dump(document, stream)
+    kustomization.write_text(
+        "# platform team: two drift replicas in staging\n" + kustomization.read_text()
+    )
+    overlay.render(tmp_path, "staging", overlay.Release("2222222", "4"))
+    text = kustomization.read_text()
+    assert "# platform team: two drift replicas in staging" in text
+    assert "count: 2" in text and "MODEL_VERSION=4" in text and "2222222" in text
+    assert "digest" not in text  # the older build's digest no longer overrides the tag
+
+
+@pytest.mark.parametrize(
+    ("environment", "release_args", "message"),
+    [
+        ("prod", ("1111111", "3"), "environment 'prod'"),
+        ("staging", ("bad tag", "3"), "image tag 'bad tag'"),
+        ("staging", ("1111111", "0"), "model version '0'"),
+        ("staging", ("1111111", "three"), "model version 'three'"),
+    ],
+)
+def test_bad_input_is_refused_and_nothing_is_written(environment, release_args, message, tmp_path):
+    with pytest.raises(DeliveryError, match=message):
+        overlay.render(tmp_path, environment, overlay.Release(*release_args))
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_malformed_digest_is_refused():
+    with pytest.raises(DeliveryError, match="serve digest 'sha256:123'"):
+        overlay.Release("1111111", "3", {"serve": "sha256:123"})
+
+
+# -- the platform repo over git -------------------------------------------------------------
+def test_push_overlay_commits_once_and_is_idempotent(platform, tmp_path, capsys):
+    args = (
+        "push-overlay",
+        "--platform-repo",
+        platform,
+        "--environment",
+        "staging",
+        "--image-tag",
+        "1111111",
+        "--model-version",
+        "3",
+    )
+    code, first = run_cli(capsys, *args)
+    assert code == 0 and first["committed"] is True
+    code, second = run_cli(capsys, *args)
+    assert code == 0 and second == {"committed": False, "commit": first["commit"]}
+    text = remote_file(
+        platform, "main", f"models/{MODEL_NAME}/staging/kustomization.yaml", tmp_path
+    )
+    assert "MODEL_VERSION=3" in text
+
+
+def test_production_is_changed_only_through_a_pull_request(platform, capsys):
+    code, error = run_cli(
+        capsys,
+        "push-overlay",
+        "--platform-repo",
+        platform,
+        "--environment",
+        "production",
+        "--image-tag",
+        "1111111",
+        "--model-version",
+        "3",
+    )
+    assert code == 1 and "only through a pull request" in error
+
+
+def test_bad_cli_input_fails_before_cloning(platform, capsys):
+    code, error = run_cli(
+        capsys,
+        "push-overlay",
+        "--platform-repo",
+        platform,
+        "--environment",
+        "staging",
+        "--image-tag",
+        "1111111",
+        "--model-version",
+        "-1",
+    )
+    assert code == 1 and "model version '-1'" in error
+
+
+def test_a_push_that_lost_a_race_is_rebased_and_retried(platform, tmp_path):
+    ours = PlatformRepo(platform, tmp_path / "ours").clone()
+    theirs = PlatformRepo(platform, tmp_path / "theirs").clone()  # cloned before our push
+    overlay.render(ours.path, "staging", RELEASE)
+    assert ours.commit("ours", ["models"])
+    ours.push_main()
+    other = theirs.path / "models" / "another-model" / "staging"
+    other.mkdir(parents=True)
+    (other / "kustomization.yaml").write_text("resources: []\n")
+    assert theirs.commit("theirs", ["models"])
+    theirs.push_main()  # rejected first (non-fast-forward), then rebased and pushed
+    log = git(
+        "--git-dir", platform.removeprefix("file://"), "log", "--format=%s", "main", cwd=tmp_path
+    ).splitlines()
+    assert log[:3] == ["theirs", "ours", "start"]
+
+
+def test_the_token_never_reaches_git_config_urls_or_errors(tmp_path):
+    repo = PlatformRepo("https://127.0.0.1:9/acme/platform.git", tmp_path, TOKEN)
+    with pytest.raises(DeliveryError) as error:
+        repo.clone()
+    assert TOKEN not in str(error.value)
+    assert "extraHeader" in repo._env["GIT_CONFIG_KEY_0"]
+    assert TOKEN not in json.dumps(repo._env["GIT_CONFIG_VALUE_0"])  # base64, in memory only
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("https://github.com/acme/mlops-platform.git", "acme/mlops-platform"),
+        ("https://gitlab.example.com/group/sub/platform", "group/sub/platform"),
+        ("git@github.com:acme/platform.git", "acme/platform"),
+    ],
+)
+def test_the_api_repository_comes_from_the_platform_url(url, path):
+    assert repository_path(url) == path
+
+
+def test_an_unusable_platform_url_is_named():
+    with pytest.raises(DeliveryError, match="platform repo URL 'ftp://x'"):
+        repository_path("ftp://x")
+
+
+# -- promotion requests (contract tests) -----------------------------------------------------
+@pytest.mark.parametrize("provider", ["github", "gitlab"])
+def test_one_promotion_request_opened_updated_and_never_duplicated(
+    provider, platform, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("PLATFORM_REPO_TOKEN", TOKEN)
+    push = (
+        "push-overlay",
+        "--platform-repo",
+        platform,
+        "--provider",
+        provider,
+        "--environment",
+        "staging",
+        "--model-version",
+    )
+    with FakeReviewApi(provider, "acme/platform", TOKEN) as api:
+        promote = (
+            "open-promotion",
+            "--platform-repo",
+            platform,
+            "--provider",
+            provider,
+            "--repository",
+            "acme/platform",
+            "--api-url",
+            api.url,
+            "--no-metrics",
+        )
+        assert run_cli(capsys, *push, "3", "--image-tag", "1111111")[0] == 0
+        code, opened = run_cli(capsys, *promote)
+        assert code == 0 and opened["action"] == "created", opened
+        production = remote_file(
+            platform, BRANCH, f"models/{MODEL_NAME}/production/kustomization.yaml", tmp_path
+        )
+        assert "MODEL_VERSION=3" in production and "MODEL_ALIAS=production" in production
+        # main is untouched: production changes only when the request is merged
+        with pytest.raises(subprocess.CalledProcessError):
+            remote_file(
+                platform, "main", f"models/{MODEL_NAME}/production/kustomization.yaml", tmp_path
+            )
+
+        code, again = run_cli(capsys, *promote)
+        assert code == 0 and again["action"] == "unchanged"
+        assert len(api.calls("POST")) == 1 and not api.calls("PATCH") + api.calls("PUT")
+
+        assert run_cli(capsys, *push, "4", "--image-tag", "2222222")[0] == 0
+        code, updated = run_cli(capsys, *promote)
+        assert code == 0 and updated["action"] == "updated"
+        assert len(api.reviews) == 1 and "version 4" in api.reviews[0]["title"]
+        assert not api.problems, api.problems
+
+
+def test_api_errors_are_reported_without_the_token(platform, capsys, monkeypatch):
+    monkeypatch.setenv("PLATFORM_REPO_TOKEN", "wrong-token")
+    with FakeReviewApi("github", "acme/platform", TOKEN) as api:
+        run_cli(
+            capsys,
+            "push-overlay",
+            "--platform-repo",
+            platform,
+            "--environment",
+            "staging",
+            "--image-tag",
+            "1111111",
+            "--model-version",
+            "3",
+        )
+        code, error = run_cli(
+            capsys,
+            "open-promotion",
+            "--platform-repo",
+            platform,
+            "--repository",
+            "acme/platform",
+            "--api-url",
+            api.url,
+            "--no-metrics",
+        )
+    assert code == 1 and "HTTP 401" in error and "wrong-token" not in error
+
+
+def test_a_missing_token_is_named_before_anything_runs(platform, capsys, monkeypatch):
+    monkeypatch.delenv("PLATFORM_REPO_TOKEN", raising=False)
+    code, error = run_cli(
+        capsys,
+        "open-promotion",
+        "--platform-repo",
+        platform,
+        "--repository",
+        "acme/platform",
+        "--no-metrics",
+    )
+    assert code == 1 and "PLATFORM_REPO_TOKEN is empty" in error
+
+
+def test_nothing_to_promote_before_staging_has_an_overlay(platform, capsys, monkeypatch):
+    monkeypatch.setenv("PLATFORM_REPO_TOKEN", TOKEN)
+    with FakeReviewApi("github", "acme/platform", TOKEN) as api:
+        code, error = run_cli(
+            capsys,
+            "open-promotion",
+            "--platform-repo",
+            platform,
+            "--repository",
+            "acme/platform",
+            "--api-url",
+            api.url,
+        )
+        assert code == 1 and "nothing to promote" in error and not api.calls("POST")
+
+
+# -- the registry (real MLflow server) ---------------------------------------------------------
+@pytest.mark.slow
+def test_register_tags_the_version_trained_from_the_commit(
+    trained, mlflow_server, monkeypatch, capsys, tmp_path
+):
+    import mlflow
+
+    from {{ cookiecutter.package_name }}.delivery.promotion import body
+    from {{ cookiecutter.package_name }}.delivery.registration import version_facts
+    from {{ cookiecutter.package_name }}.training import training_flow
+
+    commit = "c0ffee" + "1" * 34
+    monkeypatch.setenv("GIT_COMMIT", commit)
+    result = training_flow(reason="ci")
+    capsys.readouterr()  # the flow's own output
+    env_file = tmp_path / "ci.env"
+    code, registered = run_cli(
+        capsys,
+        "register",
+        "--commit",
+        commit[:12],
+        "--image",
+        f"ghcr.io/acme/{MODEL_NAME}:abc",
+        "--digest",
+        "sha256:" + "c" * 64,
+        "--pipeline-url",
+        "https://ci.example/pipelines/1",
+        "--env-file",
+        str(env_file),
+    )
+    assert code == 0 and registered["version"] == result.version
+    client = mlflow.MlflowClient(mlflow_server)
+    tags = client.get_model_version(MODEL_NAME, result.version).tags
+    assert tags["image"] == f"ghcr.io/acme/{MODEL_NAME}:abc"
+    assert tags["image.digest"] == "sha256:" + "c" * 64
+    assert tags["git_commit"] == commit[:12] and tags["pipeline_url"].endswith("/pipelines/1")
+    staging = client.get_model_version_by_alias(MODEL_NAME, "staging").version
+    assert env_file.read_text() == f"MODEL_VERSION={staging}\n"
+
+    candidate, champion = version_facts(client, result.version)
+    text = body(overlay.Release("abc", result.version), candidate, champion)
+    assert f"version {result.version}" in text and "| f1_macro |" in text
+
+    code, error = run_cli(
+        capsys, "register", "--commit", "0" * 40, "--image", f"ghcr.io/acme/{MODEL_NAME}:abc"
+    )
+    assert code == 1 and "no version of" in error
+    code, error = run_cli(capsys, "register", "--commit", "HEAD", "--image", "Not An Image")
+    assert code == 1 and "commit 'HEAD'" in error and "image 'Not An Image'" in error
