@@ -180,6 +180,25 @@ def test_kustomize_base_renders(baked):
             assert container["envFrom"][0]["configMapRef"]["name"] == config["metadata"]["name"]
 
 
+CI_SCHEMAS = {".github/workflows/ci.yml": "vendor.github-workflows",
+              ".gitlab-ci.yml": "vendor.gitlab-ci"}  # fmt: skip
+BIN = Path(sys.executable).parent
+
+
+def test_the_ci_file_is_valid_for_its_provider(baked):
+    """Each provider's CI file passes its service's schema (and actionlint for GitHub)."""
+    _, root = baked
+    present = [path for path in CI_SCHEMAS if (root / path).exists()]
+    assert len(present) == 1
+    path = present[0]
+    checks = [[str(BIN / "check-jsonschema"), "--builtin-schema", CI_SCHEMAS[path], path]]
+    if path.startswith(".github"):
+        checks.append([str(BIN / "actionlint"), "-no-color", path])
+    for command in checks:
+        result = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_answers_and_template_version_are_recorded(baked):
     answers, root = baked
     record = json.loads((root / ".cruft.json").read_text())
@@ -256,3 +275,10 @@ def _contents(root: Path) -> dict[str, str]:
 def test_every_option_changes_the_output(option, default_bake, tmp_path):
     changed = bake(tmp_path, **{option: NON_DEFAULT_ANSWERS[option]})
     assert _contents(changed) != _contents(default_bake), f"{option} changes nothing"
+
+
+def test_the_templates_own_workflow_passes_actionlint():
+    workflow = ROOT / ".github" / "workflows" / "ci.yml"
+    result = subprocess.run([str(BIN / "actionlint"), "-no-color", str(workflow)],
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stdout
