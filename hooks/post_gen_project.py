@@ -7,6 +7,7 @@ can bring a generated repo up to a newer template version.
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 import subprocess
@@ -26,6 +27,8 @@ def optional_paths(answers: dict) -> list[tuple[bool, list[str]]]:
         (answers["include_drift_detection"], [
             f"{package}/drift", "tests/test_drift.py", "benchmarks/drift_throughput.py",
             "k8s/base/drift-service.yaml", "k8s/base/drift-servicemonitor.yaml",
+            f"{package}/retrain_receiver.py", "tests/test_retrain_receiver.py",
+            "k8s/base/retrain-receiver.yaml", "tests/schemas/alertmanagerconfig.schema.json",
         ]),
     ]  # fmt: skip
 
@@ -71,10 +74,27 @@ def record_answers(root: Path, answers: dict) -> None:
     (root / ".cruft.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
 
 
+def write_grafana_files(root: Path, package: str) -> None:
+    """Generate k8s/base/monitoring/*.json with the repo's own generator (`make monitoring`).
+
+    It needs only the standard library and PyYAML (a cookiecutter dependency), so the files
+    exist, identical to what the repo regenerates, from the first commit on.
+    """
+    sys.path.insert(0, str(root / "src"))
+    try:
+        grafana = importlib.import_module(f"{package}.grafana")
+        grafana.write(root)
+    finally:
+        sys.path.remove(str(root / "src"))
+        for name in [m for m in sys.modules if m == package or m.startswith(f"{package}.")]:
+            del sys.modules[name]
+
+
 def main() -> int:
     answers = json.loads(r"""{{ cookiecutter | tojson }}""")
     root = Path.cwd()
     remove_excluded(root, answers)
+    write_grafana_files(root, answers["package_name"])
     record_answers(root, answers)
     return 0
 

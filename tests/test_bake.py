@@ -16,7 +16,14 @@ import yaml
 from .baking import DEFAULTS, ROOT, bake
 
 # Files that legitimately contain `{{`: CI expressions and Prefect's own templating.
-JINJA_ALLOWED = {".github/workflows/ci.yml", ".gitlab-ci.yml", "prefect.yaml"}
+# (grafana.py and its dashboard.json: Grafana's legend templates such as {{feature}}.)
+JINJA_ALLOWED = {
+    ".github/workflows/ci.yml",
+    ".gitlab-ci.yml",
+    "prefect.yaml",
+    "src/{pkg}/grafana.py",
+    "k8s/base/monitoring/dashboard.json",
+}
 
 COMMON_FILES = {
     ".cruft.json", ".gitignore", "Makefile", "README.md", "pyproject.toml", "requirements.lock",
@@ -40,6 +47,11 @@ COMMON_FILES = {
     "src/{pkg}/delivery/registration.py", "tests/test_delivery.py", "tests/fake_review_api.py",
     "tests/test_ci_files.py", "tests/test_manifests.py",
     "tests/schemas/seldondeployment.schema.json", "tests/schemas/servicemonitor.schema.json",
+    "src/{pkg}/grafana.py", "k8s/base/prometheusrule.yaml", "k8s/base/monitoring/dashboard.json",
+    "k8s/base/monitoring/grafana-alerts.json", "tests/monitoring/rules.test.yaml",
+    "tests/test_monitoring.py", "tests/schemas/grafana-alerting.schema.json",
+    "tests/schemas/prometheusrule.schema.json", "tests/schemas/podmonitor.schema.json",
+    "k8s/base/model-podmonitor.yaml",
 }  # fmt: skip
 OPTIONAL_FILES = {
     ("ci_provider", "github"): {".github/workflows/ci.yml"},
@@ -50,6 +62,8 @@ OPTIONAL_FILES = {
         "src/{pkg}/drift/metrics.py", "src/{pkg}/drift/service.py", "tests/test_drift.py",
         "benchmarks/drift_throughput.py",
         "k8s/base/drift-service.yaml", "k8s/base/drift-servicemonitor.yaml",
+        "src/{pkg}/retrain_receiver.py", "tests/test_retrain_receiver.py",
+        "k8s/base/retrain-receiver.yaml", "tests/schemas/alertmanagerconfig.schema.json",
     },
 }  # fmt: skip
 
@@ -74,7 +88,9 @@ def test_exactly_the_expected_files(baked):
 
 def test_no_template_syntax_left(baked):
     _, root = baked
-    for relative in files_of(root) - JINJA_ALLOWED:
+    package = json.loads((root / ".cruft.json").read_text())["context"]["cookiecutter"]
+    allowed = {path.format(pkg=package["package_name"]) for path in JINJA_ALLOWED}
+    for relative in files_of(root) - allowed:
         text = (root / relative).read_text()
         for marker in ("{{", "{%", "{#", "cookiecutter."):
             assert marker not in text, f"{relative} still contains {marker!r}"
@@ -156,13 +172,21 @@ def test_kustomize_base_renders(baked):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     documents = list(yaml.safe_load_all(result.stdout))
-    kinds = ["ConfigMap", "SeldonDeployment", "ServiceAccount"]
+    kinds = ["ConfigMap", "ConfigMap", "ConfigMap", "PodMonitor", "PrometheusRule",
+             "SeldonDeployment", "ServiceAccount"]  # fmt: skip
     if answers["include_drift_detection"]:
-        kinds += ["Deployment", "Service", "ServiceAccount", "ServiceMonitor"]
+        kinds += ["Deployment", "Service", "ServiceAccount", "ServiceMonitor"]  # drift service
+        kinds += ["AlertmanagerConfig", "Deployment", "Service", "ServiceAccount"]  # retraining
     assert sorted(d["kind"] for d in documents) == sorted(kinds)
-    config = next(d for d in documents if d["kind"] == "ConfigMap")
+    config_maps = [d for d in documents if d["kind"] == "ConfigMap"]
+    config = next(d for d in config_maps if "grafana" not in d["metadata"]["name"])
+    # the Grafana sidecars pick up the dashboard and the alert rules by these labels
+    sidecar_labels = sorted(
+        key for d in config_maps for key in d["metadata"].get("labels", {}) if "grafana" in key
+    )
+    assert sidecar_labels == ["grafana_alert", "grafana_dashboard"]
     pods = pod_specs(documents)
-    assert len(pods) == (2 if answers["include_drift_detection"] else 1)
+    assert len(pods) == (3 if answers["include_drift_detection"] else 1)
     for name, pod in pods.items():
         assert pod["securityContext"]["runAsNonRoot"] is True, name
         assert pod["automountServiceAccountToken"] is False, name

@@ -12,7 +12,7 @@ import pytest
 
 from {{ cookiecutter.package_name }}.settings import load_settings
 
-from .servers import KafkaBroker, free_port, start_server, stop
+from .servers import PREFECT, KafkaBroker, free_port, start_server, stop
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,21 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=180):
         yield
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `prefect server` on 127.0.0.1, once per session; yields its API URL."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = free_port()
+    env = {**os.environ, "PREFECT_HOME": str(home)}
+    env.pop("PREFECT_API_URL", None)
+    process = start_server(
+        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        home / "server.log", f"http://127.0.0.1:{port}/api/health", timeout=180, env=env,
+    )  # fmt: skip
+    yield f"http://127.0.0.1:{port}/api"
+    stop(process)
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,13 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
+
+# The venv's own prefect command (the venv's bin/ need not be on PATH).
+PREFECT = str(Path(sys.executable).with_name("prefect"))
 
 
 def free_port() -> int:

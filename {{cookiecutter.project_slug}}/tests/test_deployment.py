@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
@@ -13,25 +12,10 @@ import pytest
 
 from {{ cookiecutter.package_name }}.settings import FLOW_NAME, MODEL_NAME
 
-from .servers import free_port, start_server, stop
+from .servers import PREFECT
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
-PREFECT = str(Path(sys.executable).with_name("prefect"))
-
-
-@pytest.fixture(scope="module")
-def prefect_api(tmp_path_factory) -> str:
-    home = tmp_path_factory.mktemp("prefect-home")
-    port = free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home)}
-    env.pop("PREFECT_API_URL", None)
-    process = start_server(
-        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        home / "server.log", f"http://127.0.0.1:{port}/api/health", timeout=180, env=env,
-    )  # fmt: skip
-    yield f"http://127.0.0.1:{port}/api"
-    stop(process)
 
 
 def _env(api: str, **extra: str) -> dict[str, str]:
@@ -56,7 +40,8 @@ async def _deployment(api: str, name: str):
 def test_deploy_flow_registers_the_kubernetes_deployment(prefect_api):
     image = "registry.test/model-train:0123abc"
     # The platform creates this pool (its Prefect worker chart); here the test stands in.
-    _run([PREFECT, "work-pool", "create", "kubernetes", "--type", "kubernetes"], _env(prefect_api))
+    pool = [PREFECT, "work-pool", "create", "kubernetes", "--type", "kubernetes", "--overwrite"]
+    _run(pool, _env(prefect_api))
     _run(["make", "--no-print-directory", "deploy-flow"],
          _env(prefect_api, FLOW_IMAGE=image, GIT_COMMIT="0123abc"))  # fmt: skip
     deployment = asyncio.run(_deployment(prefect_api, "kubernetes"))

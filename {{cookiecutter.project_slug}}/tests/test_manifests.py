@@ -24,6 +24,9 @@ KUBERNETES_VERSION = "1.32"
 CUSTOM_SCHEMAS = {
     "SeldonDeployment": "seldondeployment.schema.json",
     "ServiceMonitor": "servicemonitor.schema.json",
+    "PrometheusRule": "prometheusrule.schema.json",
+    "PodMonitor": "podmonitor.schema.json",
+    "AlertmanagerConfig": "alertmanagerconfig.schema.json",
 }
 
 

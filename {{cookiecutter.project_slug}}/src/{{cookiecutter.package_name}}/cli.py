@@ -130,6 +130,14 @@ def cmd_ci_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_monitoring(args: argparse.Namespace) -> int:
+    from .grafana import write
+
+    changed = write(Path(args.root))
+    print("\n".join(f"wrote {path}" for path in changed) or "k8s/base/monitoring/ is up to date")
+    return 0
+
+
 def cmd_register(args: argparse.Namespace) -> int:
     from . import registry
     from .delivery.registration import register_build
@@ -253,6 +261,31 @@ def cmd_drift(args: argparse.Namespace) -> int:
         return 1
 
 
+def cmd_retrain_receiver(args: argparse.Namespace) -> int:
+    import contextlib
+    import logging
+
+    from .retrain_receiver import PrefectApi, RetrainReceiver, serve
+
+    settings = load_settings()
+    api = os.environ.get("PREFECT_API_URL")
+    if not api:
+        print("retrain receiver: set PREFECT_API_URL to the Prefect API", file=sys.stderr)
+        return 1
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    receiver = RetrainReceiver(
+        PrefectApi(api, os.environ.get("PREFECT_API_KEY")), settings.retrain_cooldown_seconds
+    )
+    server = serve(receiver, settings.retrain_receiver_host, settings.retrain_receiver_port)
+    print(
+        f"retrain receiver on {settings.retrain_receiver_host}:{server.server_address[1]}",
+        flush=True,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    return 0
+
+
 {% endif -%}
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="{{ cookiecutter.project_slug }}", description=__doc__)
@@ -286,7 +319,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     drift.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
     drift.set_defaults(handler=cmd_drift)
+
+    commands.add_parser(
+        "retrain-receiver", help="Alertmanager webhook: a drift alert starts the training flow"
+    ).set_defaults(handler=cmd_retrain_receiver)
 {%- endif %}
+    monitoring = commands.add_parser(
+        "monitoring", help="regenerate the Grafana alert rules and dashboard JSON"
+    )
+    monitoring.add_argument("--root", default=".", help="the repo root")
+    monitoring.set_defaults(handler=cmd_monitoring)
+
     commands.add_parser(
         "ci-env", help="print the model's names and image names as KEY=VALUE lines for CI"
     ).set_defaults(handler=cmd_ci_env)

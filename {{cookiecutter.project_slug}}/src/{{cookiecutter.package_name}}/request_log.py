@@ -51,25 +51,29 @@ class _Entry:
     predictions: np.ndarray
 
 
-class RequestLogCounts:
-    """Counters the server exports as metrics (read as deltas since the last read)."""
+class DeltaCounts:
+    """Thread-safe counters exported as metrics, read as deltas since the last read.
 
-    def __init__(self) -> None:
+    Seldon's custom metrics are increments reported per request, so each count is handed
+    over exactly once, whichever request (or health check) asks next.
+    """
+
+    def __init__(self, *names: str) -> None:
         self._lock = threading.Lock()
-        self._totals = {"sent": 0, "dropped": 0}
+        self._totals = dict.fromkeys(names, 0)
         self._reported = dict(self._totals)
 
     def add(self, name: str, amount: int = 1) -> None:
         with self._lock:
-            self._totals[name] += amount
+            self._totals[name] = self._totals.get(name, 0) + amount
 
     def total(self, name: str) -> int:
         with self._lock:
-            return self._totals[name]
+            return self._totals.get(name, 0)
 
     def deltas(self) -> dict[str, int]:
         with self._lock:
-            deltas = {k: v - self._reported[k] for k, v in self._totals.items()}
+            deltas = {k: v - self._reported.get(k, 0) for k, v in self._totals.items()}
             self._reported = dict(self._totals)
         return deltas
 
@@ -90,7 +94,7 @@ class RequestLogger:
         self.topic = topic
         self.model_name = model_name
         self.predictor = predictor
-        self.counts = RequestLogCounts()
+        self.counts = DeltaCounts("sent", "dropped")
         self._queue: queue.Queue[_Entry] = queue.Queue(maxsize=queue_size)
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -19,7 +20,7 @@ from seldon_core.user_model import SeldonNotImplementedError
 
 from . import registry
 from .data import FEATURES
-from .request_log import RequestLogger, new_request_id
+from .request_log import DeltaCounts, RequestLogger, new_request_id
 from .settings import Settings, load_settings
 from .validation import InvalidInput, to_feature_matrix
 
@@ -41,6 +42,9 @@ class SeldonModel:
         # Seldon reads metrics() right after predict() in the same request; with several
         # threads per worker the per-request values are kept per thread.
         self._request = threading.local()
+        # Requests and failed requests by reason. A failed request returns no metrics, so
+        # its count is reported by the next request or health check (probes run every 10 s).
+        self._outcomes = DeltaCounts("requests")
 
     def load(self) -> None:
         self.served = registry.load_served_model(self.settings)
@@ -64,9 +68,16 @@ class SeldonModel:
         """
         if not isinstance(request, dict):
             raise SeldonNotImplementedError("not a JSON request")
-        rows, names, form = _decode(request)
-        meta = request.get("meta") if isinstance(request.get("meta"), dict) else {}
-        probabilities = self.predict(rows, names, meta)
+        started = time.perf_counter()
+        self._outcomes.add("requests")
+        try:
+            rows, names, form = _decode(request)
+            meta = request.get("meta") if isinstance(request.get("meta"), dict) else {}
+            probabilities = self.predict(rows, names, meta)
+        except SeldonMicroserviceException as error:
+            self._outcomes.add(f"error:{error.status_code}:{error.reason}")
+            raise
+        self._request.milliseconds = (time.perf_counter() - started) * 1000
         class_names = self.class_names()
         if form == "tensor":
             data: dict[str, Any] = {
@@ -114,10 +125,21 @@ class SeldonModel:
         return {"model_name": served.name, "model_version": served.version, "run_id": served.run_id}
 
     def metrics(self) -> list[dict[str, Any]]:
-        """Per-request custom metrics; Seldon adds them to its Prometheus endpoint."""
+        """Per-request custom metrics, each labelled `model` (as the drift service's are)."""
+        metrics = self._metrics()
+        for metric in metrics:
+            metric["tags"] = {**metric.get("tags", {}), "model": self.settings.model_name}
+        return metrics
+
+    def _metrics(self) -> list[dict[str, Any]]:
+        """Seldon adds these to its Prometheus endpoint (port PREDICTIVE_UNIT_METRICS_...)."""
         # Seldon accepts COUNTER, GAUGE and TIMER; rows per request = rows_total / requests.
         rows = getattr(self._request, "rows", 0)
         metrics: list[dict[str, Any]] = []
+        milliseconds = getattr(self._request, "milliseconds", None)
+        if milliseconds is not None:  # a histogram, in seconds: model_predict_seconds_bucket
+            metrics.append({"type": "TIMER", "key": "model_predict_seconds", "value": milliseconds})
+            self._request.milliseconds = None
         if rows:  # health checks also ask; only predictions count
             metrics += [
                 {"type": "COUNTER", "key": "model_rows_total", "value": rows},
@@ -129,11 +151,30 @@ class SeldonModel:
                 for name, count in self._request.classes.items()
             ]  # fmt: skip
             self._request.rows = 0
-        for name, delta in self.request_log.counts.deltas().items():
-            if delta:
+        for outcome, delta in self._outcomes.deltas().items():
+            if not delta:
+                continue
+            if outcome == "requests":
+                metrics.append({"type": "COUNTER", "key": "model_requests_total", "value": delta})
+            else:
+                _, status, reason = outcome.split(":", 2)
+                metrics.append(
+                    {
+                        "type": "COUNTER",
+                        "key": "model_request_errors_total",
+                        "value": delta,
+                        "tags": {"status": status, "reason": reason},
+                    }
+                )
+        if self.request_log.enabled:  # both series exist from the first request, even at 0
+            for name, delta in self.request_log.counts.deltas().items():
                 metrics.append(
                     {"type": "COUNTER", "key": f"request_log_{name}_total", "value": delta}
                 )
+        if self.served is not None:  # "model version in service" on the dashboard
+            metrics.append(
+                {"type": "GAUGE", "key": "model_served_version", "value": int(self.served.version)}
+            )
         if self.request_log.enabled:
             metrics.append(
                 {"type": "GAUGE", "key": "request_log_queue_depth",

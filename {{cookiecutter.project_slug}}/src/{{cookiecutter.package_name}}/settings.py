@@ -39,6 +39,9 @@ CHALLENGER_ALIAS = "challenger"
 STAGING_ALIAS = "staging"
 PRODUCTION_ALIAS = "production"
 
+# Whether this repo has the drift service (its metrics, alerts and dashboard panels).
+DRIFT_DETECTION = {{ "True" if cookiecutter.include_drift_detection else "False" }}
+
 # The Seldon wrapper class, as `seldon-core-microservice` imports it.
 SELDON_CLASS = f"{PACKAGE_NAME}.serving.SeldonModel"
 
@@ -122,6 +125,9 @@ class Settings:
     drift_http_port: int
     drift_consumer_group: str
     drift_start_offset: str
+    retrain_receiver_host: str
+    retrain_receiver_port: int
+    retrain_cooldown_seconds: float
 {%- endif %}
 
     @property
@@ -203,5 +209,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         drift_consumer_group=env.get("DRIFT_CONSUMER_GROUP", f"{MODEL_NAME}-drift").strip(),
         # Where a new consumer group starts: "latest" watches live traffic from now on.
         drift_start_offset=start_offset,
+        # The Alertmanager webhook that starts retraining on a drift alert.
+        retrain_receiver_host=env.get("RETRAIN_RECEIVER_HOST", "127.0.0.1").strip(),
+        retrain_receiver_port=_port(env, "RETRAIN_RECEIVER_PORT", 8080),
+        retrain_cooldown_seconds=_number(env, "RETRAIN_COOLDOWN_SECONDS", 3600.0, 0.0, 7 * 86400),
 {%- endif %}
     )

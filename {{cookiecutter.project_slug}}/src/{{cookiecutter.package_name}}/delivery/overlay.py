@@ -26,7 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 # The image names of k8s/base (kustomization `images:`), by component.
-COMPONENTS = ("serve", "drift")
+COMPONENTS = ("serve", "drift", "train")
 
 NEW_OVERLAY = f"""\
 # {MODEL_NAME} in %(environment)s. Written by the model repo's CI (`render-overlay`):

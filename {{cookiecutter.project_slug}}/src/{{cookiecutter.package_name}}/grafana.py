@@ -1,0 +1,236 @@
+"""Grafana alert rules and dashboard of this model, generated as JSON files.
+
+The alert rules are derived from k8s/base/prometheusrule.yaml (the one place thresholds and
+durations live), in Grafana's unified-alerting file-provisioning format; the dashboard is
+built from the panel list below. `make monitoring` writes both to k8s/base/monitoring/,
+where Kustomize wraps them in ConfigMaps for the Grafana sidecars of kube-prometheus-stack.
+Standard library and PyYAML only: the template's post-generation hook runs it too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .settings import DRIFT_DETECTION, MODEL_NAME
+
+RULE_FILE = Path("k8s/base/prometheusrule.yaml")
+OUTPUT_DIR = Path("k8s/base/monitoring")
+ALERTS_FILE = "grafana-alerts.json"
+DASHBOARD_FILE = "dashboard.json"
+# The Prometheus data source of the platform's Grafana (kube-prometheus-stack gives its
+# default Prometheus data source this uid) and Grafana's server-side expressions.
+DATASOURCE_UID = "prometheus"
+EXPRESSION_UID = "__expr__"
+FOLDER = "MLOps"
+SELECTOR = f'model="{MODEL_NAME}"'
+
+
+def _seconds(duration: str) -> int:
+    match = re.fullmatch(r"(\d+)([smh])", duration)
+    if not match:
+        raise ValueError(f"duration {duration!r}: expected e.g. 30s, 15m or 1h")
+    return int(match[1]) * {"s": 1, "m": 60, "h": 3600}[match[2]]
+
+
+def alert_rules(prometheus_rule: dict[str, Any]) -> dict[str, Any]:
+    """The PrometheusRule's alerts as Grafana alert rules, condition for condition.
+
+    Query A counts, per model, the series the Prometheus alert expression returns (so a
+    comparison such as `== 0` or `absent()` counts as firing); C fires when A > 0. "No data"
+    means the condition is false, as in Prometheus.
+    """
+    rules = []
+    for group in prometheus_rule["spec"]["groups"]:
+        for rule in group["rules"]:
+            if "alert" not in rule:
+                continue
+            rules.append(
+                {
+                    "uid": f"{MODEL_NAME}-{rule['alert']}".lower()[:40],
+                    "title": rule["alert"],
+                    "condition": "C",
+                    "data": [
+                        {
+                            "refId": "A",
+                            "relativeTimeRange": {"from": 900, "to": 0},
+                            "datasourceUid": DATASOURCE_UID,
+                            "model": {
+                                "refId": "A",
+                                "instant": True,
+                                "expr": f"count by (model) ({rule['expr'].strip()})",
+                            },
+                        },
+                        {
+                            "refId": "C",
+                            "relativeTimeRange": {"from": 0, "to": 0},
+                            "datasourceUid": EXPRESSION_UID,
+                            "model": {
+                                "refId": "C",
+                                "type": "threshold",
+                                "expression": "A",
+                                "conditions": [{"evaluator": {"type": "gt", "params": [0]}}],
+                            },
+                        },
+                    ],
+                    "for": rule.get("for", "0s"),
+                    "noDataState": "OK",
+                    "execErrState": "Error",
+                    "labels": {**rule.get("labels", {}), "model": MODEL_NAME},
+                    "annotations": rule.get("annotations", {}),
+                }
+            )
+    return {
+        "apiVersion": 1,
+        "groups": [
+            {"orgId": 1, "name": MODEL_NAME, "folder": FOLDER, "interval": "1m", "rules": rules}
+        ],
+    }
+
+
+def _panel(title: str, kind: str, exprs: dict[str, str], unit: str = "short") -> dict[str, Any]:
+    return {
+        "title": title,
+        "type": kind,
+        "datasource": {"type": "prometheus", "uid": "${datasource}"},
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "targets": [
+            {
+                "refId": chr(ord("A") + i),
+                "expr": expr,
+                "legendFormat": legend,
+                "datasource": {"type": "prometheus", "uid": "${datasource}"},
+            }
+            for i, (legend, expr) in enumerate(exprs.items())
+        ],
+    }
+
+
+def panels() -> list[dict[str, Any]]:
+    s = SELECTOR
+    rows = [
+        _panel(
+            "Requests per second",
+            "timeseries",
+            {"requests": f"sum(rate(model_requests_total{{{s}}}[5m]))"},
+            "reqps",
+        ),
+        _panel(
+            "Prediction latency",
+            "timeseries",
+            {
+                f"p{q}": f"histogram_quantile(0.{q}, sum by (le) "
+                f"(rate(model_predict_seconds_bucket{{{s}}}[5m])))"
+                for q in (50, 99)
+            },
+            "s",
+        ),
+        _panel(
+            "Failed requests by reason",
+            "timeseries",
+            {
+                "{{status}} {{reason}}": f"sum by (status, reason) "
+                f"(rate(model_request_errors_total{{{s}}}[5m]))"
+            },
+            "reqps",
+        ),
+        _panel(
+            "Predictions per class",
+            "timeseries",
+            {
+                "{{predicted_class}}": f"sum by (predicted_class) "
+                f"(rate(model_predictions_total{{{s}}}[5m]))"
+            },
+        ),
+        _panel("Model version in service", "stat", {"server": f"max(model_served_version{{{s}}})"}),
+        _panel(
+            "Request logs dropped",
+            "timeseries",
+            {"dropped": f"sum(rate(request_log_dropped_total{{{s}}}[5m]))"},
+        ),
+    ]
+    if DRIFT_DETECTION:
+        rows += [
+            _panel(
+                "Drift p-value per feature",
+                "timeseries",
+                {
+                    "{{feature}}": f"max by (feature) (drift_p_value{{{s}}})",
+                    "threshold": f"max(drift_threshold{{{s}}})",
+                },
+            ),
+            _panel("Drift detected", "stat", {"drift": f"max(drift_detected{{{s}}})"}),
+            _panel(
+                "Rows tested for drift per second",
+                "timeseries",
+                {"rows": f"sum(rate(drift_rows_processed_total{{{s}}}[5m]))"},
+            ),
+            _panel(
+                "Drift consumer lag",
+                "timeseries",
+                {"messages": f"max(drift_consumer_lag_messages{{{s}}})"},
+            ),
+            _panel(
+                "Version watched for drift",
+                "stat",
+                {"{{version}}": f"max by (version) (drift_model_info{{{s}}})"},
+            ),
+        ]
+    for number, panel in enumerate(rows, start=1):
+        panel["id"] = number
+        panel["gridPos"] = {
+            "h": 8,
+            "w": 12,
+            "x": 12 * ((number - 1) % 2),
+            "y": 8 * ((number - 1) // 2),
+        }
+    return rows
+
+
+def dashboard() -> dict[str, Any]:
+    return {
+        "uid": f"{MODEL_NAME}-model"[:40],
+        "title": f"{MODEL_NAME}: serving and drift",
+        "tags": ["mlops", MODEL_NAME],
+        "timezone": "utc",
+        "schemaVersion": 39,
+        "refresh": "30s",
+        "time": {"from": "now-6h", "to": "now"},
+        "templating": {
+            "list": [
+                {
+                    "name": "datasource",
+                    "label": "Prometheus",
+                    "type": "datasource",
+                    "query": "prometheus",
+                    "current": {"text": "Prometheus", "value": DATASOURCE_UID},
+                }
+            ]
+        },
+        "panels": panels(),
+    }
+
+
+def render(root: Path) -> dict[str, str]:
+    """The files of k8s/base/monitoring/ (name -> text), from the rule file under `root`."""
+    prometheus_rule = yaml.safe_load((root / RULE_FILE).read_text())
+    documents = {ALERTS_FILE: alert_rules(prometheus_rule), DASHBOARD_FILE: dashboard()}
+    return {
+        name: json.dumps(doc, indent=2, sort_keys=True) + "\n" for name, doc in documents.items()
+    }
+
+
+def write(root: Path) -> list[Path]:
+    """Write k8s/base/monitoring/; return the files that changed."""
+    changed = []
+    for name, text in render(root).items():
+        path = root / OUTPUT_DIR / name
+        if not path.exists() or path.read_text() != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            changed.append(path)
+    return changed
