@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,8 +114,20 @@ def s3(tmp_path_factory) -> Iterator[str]:
             client.create_bucket(Bucket=BUCKET)
             break
         except Exception:  # retried until the deadline, then asserted below
-            subprocess.run(["sleep", "0.5"], check=True)
+            time.sleep(0.5)
     assert BUCKET in [b["Name"] for b in client.list_buckets()["Buckets"]]
+    # The first write makes SeaweedFS grow a volume, which can take seconds on a busy
+    # machine (500s meanwhile): write once here, so MLflow's first upload finds it ready.
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            client.put_object(Bucket=BUCKET, Key="ready-check", Body=b"ok")
+            client.delete_object(Bucket=BUCKET, Key="ready-check")
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
     yield endpoint
     stop(process, timeout=5)  # SeaweedFS ignores SIGTERM for ~20 s: do not wait that long
 
