@@ -81,6 +81,7 @@ def write_grafana_files(root: Path, package: str) -> None:
     exist, identical to what the repo regenerates, from the first commit on.
     """
     sys.path.insert(0, str(root / "src"))
+    sys.dont_write_bytecode = True  # no __pycache__ left in the new repo
     try:
         grafana = importlib.import_module(f"{package}.grafana")
         grafana.write(root)
