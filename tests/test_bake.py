@@ -63,6 +63,7 @@ OPTIONAL_FILES = {
         "benchmarks/drift_throughput.py",
         "k8s/base/drift-service.yaml", "k8s/base/drift-servicemonitor.yaml",
         "src/{pkg}/retrain_receiver.py", "tests/test_retrain_receiver.py",
+        "tests/drift_process.py",
         "k8s/base/retrain-receiver.yaml", "tests/schemas/alertmanagerconfig.schema.json",
     },
 }  # fmt: skip

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 import urllib.error
 import urllib.request
+
+import pytest
 
 
 def post(url: str, body: bytes | object, timeout: float = 10) -> tuple[int, dict]:
@@ -46,3 +49,11 @@ def metric_total(text: str, name: str, **labels: str) -> float:
             if all(label in series for label in wanted):
                 total += float(value)
     return total
+
+
+def promtool() -> str:
+    """The promtool binary (Debian's prometheus package); a clear failure without it."""
+    path = shutil.which("promtool")
+    if path is None:
+        pytest.fail("promtool is missing: install Debian's prometheus package (apt)")
+    return path

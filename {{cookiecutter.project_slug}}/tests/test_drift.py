@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import jsonschema
 import numpy as np
@@ -34,11 +31,20 @@ from {{ cookiecutter.package_name }}.drift.windows import WindowBuffer
 from {{ cookiecutter.package_name }}.request_log import message_schema
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME, SettingsError, load_settings
 
-from .probes import get, metric_total, post, scrape
-from .servers import KafkaBroker, free_port, start_server, stop
-
-NAMES = list(FEATURES)
-SHIFTED = NAMES[2]  # the feature the shifted traffic moves
+from .drift_process import (
+    NAMES,
+    SHIFTED,
+    DriftProcess,
+    committed_offset,
+    encode,
+    message,
+    one_row_messages,
+    produce,
+    start_drift_service,
+    traffic,
+)
+from .probes import metric_total, post, promtool
+from .servers import stop
 
 
 # -- the config file ------------------------------------------------------------------------
@@ -104,26 +110,6 @@ def test_service_settings_are_validated():
 
 
 # -- request-log messages -------------------------------------------------------------------
-def message(rows: list, version: str = "1", **changes: object) -> dict:
-    body = {
-        "request_id": uuid.uuid4().hex,
-        "timestamp": "2026-01-01T00:00:00+00:00",
-        "model_name": MODEL_NAME,
-        "model_version": version,
-        "predictor": "default",
-        "feature_names": NAMES,
-        "rows": rows,
-        "class_names": ["a"],
-        "predictions": [[1.0] for _ in rows],
-    }
-    body.update(changes)
-    return body
-
-
-def encode(body: object) -> bytes:
-    return json.dumps(body).encode()
-
-
 ROW = [5.1, 3.5, 1.4, 0.2]
 BAD_MESSAGES = {
     "not_json": b"\xff\xfe not json",
@@ -191,15 +177,6 @@ def reference() -> np.ndarray:
     return load_dataset()[NAMES].to_numpy()
 
 
-def traffic(reference: np.ndarray, count: int, seed: int, shift: float = 0.0) -> np.ndarray:
-    """In-distribution rows (dataset rows with measurement noise), optionally shifted."""
-    rng = np.random.default_rng(seed)
-    sample = reference[rng.integers(len(reference), size=count)]
-    noisy = sample + rng.normal(0.0, 0.05, sample.shape)
-    noisy[:, NAMES.index(SHIFTED)] += shift
-    return noisy.round(3)
-
-
 @pytest.mark.parametrize("kind", ["TabularDrift", "KSDrift", "CVMDrift"])
 def test_a_saved_detector_loads_with_identical_results(kind, reference, tmp_path):
     from {{ cookiecutter.package_name }}.drift import detector
@@ -230,86 +207,6 @@ def test_chi_square_detector_on_categorical_features(reference):
 
 
 # -- the drift service, for real ------------------------------------------------------------
-@dataclass
-class DriftProcess:
-    process: subprocess.Popen
-    url: str
-    log: Path
-
-    def metrics(self) -> str:
-        return scrape(f"{self.url}/metrics")
-
-    def health(self) -> tuple[int, dict]:
-        status, text = get(f"{self.url}/health")
-        return status, json.loads(text)
-
-    def value(self, name: str, **labels: str) -> float:
-        return metric_total(self.metrics(), name, **labels)
-
-    def wait_for(self, condition, what: str, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"drift service exited:\n{self.log.read_text()[-3000:]}")
-            if condition():
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}:\n{self.log.read_text()[-3000:]}")
-
-    def wait_until_consuming(self) -> None:
-        self.wait_for(lambda: self.health()[1].get("assigned_partitions"), "a partition")
-
-
-def start_drift_service(state_dir: Path, name: str, **env: str) -> DriftProcess:
-    port = free_port()
-    log = state_dir / f"drift-{name}.log"
-    process = start_server(
-        [sys.executable, "-m", "{{ cookiecutter.package_name }}", "drift"],
-        log, f"http://127.0.0.1:{port}/live", timeout=120,
-        env={**os.environ, "DRIFT_HTTP_HOST": "127.0.0.1", "DRIFT_HTTP_PORT": str(port), **env},
-    )  # fmt: skip
-    service = DriftProcess(process, f"http://127.0.0.1:{port}", log)
-    service.wait_until_consuming()
-    return service
-
-
-def produce(kafka: KafkaBroker, topic: str, payloads: list[bytes]) -> None:
-    from kafka import KafkaProducer
-
-    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, linger_ms=5)
-    try:
-        for payload in payloads:
-            producer.send(topic, payload)
-        producer.flush(timeout=30)
-    finally:
-        producer.close()
-
-
-def one_row_messages(matrix: np.ndarray, version: str) -> list[bytes]:
-    return [encode(message([row], version=version)) for row in matrix.tolist()]
-
-
-def committed_offset(kafka: KafkaBroker, topic: str, group: str) -> int:
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=group,
-                             enable_auto_commit=False)  # fmt: skip
-    try:
-        return consumer.committed(TopicPartition(topic, 0)) or 0
-    finally:
-        consumer.close()
-
-
-def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        message = "promtool is missing: install Debian's prometheus package (apt)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
 @pytest.mark.slow
 def test_training_logs_the_detector_with_the_model(trained, tmp_path):
     from {{ cookiecutter.package_name }}.drift import detector

@@ -1,0 +1,122 @@
+"""Drift-service helpers shared by the tests: traffic, request-log messages, the process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from {{ cookiecutter.package_name }}.data import FEATURES
+from {{ cookiecutter.package_name }}.settings import MODEL_NAME
+
+from .probes import get, metric_total, scrape
+from .servers import KafkaBroker, free_port, start_server
+
+NAMES = list(FEATURES)
+SHIFTED = NAMES[2]  # the feature the shifted traffic moves
+
+
+def traffic(reference: np.ndarray, count: int, seed: int, shift: float = 0.0) -> np.ndarray:
+    """In-distribution rows (dataset rows with measurement noise), optionally shifted."""
+    rng = np.random.default_rng(seed)
+    sample = reference[rng.integers(len(reference), size=count)]
+    noisy = sample + rng.normal(0.0, 0.05, sample.shape)
+    noisy[:, NAMES.index(SHIFTED)] += shift
+    return noisy.round(3)
+
+
+def message(rows: list, version: str = "1", **changes: object) -> dict:
+    body = {
+        "request_id": uuid.uuid4().hex,
+        "timestamp": "2026-01-01T00:00:00+00:00",
+        "model_name": MODEL_NAME,
+        "model_version": version,
+        "predictor": "default",
+        "feature_names": NAMES,
+        "rows": rows,
+        "class_names": ["a"],
+        "predictions": [[1.0] for _ in rows],
+    }
+    body.update(changes)
+    return body
+
+
+def encode(body: object) -> bytes:
+    return json.dumps(body).encode()
+
+
+@dataclass
+class DriftProcess:
+    process: subprocess.Popen
+    url: str
+    log: Path
+
+    def metrics(self) -> str:
+        return scrape(f"{self.url}/metrics")
+
+    def health(self) -> tuple[int, dict]:
+        status, text = get(f"{self.url}/health")
+        return status, json.loads(text)
+
+    def value(self, name: str, **labels: str) -> float:
+        return metric_total(self.metrics(), name, **labels)
+
+    def wait_for(self, condition, what: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"drift service exited:\n{self.log.read_text()[-3000:]}")
+            if condition():
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}:\n{self.log.read_text()[-3000:]}")
+
+    def wait_until_consuming(self) -> None:
+        self.wait_for(lambda: self.health()[1].get("assigned_partitions"), "a partition")
+
+
+def start_drift_service(state_dir: Path, name: str, **env: str) -> DriftProcess:
+    port = free_port()
+    log = state_dir / f"drift-{name}.log"
+    process = start_server(
+        [sys.executable, "-m", "{{ cookiecutter.package_name }}", "drift"],
+        log, f"http://127.0.0.1:{port}/live", timeout=120,
+        env={**os.environ, "DRIFT_HTTP_HOST": "127.0.0.1", "DRIFT_HTTP_PORT": str(port), **env},
+    )  # fmt: skip
+    service = DriftProcess(process, f"http://127.0.0.1:{port}", log)
+    service.wait_until_consuming()
+    return service
+
+
+def produce(kafka: KafkaBroker, topic: str, payloads: list[bytes]) -> None:
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, linger_ms=5)
+    try:
+        for payload in payloads:
+            producer.send(topic, payload)
+        producer.flush(timeout=30)
+    finally:
+        producer.close()
+
+
+def one_row_messages(matrix: np.ndarray, version: str) -> list[bytes]:
+    return [encode(message([row], version=version)) for row in matrix.tolist()]
+
+
+def committed_offset(kafka: KafkaBroker, topic: str, group: str) -> int:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=group,
+                             enable_auto_commit=False)  # fmt: skip
+    try:
+        return consumer.committed(TopicPartition(topic, 0)) or 0
+    finally:
+        consumer.close()
