@@ -307,3 +307,15 @@ def test_the_templates_own_workflow_passes_actionlint():
     result = subprocess.run([str(BIN / "actionlint"), "-no-color", str(workflow)],
                             capture_output=True, text=True, check=False)  # fmt: skip
     assert result.returncode == 0, result.stdout
+
+
+def test_registry_and_platform_defaults_follow_the_ci_provider(baked):
+    """A GitLab job can push only to its project's registry: the defaults say so."""
+    answers, root = baked
+    context = json.loads((root / ".cruft.json").read_text())["context"]["cookiecutter"]
+    registry, platform = {
+        "github": ("ghcr.io/", "https://github.com/"),
+        "gitlab": ("registry.gitlab.com/", "https://gitlab.com/"),
+    }[answers["ci_provider"]]
+    assert context["container_registry"].startswith(registry)
+    assert context["platform_repo_url"].startswith(platform)
