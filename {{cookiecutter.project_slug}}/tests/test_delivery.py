@@ -66,6 +66,31 @@ def run_cli(capsys, *argv: str) -> tuple[int, dict | str]:
         return code, captured.err
 
 
+def push_overlay(
+    capsys,
+    platform: str,
+    version: str = "3",
+    tag: str = "1111111",
+    environment: str = "staging",
+    provider: str = "github",
+) -> tuple[int, dict | str]:
+    """`push-overlay` through the command line, as CI runs it."""
+    return run_cli(
+        capsys,
+        "push-overlay",
+        "--platform-repo",
+        platform,
+        "--provider",
+        provider,
+        "--environment",
+        environment,
+        "--image-tag",
+        tag,
+        "--model-version",
+        version,
+    )
+
+
 def kustomize(directory: Path) -> list[dict]:
     result = subprocess.run(
         ["kubectl", "kustomize", str(directory)], capture_output=True, text=True, check=True
@@ -132,20 +157,9 @@ def test_a_malformed_digest_is_refused():
 
 # -- the platform repo over git -------------------------------------------------------------
 def test_push_overlay_commits_once_and_is_idempotent(platform, tmp_path, capsys):
-    args = (
-        "push-overlay",
-        "--platform-repo",
-        platform,
-        "--environment",
-        "staging",
-        "--image-tag",
-        "1111111",
-        "--model-version",
-        "3",
-    )
-    code, first = run_cli(capsys, *args)
+    code, first = push_overlay(capsys, platform)
     assert code == 0 and first["committed"] is True
-    code, second = run_cli(capsys, *args)
+    code, second = push_overlay(capsys, platform)
     assert code == 0 and second == {"committed": False, "commit": first["commit"]}
     text = remote_file(
         platform, "main", f"models/{MODEL_NAME}/staging/kustomization.yaml", tmp_path
@@ -154,34 +168,12 @@ def test_push_overlay_commits_once_and_is_idempotent(platform, tmp_path, capsys)
 
 
 def test_production_is_changed_only_through_a_pull_request(platform, capsys):
-    code, error = run_cli(
-        capsys,
-        "push-overlay",
-        "--platform-repo",
-        platform,
-        "--environment",
-        "production",
-        "--image-tag",
-        "1111111",
-        "--model-version",
-        "3",
-    )
+    code, error = push_overlay(capsys, platform, environment="production")
     assert code == 1 and "only through a pull request" in error
 
 
 def test_bad_cli_input_fails_before_cloning(platform, capsys):
-    code, error = run_cli(
-        capsys,
-        "push-overlay",
-        "--platform-repo",
-        platform,
-        "--environment",
-        "staging",
-        "--image-tag",
-        "1111111",
-        "--model-version",
-        "-1",
-    )
+    code, error = push_overlay(capsys, platform, version="-1")
     assert code == 1 and "model version '-1'" in error
 
 
@@ -234,16 +226,6 @@ def test_one_promotion_request_opened_updated_and_never_duplicated(
     provider, platform, tmp_path, capsys, monkeypatch
 ):
     monkeypatch.setenv("PLATFORM_REPO_TOKEN", TOKEN)
-    push = (
-        "push-overlay",
-        "--platform-repo",
-        platform,
-        "--provider",
-        provider,
-        "--environment",
-        "staging",
-        "--model-version",
-    )
     with FakeReviewApi(provider, "acme/platform", TOKEN) as api:
         promote = (
             "open-promotion",
@@ -257,7 +239,7 @@ def test_one_promotion_request_opened_updated_and_never_duplicated(
             api.url,
             "--no-metrics",
         )
-        assert run_cli(capsys, *push, "3", "--image-tag", "1111111")[0] == 0
+        assert push_overlay(capsys, platform, provider=provider)[0] == 0
         code, opened = run_cli(capsys, *promote)
         assert code == 0 and opened["action"] == "created", opened
         production = remote_file(
@@ -274,7 +256,7 @@ def test_one_promotion_request_opened_updated_and_never_duplicated(
         assert code == 0 and again["action"] == "unchanged"
         assert len(api.calls("POST")) == 1 and not api.calls("PATCH") + api.calls("PUT")
 
-        assert run_cli(capsys, *push, "4", "--image-tag", "2222222")[0] == 0
+        assert push_overlay(capsys, platform, "4", "2222222", provider=provider)[0] == 0
         code, updated = run_cli(capsys, *promote)
         assert code == 0 and updated["action"] == "updated"
         assert len(api.reviews) == 1 and "version 4" in api.reviews[0]["title"]
@@ -284,18 +266,7 @@ def test_one_promotion_request_opened_updated_and_never_duplicated(
 def test_api_errors_are_reported_without_the_token(platform, capsys, monkeypatch):
     monkeypatch.setenv("PLATFORM_REPO_TOKEN", "wrong-token")
     with FakeReviewApi("github", "acme/platform", TOKEN) as api:
-        run_cli(
-            capsys,
-            "push-overlay",
-            "--platform-repo",
-            platform,
-            "--environment",
-            "staging",
-            "--image-tag",
-            "1111111",
-            "--model-version",
-            "3",
-        )
+        push_overlay(capsys, platform)
         code, error = run_cli(
             capsys,
             "open-promotion",

@@ -145,7 +145,7 @@ def rows(count: int, start: float = 0.0) -> list[list[float]]:
 
 
 def test_offsets_are_committable_only_once_every_row_before_them_is_tested():
-    buffer = WindowBuffer(window_size=10, width=4)
+    buffer = WindowBuffer(window_size=10)
     buffer.add(0, 0, rows(6))
     buffer.add(0, 1)  # a skipped message
     buffer.add(0, 2, rows(6))
@@ -160,7 +160,7 @@ def test_offsets_are_committable_only_once_every_row_before_them_is_tested():
 
 
 def test_windows_keep_the_order_of_rows_across_messages_and_partitions():
-    buffer = WindowBuffer(window_size=3, width=4)
+    buffer = WindowBuffer(window_size=3)
     buffer.add(0, 5, rows(2))
     buffer.add(1, 9, rows(2, start=100))
     assert buffer.take_window().tolist() == [*rows(2), *rows(1, start=100)]

@@ -10,7 +10,6 @@ Standard library and PyYAML only: the template's post-generation hook runs it to
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +27,6 @@ DATASOURCE_UID = "prometheus"
 EXPRESSION_UID = "__expr__"
 FOLDER = "MLOps"
 SELECTOR = f'model="{MODEL_NAME}"'
-
-
-def _seconds(duration: str) -> int:
-    match = re.fullmatch(r"(\d+)([smh])", duration)
-    if not match:
-        raise ValueError(f"duration {duration!r}: expected e.g. 30s, 15m or 1h")
-    return int(match[1]) * {"s": 1, "m": 60, "h": 3600}[match[2]]
 
 
 def alert_rules(prometheus_rule: dict[str, Any]) -> dict[str, Any]:

@@ -129,8 +129,9 @@ def read_release(platform_root: Path, environment: str) -> Release | None:
     if not kustomization.exists():
         return None
     document = _yaml().load(kustomization.read_text())
-    images = document.get("images") or []
-    serve = next((i for i in images if i.get("name", "").endswith(f"/{MODEL_NAME}")), None)
+    pinned = {image.get("name"): image for image in document.get("images") or []}
+    names = base_images(kustomization.parent / "base")
+    serve = pinned.get(names.get("serve"))
     literals = dict(
         item.split("=", 1)
         for generator in document.get("configMapGenerator") or []
@@ -138,11 +139,11 @@ def read_release(platform_root: Path, environment: str) -> Release | None:
     )
     if serve is None or "MODEL_VERSION" not in literals:
         raise DeliveryError(f"{kustomization}: no image or MODEL_VERSION for {MODEL_NAME}")
-    digests = {}
-    for image in images:
-        for component, name in base_images(kustomization.parent / "base").items():
-            if image.get("name") == name and image.get("digest"):
-                digests[component] = str(image["digest"])
+    digests = {
+        component: str(pinned[name]["digest"])
+        for component, name in names.items()
+        if name in pinned and pinned[name].get("digest")
+    }
     return Release(str(serve["newTag"]), literals["MODEL_VERSION"], digests)
 
 

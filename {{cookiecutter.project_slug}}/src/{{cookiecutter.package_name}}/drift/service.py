@@ -67,7 +67,7 @@ class DriftService:
         self.watched = watched
         self.fitted = fitted
         self.features = list(FEATURES)
-        self.buffer = WindowBuffer(fitted.config.window_size, len(self.features))
+        self.buffer = WindowBuffer(fitted.config.window_size)
         self.metrics = DriftMetrics(watched.model_name, watched.version, watched.run_id,
                                     fitted.config.kind)  # fmt: skip
         self.metrics.window_size.set(fitted.config.window_size)

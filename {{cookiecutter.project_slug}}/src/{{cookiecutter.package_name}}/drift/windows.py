@@ -24,9 +24,8 @@ class _Pending:
 class WindowBuffer:
     """Rows are kept as the lists JSON gave (one array per window, not one per message)."""
 
-    def __init__(self, window_size: int, width: int) -> None:
+    def __init__(self, window_size: int) -> None:
         self.window_size = window_size
-        self.width = width
         self._messages: deque[_Pending] = deque()
         self._rows: list[list[float]] = []
         self._committable: dict[int, int] = {}
