@@ -108,3 +108,11 @@ def test_a_misspelt_pod_field_fails_the_pod_spec_check():
     seldon["spec"]["predictors"][0]["componentSpecs"][0]["spec"]["containers"][0]["imag"] = "x"
     with pytest.raises(kubernetes_validate.ValidationError):
         validate(seldon)
+
+
+def test_ci_builds_the_images_the_manifests_run():
+    """Every image k8s/base runs is one CI builds under that name (`ci-env`, settings.IMAGES)."""
+    from {{ cookiecutter.package_name }}.settings import IMAGES
+
+    run = overlay.base_images(REPO / "k8s" / "base")
+    assert "serve" in run and run.items() <= IMAGES.items()
