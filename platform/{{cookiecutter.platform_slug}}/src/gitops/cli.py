@@ -1,0 +1,174 @@
+"""The `gitops` command: what the platform's CI and its people run."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from . import PlatformError
+from .settings import ROOT
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .validate import check_repo
+
+    report = check_repo(args.root)
+    for problem in report.problems:
+        print(f"ERROR: {problem}", file=sys.stderr)
+    if report.problems:
+        print(f"{len(report.problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"ok: {len(report.applications)} applications, {report.checked} documents valid")
+    return 0
+
+
+def cmd_apps(args: argparse.Namespace) -> int:
+    from . import inventory
+
+    inv = inventory.load(args.root)
+    for application in inv.applications:
+        spec = application["spec"]
+        paths = [s.path or f"{s.chart} {s.repo_url}" for s in inv.sources(application)]
+        generated = " (generated)" if application in inv.generated else ""
+        print(
+            f"{application['metadata']['name']:<28} {spec['project']:<9} "
+            f"{spec['destination']['namespace']:<22} {', '.join(paths)}{generated}"
+        )
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from . import diff
+
+    before = diff.render_revision(args.root, args.base)
+    after = diff.render_all(args.root)
+    changes = diff.compare(before, after)
+    text = diff.markdown(before, after, changes)
+    if args.output:
+        args.output.write_text(text)
+        print(f"{len(changes)} application(s) change; wrote {args.output}")
+    else:
+        print(text, end="")
+    return 0
+
+
+def _required_env(*names: str) -> list[str]:
+    missing = [name for name in names if not os.environ.get(name)]
+    if missing:
+        raise PlatformError(f"missing environment variable(s): {', '.join(missing)}")
+    return [os.environ[name] for name in names]
+
+
+def _positive_int(name: str, value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise PlatformError(f"{name}={value!r}: must be a positive integer")
+    return int(value)
+
+
+def cmd_comment(args: argparse.Namespace) -> int:
+    from . import review
+    from .settings import CI_PROVIDER
+
+    body = args.file.read_text()
+    if CI_PROVIDER == "github":
+        token, repository, number = _required_env(
+            "GITHUB_TOKEN", "GITHUB_REPOSITORY", "PULL_REQUEST_NUMBER"
+        )
+        api = os.environ.get("GITHUB_API_URL", "https://api.github.com")
+        number = _positive_int("PULL_REQUEST_NUMBER", number)
+        outcome = review.upsert_github(api, repository, number, token, body)
+    else:
+        token, api, project, iid = _required_env(
+            "GITLAB_TOKEN", "CI_API_V4_URL", "CI_PROJECT_ID", "CI_MERGE_REQUEST_IID"
+        )
+        iid = _positive_int("CI_MERGE_REQUEST_IID", iid)
+        outcome = review.upsert_gitlab(api, project, iid, token, body)
+    print(f"diff comment {outcome}")
+    return 0
+
+
+def _is_ancestor(root: Path):
+    def contains(synced: str, wanted: str) -> bool:
+        if synced == wanted:
+            return True
+        result = subprocess.run(
+            ["git", "-C", str(root), "merge-base", "--is-ancestor", wanted, synced],
+            capture_output=True, check=False,
+        )  # fmt: skip
+        return result.returncode == 0
+
+    return contains
+
+
+def cmd_sync_registry(args: argparse.Namespace) -> int:
+    from mlflow.tracking import MlflowClient
+
+    from . import registry
+    from .argocd import ArgoCd
+
+    server, token, tracking_uri = _required_env(
+        "ARGOCD_SERVER", "ARGOCD_AUTH_TOKEN", "MLFLOW_TRACKING_URI"
+    )
+    revision = args.revision or subprocess.run(
+        ["git", "-C", str(args.root), "rev-parse", "HEAD"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    lines = registry.sync(
+        args.root, MlflowClient(tracking_uri), ArgoCd(server, token), revision,
+        timeout=args.timeout, interval=args.interval, contains=_is_ancestor(args.root),
+    )  # fmt: skip
+    for line in lines:
+        print(line)
+    if not lines:
+        print("no production overlay yet: nothing to follow")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gitops", description=__doc__)
+    parser.add_argument("--root", type=Path, default=ROOT, help="the platform repo checkout")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("validate", help="render and validate everything Argo CD would deploy")
+    commands.add_parser("apps", help="list every Application, the generated ones included")
+
+    diff = commands.add_parser("diff", help="rendered changes against a base revision")
+    diff.add_argument("--base", required=True, help="git revision to compare with")
+    diff.add_argument("--output", type=Path, help="write the markdown here instead of stdout")
+
+    comment = commands.add_parser("comment", help="post or update the diff on the PR / MR")
+    comment.add_argument("--file", type=Path, required=True, help="the markdown to post")
+
+    sync = commands.add_parser(
+        "sync-registry", help="move MLflow production aliases once Argo CD runs them"
+    )
+    sync.add_argument("--revision", help="the merged commit (default: HEAD)")
+    sync.add_argument("--timeout", type=float, default=900, help="seconds to wait per model")
+    sync.add_argument("--interval", type=float, default=10, help="seconds between polls")
+    return parser
+
+
+COMMANDS = {
+    "validate": cmd_validate,
+    "apps": cmd_apps,
+    "diff": cmd_diff,
+    "comment": cmd_comment,
+    "sync-registry": cmd_sync_registry,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.root = args.root.resolve()
+    try:
+        return COMMANDS[args.command](args)
+    except PlatformError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Every name and path of this platform repo, defined once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PLATFORM_NAME = "{{ cookiecutter.platform_slug }}"
+# The URL Argo CD syncs; model repos push their overlays here (their platform_repo_url).
+REPO_URL = "{{ cookiecutter.repo_url }}"
+CI_PROVIDER = "{{ cookiecutter.ci_provider }}"
+ARGOCD_NAMESPACE = "{{ cookiecutter.argocd_namespace }}"
+TEMPLATE_VERSION = "{{ cookiecutter.__template_version }}"
+
+ROOT = Path(__file__).resolve().parents[2]
+# Model repos' CI writes models/<model>/<environment>/ (a kustomization.yaml and base/).
+MODELS_DIR = "models"
+ENVIRONMENTS = ("staging", "production")
+PRODUCTION = "production"
+# The ApplicationSet that turns each model environment into one Argo CD Application.
+MODELS_APPLICATION_SET = "apps/models.yaml"
+# MLflow aliases that follow what production runs once Argo CD reports it synced and
+# healthy (the model repos' settings use the same names).
+PRODUCTION_ALIASES = ("production", "champion")
+# The Kubernetes version whose API schemas the built-in kinds are validated against.
+KUBERNETES_VERSION = "1.32"
+# Argo CD's in-cluster destination.
+IN_CLUSTER = "https://kubernetes.default.svc"
+# Which Application installs the CRDs of an API group: an Application whose manifests use
+# that group must sync in a later wave (checked by `gitops validate`).
+CRD_PROVIDERS = {
+    "argoproj.io": None,  # Argo CD itself, installed before the root application
+    "external-secrets.io": "external-secrets",
+    "postgresql.cnpg.io": "cloudnative-pg",
+    "kafka.strimzi.io": "strimzi",
+    "machinelearning.seldon.io": "seldon-core",
+    "monitoring.coreos.com": "monitoring",
+}

@@ -1,0 +1,250 @@
+"""`gitops validate`: everything Argo CD would deploy from this repo renders and is allowed.
+
+- every Kustomize directory an Application points at (and every model overlay, with the
+  namespace the ApplicationSet gives it) renders;
+- built-in kinds validate strictly against the Kubernetes API schemas (unknown fields
+  fail), every other kind against a strict schema of our own in schemas/;
+- every Application passes its AppProject: source repos, destinations, and the kinds and
+  namespaces of what it renders;
+- Helm value files exist and parse; no Kustomize directory is left out of every Application;
+- an Application using a custom resource syncs after the one that installs its CRDs.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+
+from . import PlatformError, inventory
+from .inventory import Inventory, sync_wave
+from .settings import CRD_PROVIDERS, KUBERNETES_VERSION, MODELS_DIR, ROOT
+
+SCHEMAS = ROOT / "schemas"
+# Kinds our own schemas cover, by "group/kind".
+CUSTOM_KINDS = {
+    "argoproj.io/Application": "application.schema.json",
+    "argoproj.io/ApplicationSet": "applicationset.schema.json",
+    "argoproj.io/AppProject": "appproject.schema.json",
+    "external-secrets.io/ExternalSecret": "externalsecret.schema.json",
+    "postgresql.cnpg.io/Cluster": "cnpg-cluster.schema.json",
+    "kafka.strimzi.io/Kafka": "kafka.schema.json",
+    "kafka.strimzi.io/KafkaNodePool": "kafkanodepool.schema.json",
+    "machinelearning.seldon.io/SeldonDeployment": "seldondeployment.schema.json",
+    "monitoring.coreos.com/ServiceMonitor": "servicemonitor.schema.json",
+    "monitoring.coreos.com/PodMonitor": "podmonitor.schema.json",
+    "monitoring.coreos.com/PrometheusRule": "prometheusrule.schema.json",
+    "monitoring.coreos.com/AlertmanagerConfig": "alertmanagerconfig.schema.json",
+}
+CLUSTER_SCOPED = {
+    "Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
+    "ClusterSecretStore", "PriorityClass", "StorageClass", "PersistentVolume",
+}  # fmt: skip
+
+
+@dataclass
+class Report:
+    problems: list[str] = field(default_factory=list)
+    checked: int = 0  # documents validated
+    applications: list[str] = field(default_factory=list)
+
+
+def group_kind(document: dict) -> str:
+    group = document.get("apiVersion", "").rpartition("/")[0]
+    return f"{group}/{document.get('kind')}"
+
+
+@cache
+def _schema(name: str) -> dict:
+    return json.loads((SCHEMAS / name).read_text())
+
+
+def check_document(document: dict) -> str | None:
+    """Why `document` is invalid, or None."""
+    key = group_kind(document)
+    if key in CUSTOM_KINDS:
+        validator = jsonschema.Draft202012Validator(_schema(CUSTOM_KINDS[key]))
+        errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+        if errors:
+            where = "/".join(str(p) for p in errors[0].absolute_path) or "(top)"
+            return f"{where}: {errors[0].message}"
+        if key == "machinelearning.seldon.io/SeldonDeployment":
+            return _check_seldon_pods(document)
+        return None
+    try:
+        kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.SchemaNotFoundError:
+        return f"no schema for {key}: add one to schemas/ and CUSTOM_KINDS"
+    except kubernetes_validate.ValidationError as error:
+        where = "/".join(str(p) for p in error.path) or "(top)"
+        return f"{where}: {error.message}"
+    return None
+
+
+def _check_seldon_pods(document: dict) -> str | None:
+    for predictor in document["spec"]["predictors"]:
+        for component in predictor.get("componentSpecs", []):
+            pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}}
+            try:
+                kubernetes_validate.validate(
+                    {**pod, "spec": component["spec"]}, KUBERNETES_VERSION, strict=True
+                )
+            except kubernetes_validate.ValidationError as error:
+                where = "/".join(str(p) for p in error.path)
+                return f"predictor {predictor['name']} pod spec {where}: {error.message}"
+    return None
+
+
+def _describe(document: dict) -> str:
+    metadata = document.get("metadata", {})
+    namespace = f"{metadata['namespace']}/" if metadata.get("namespace") else ""
+    return f"{document.get('kind')} {namespace}{metadata.get('name')}"
+
+
+def _allowed(rules: list[dict], group: str, kind: str) -> bool:
+    return any(
+        fnmatch.fnmatchcase(group, r.get("group", "")) and fnmatch.fnmatchcase(kind, r["kind"])
+        for r in rules
+    )
+
+
+def check_project(application: dict, inv: Inventory) -> list[str]:
+    """What `application` does that its AppProject does not allow."""
+    name = application["metadata"]["name"]
+    project_name = application["spec"]["project"]
+    project = inv.projects.get(project_name)
+    if project is None:
+        return [f"Application {name}: project {project_name!r} is not defined in this repo"]
+    spec = project["spec"]
+    problems = []
+    destination = application["spec"]["destination"]
+    namespaces = [
+        d.get("namespace", "")
+        for d in spec.get("destinations", [])
+        if fnmatch.fnmatchcase(destination.get("server", ""), d.get("server", ""))
+    ]
+    for source in inv.sources(application):
+        if not any(fnmatch.fnmatchcase(source.repo_url, r) for r in spec.get("sourceRepos", [])):
+            problems.append(
+                f"Application {name}: source {source.repo_url} is not in the sourceRepos "
+                f"of project {project_name}"
+            )
+    wanted = {destination.get("namespace", "")}
+    for source in inv.sources(application):
+        if not source.local:
+            continue
+        for document in inv.documents[source.path]:
+            group = document["apiVersion"].rpartition("/")[0]
+            kind = document["kind"]
+            if kind in CLUSTER_SCOPED:
+                if not _allowed(spec.get("clusterResourceWhitelist", []), group, kind):
+                    problems.append(
+                        f"Application {name}: {_describe(document)} is a cluster-scoped kind "
+                        f"project {project_name} does not allow"
+                    )
+                continue
+            wanted.add(document.get("metadata", {}).get("namespace") or destination["namespace"])
+            whitelist = spec.get("namespaceResourceWhitelist")
+            if whitelist is not None and not _allowed(whitelist, group, kind):
+                problems.append(
+                    f"Application {name}: {_describe(document)}: kind not in the "
+                    f"namespaceResourceWhitelist of project {project_name}"
+                )
+    for namespace in sorted(n for n in wanted if n):
+        if not any(fnmatch.fnmatchcase(namespace, pattern) for pattern in namespaces):
+            problems.append(
+                f"Application {name}: namespace {namespace} is not a destination of "
+                f"project {project_name}"
+            )
+    return problems
+
+
+def check_waves(inv: Inventory) -> list[str]:
+    """Custom resources sync after the Application that installs their CRDs."""
+    problems = []
+    waves = {a["metadata"]["name"]: sync_wave(a) for a in inv.applications}
+    for application in inv.applications:
+        name = application["metadata"]["name"]
+        wave = waves[name]
+        if application in inv.generated:
+            wave = max(waves.values()) + 1  # the ApplicationSet itself syncs in the last wave
+        for source in inv.sources(application):
+            if not source.local:
+                continue
+            for document in inv.documents[source.path]:
+                group = document["apiVersion"].rpartition("/")[0]
+                if "." not in group or group.endswith(".k8s.io"):
+                    continue  # built into Kubernetes
+                if group not in CRD_PROVIDERS:
+                    problems.append(
+                        f"Application {name}: {_describe(document)} uses {group}, which no "
+                        "Application of this repo installs (settings.CRD_PROVIDERS)"
+                    )
+                    continue
+                provider = CRD_PROVIDERS[group]
+                if provider is None:
+                    continue
+                if provider not in waves:
+                    problems.append(f"Application {name}: {group} needs Application {provider}")
+                elif waves[provider] >= wave:
+                    problems.append(
+                        f"Application {name} (wave {wave}) uses {group} but {provider}, which "
+                        f"installs it, syncs in wave {waves[provider]}: give it a later wave"
+                    )
+    return problems
+
+
+def orphan_directories(inv: Inventory) -> list[str]:
+    """Kustomize directories no Application (nor the bootstrap) renders."""
+    rendered = set(inv.documents)
+    problems = []
+    for kustomization in sorted(inv.root.rglob("kustomization.yaml")):
+        relative = kustomization.parent.relative_to(inv.root).as_posix()
+        parts = relative.split("/")
+        if any(part.startswith(".") for part in parts):
+            continue
+        if parts[0] == MODELS_DIR and (len(parts) != 3 or relative in rendered):
+            continue  # overlays' bases, rendered through their overlay
+        if relative not in rendered:
+            problems.append(
+                f"{relative}: a Kustomize directory no Application deploys "
+                "(a model environment must be models/<model>/<environment>)"
+            )
+    return problems
+
+
+def check_repo(root: Path) -> Report:
+    report = Report()
+    try:
+        inv = inventory.load(root)
+    except PlatformError as error:
+        report.problems.append(str(error))
+        return report
+    report.applications = [a["metadata"]["name"] for a in inv.applications]
+    for path, documents in inv.documents.items():
+        for document in documents:
+            report.checked += 1
+            problem = check_document(document)
+            if problem:
+                report.problems.append(f"{path}: {_describe(document)}: {problem}")
+    for application in inv.generated:
+        report.checked += 1
+        problem = check_document(application)
+        if problem:
+            report.problems.append(f"generated {_describe(application)}: {problem}")
+    for application in inv.applications:
+        report.problems.extend(check_project(application, inv))
+        for source in inv.sources(application):
+            for value_file in source.value_files:
+                try:
+                    inventory.read_values(root, value_file)
+                except PlatformError as error:
+                    report.problems.append(f"Application {source.application}: {error}")
+    report.problems.extend(check_waves(inv))
+    report.problems.extend(orphan_directories(inv))
+    return report
