@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import PlatformError
+from .settings import ARGOCD_NAMESPACE
 
 
 class PatternError(PlatformError):
@@ -212,10 +213,14 @@ def generate(application_set: dict, root: Path) -> list[dict]:
                 "kind": "Application",
                 **fill(template, parameters),
             }
-            application["metadata"].setdefault("namespace", application_set["metadata"]["namespace"])
+            # Argo CD creates the Applications in the ApplicationSet's own namespace.
+            namespace = application_set["metadata"].get("namespace", ARGOCD_NAMESPACE)
+            application["metadata"].setdefault("namespace", namespace)
             applications.append(application)
     names = [a["metadata"]["name"] for a in applications]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise PlatformError(f"the ApplicationSet generates duplicate names: {', '.join(duplicates)}")
+        raise PlatformError(
+            f"the ApplicationSet generates duplicate names: {', '.join(duplicates)}"
+        )
     return applications

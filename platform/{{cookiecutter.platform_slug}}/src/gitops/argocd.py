@@ -38,7 +38,11 @@ def deployment_state(application: dict) -> tuple[str, str, str]:
     status = application.get("status", {})
     sync = status.get("sync", {})
     revision = sync.get("revision") or next(iter(sync.get("revisions") or []), "")
-    return sync.get("status", "Unknown"), revision, status.get("health", {}).get("status", "Unknown")
+    return (
+        sync.get("status", "Unknown"),
+        revision,
+        status.get("health", {}).get("status", "Unknown"),
+    )
 
 
 def wait_until_deployed(

@@ -85,7 +85,9 @@ def markdown(before: dict[str, str], after: dict[str, str], changes: dict[str, s
         lines.append(f"- `{name}`: {state}")
     budget = MAX_COMMENT - sum(len(line) + 1 for line in lines) - 200
     for name, diff in changes.items():
-        block = f"\n<details><summary><code>{name}</code></summary>\n\n```diff\n{diff}```\n</details>"
+        block = (
+            f"\n<details><summary><code>{name}</code></summary>\n\n```diff\n{diff}```\n</details>"
+        )
         if len(block) > budget:
             lines.append(f"\n`{name}`: diff too long for a comment; run `make diff` locally.")
             continue

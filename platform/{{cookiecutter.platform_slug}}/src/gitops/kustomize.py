@@ -39,7 +39,9 @@ def _kubectl_kustomize(directory: Path, shown_as: Path | None = None) -> list[di
             capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
     except FileNotFoundError:
-        raise PlatformError("kubectl is not on PATH (it renders the Kustomize directories)") from None
+        raise PlatformError(
+            "kubectl is not on PATH (it renders the Kustomize directories)"
+        ) from None
     if result.returncode != 0:
         shown = shown_as or directory
         raise PlatformError(f"{shown}: kustomize failed: {result.stderr.strip()}")

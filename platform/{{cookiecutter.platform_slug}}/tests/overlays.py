@@ -1,0 +1,112 @@
+"""Model environments shaped like the ones model repos' CI writes (`render-overlay`)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+BASE_KUSTOMIZATION = """\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: models
+resources:
+  - serviceaccount.yaml
+  - seldondeployment.yaml
+configMapGenerator:
+  - name: {model}-config
+    literals:
+      - MLFLOW_TRACKING_URI=http://mlflow.mlflow.svc.cluster.local:5000
+      - MODEL_ALIAS=staging
+images:
+  - name: {model}
+    newName: ghcr.io/acme/{model}
+    newTag: latest
+"""
+SERVICE_ACCOUNT = """\
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: {model}
+automountServiceAccountToken: false
+"""
+SELDON_DEPLOYMENT = """\
+apiVersion: machinelearning.seldon.io/v1
+kind: SeldonDeployment
+metadata:
+  name: {model}
+spec:
+  protocol: seldon
+  predictors:
+    - name: default
+      replicas: 1
+      graph:
+        name: model
+        type: MODEL
+      componentSpecs:
+        - spec:
+            serviceAccountName: {model}
+            automountServiceAccountToken: false
+            securityContext:
+              runAsNonRoot: true
+              seccompProfile:
+                type: RuntimeDefault
+            containers:
+              - name: model
+                image: {model}
+                envFrom:
+                  - configMapRef:
+                      name: {model}-config
+                securityContext:
+                  allowPrivilegeEscalation: false
+                  readOnlyRootFilesystem: true
+                  capabilities:
+                    drop: ["ALL"]
+                resources:
+                  requests:
+                    cpu: 100m
+                    memory: 256Mi
+                  limits:
+                    memory: 512Mi
+"""
+OVERLAY = """\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - base
+images:
+  - name: ghcr.io/acme/{model}
+    newTag: {tag}
+configMapGenerator:
+  - name: {model}-config
+    behavior: merge
+    literals:
+      - MODEL_VERSION={version}
+      - MODEL_ALIAS={environment}
+"""
+
+
+def write_overlay(root: Path, model: str, environment: str, version: str, tag: str = "abc1234"):
+    """Write models/<model>/<environment>/ and return its path."""
+    overlay = root / "models" / model / environment
+    base = overlay / "base"
+    base.mkdir(parents=True, exist_ok=True)
+    values = {"model": model, "environment": environment, "version": version, "tag": tag}
+    (base / "kustomization.yaml").write_text(BASE_KUSTOMIZATION.format(**values))
+    (base / "serviceaccount.yaml").write_text(SERVICE_ACCOUNT.format(**values))
+    (base / "seldondeployment.yaml").write_text(SELDON_DEPLOYMENT.format(**values))
+    (overlay / "kustomization.yaml").write_text(OVERLAY.format(**values))
+    return overlay
+
+
+def git(root: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, f"git {' '.join(args)}: {result.stderr}"
+    return result.stdout.strip()
+
+
+def commit_all(root: Path, message: str) -> str:
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", message)
+    return git(root, "rev-parse", "HEAD")

@@ -1,0 +1,115 @@
+"""`gitops validate`: everything renders, validates strictly and stays inside its project."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from gitops import validate
+
+from .overlays import write_overlay
+
+
+def problems(root) -> list[str]:
+    return validate.check_repo(root).problems
+
+
+def test_the_platform_as_generated_is_valid(platform):
+    report = validate.check_repo(platform)
+    assert report.problems == []
+    assert "root" in report.applications and "mlflow" in report.applications
+    assert report.checked >= 30
+
+
+def test_a_model_environment_becomes_a_valid_application(platform):
+    write_overlay(platform, "iris", "staging", "1")
+    report = validate.check_repo(platform)
+    assert report.problems == []
+    assert "iris-staging" in report.applications
+
+
+def edit_yaml(path, change) -> None:
+    documents = list(yaml.safe_load_all(path.read_text()))
+    change(documents)
+    path.write_text(yaml.safe_dump_all(documents, sort_keys=False))
+
+
+def misspell_sync_policy(documents):
+    documents[0]["spec"]["syncPolicy"]["automatic"] = documents[0]["spec"]["syncPolicy"].pop(
+        "automated"
+    )
+
+
+def test_a_misspelt_field_of_an_application_fails(platform):
+    edit_yaml(platform / "apps" / "mlflow.yaml", misspell_sync_policy)
+    assert any("Application" in p and "automatic" in p for p in problems(platform))
+
+
+def test_a_misspelt_field_of_a_builtin_kind_in_a_model_overlay_fails(platform):
+    overlay = write_overlay(platform, "iris", "staging", "1")
+    account = overlay / "base" / "serviceaccount.yaml"
+    account.write_text(account.read_text().replace("automountServiceAccountToken", "automount"))
+    assert any("ServiceAccount" in p and "automount" in p for p in problems(platform))
+
+
+def test_a_model_may_not_deploy_cluster_wide_objects(platform):
+    overlay = write_overlay(platform, "iris", "staging", "1")
+    (overlay / "base" / "clusterrole.yaml").write_text(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n"
+        "metadata:\n  name: iris-everything\nrules: []\n"
+    )
+    edit_yaml(
+        overlay / "base" / "kustomization.yaml",
+        lambda docs: docs[0]["resources"].append("clusterrole.yaml"),
+    )
+    found = problems(platform)
+    assert any("iris-staging" in p and "ClusterRole" in p and "models" in p for p in found)
+
+
+def test_a_model_may_not_deploy_kinds_outside_its_project(platform):
+    overlay = write_overlay(platform, "iris", "staging", "1")
+    (overlay / "base" / "secret.yaml").write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: leaked\nstringData:\n  k: v\n"
+    )
+    edit_yaml(
+        overlay / "base" / "kustomization.yaml",
+        lambda docs: docs[0]["resources"].append("secret.yaml"),
+    )
+    assert any("Secret" in p and "namespaceResourceWhitelist" in p for p in problems(platform))
+
+
+def test_a_directory_no_application_deploys_is_reported(platform):
+    write_overlay(platform, "iris", "qa", "1")  # not an environment: the ApplicationSet skips it
+    assert any(p.startswith("models/iris/qa:") for p in problems(platform))
+
+
+def test_custom_resources_sync_after_their_operator(platform):
+    edit_yaml(
+        platform / "apps" / "kafka.yaml",
+        lambda docs: docs[0]["metadata"]["annotations"].update(
+            {"argocd.argoproj.io/sync-wave": "0"}
+        ),
+    )
+    assert any("kafka" in p and "strimzi" in p and "wave" in p for p in problems(platform))
+
+
+def test_a_missing_values_file_is_reported(platform):
+    (platform / "values" / "mlflow.yaml").unlink()
+    assert any("values/mlflow.yaml" in p and "does not exist" in p for p in problems(platform))
+
+
+@pytest.mark.parametrize("kind", ["ExternalSecret", "Kafka", "Cluster"])
+def test_our_own_schemas_reject_unknown_fields(platform, kind):
+    files = {
+        "ExternalSecret": "infrastructure/secrets/grafana.yaml",
+        "Kafka": "infrastructure/kafka/kafka.yaml",
+        "Cluster": "infrastructure/databases/mlflow-db.yaml",
+    }
+
+    def add_field(documents):
+        for document in documents:
+            if document["kind"] == kind:
+                document["spec"]["replicaz"] = 3
+
+    edit_yaml(platform / files[kind], add_field)
+    assert any(kind in p and "replicaz" in p for p in problems(platform))
