@@ -105,8 +105,12 @@ def check_model_name(value: object) -> str | None:
 
 
 def check_kubernetes_namespace(value: object) -> str | None:
-    if not isinstance(value, str) or not DNS1123_LABEL.match(value) or len(value) > 63:
-        return "must be a DNS-1123 label of at most 63 characters (e.g. models)"
+    # The platform repo deploys each environment into "<namespace>-<environment>".
+    if not isinstance(value, str) or not DNS1123_LABEL.match(value) or len(value) > 52:
+        return (
+            "must be a DNS-1123 label of at most 52 characters (e.g. models): the platform "
+            "appends -staging and -production"
+        )
     return None
 
 

@@ -35,3 +35,17 @@ def bake(output_dir: Path, **answers: object) -> Path:
     return Path(
         cookiecutter(str(ROOT), no_input=True, extra_context=answers, output_dir=str(output_dir))
     )
+
+
+PLATFORM = ROOT / "platform"
+PLATFORM_DEFAULTS = json.loads((PLATFORM / "cookiecutter.json").read_text())
+
+
+def bake_platform(output_dir: Path, **answers: object) -> Path:
+    """Generate the platform repo (`cookiecutter ... --directory platform`); return its path."""
+    return Path(
+        cookiecutter(
+            str(ROOT), directory="platform", no_input=True, extra_context=answers,
+            output_dir=str(output_dir),
+        )
+    )  # fmt: skip

@@ -35,6 +35,7 @@ INVALID_ANSWERS = [
     ("platform_repo_url", "ftp://example.org/platform.git", "http:// or https://"),
     ("platform_repo_url", "https://user:token@github.com/acme/p.git", "credentials"),
     ("kubernetes_namespace", "Models", "DNS-1123"),
+    ("kubernetes_namespace", "n" * 53, "at most 52"),
     ("mlflow_tracking_uri", "mlflow:5000", "http:// or https://"),
     ("mlflow_tracking_uri", "http://admin:secret@mlflow:5000", "credentials"),
     ("kafka_bootstrap_servers", "kafka", "host:port"),

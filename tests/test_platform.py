@@ -1,0 +1,162 @@
+"""The platform sub-template: each provider bakes cleanly, bad answers fail, and the platform
+provides exactly the addresses, names and schemas the model repos expect."""
+
+from __future__ import annotations
+
+import json
+import py_compile
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+from cookiecutter.exceptions import FailedHookException
+
+from .baking import DEFAULTS, PLATFORM, ROOT, bake, bake_platform
+
+MODEL_TEMPLATE = ROOT / "{{cookiecutter.project_slug}}"
+BIN = Path(sys.executable).parent
+# Files that legitimately keep Go-template braces: GitHub expressions, the ApplicationSet,
+# External Secrets templates.
+GO_TEMPLATE_FILES = {
+    ".github/workflows/platform.yml", "apps/models.yaml",
+    "infrastructure/secrets/databases.yaml", "infrastructure/secrets/object-storage.yaml",
+}  # fmt: skip
+CI_FILES = {"github": ".github/workflows/platform.yml", "gitlab": ".gitlab-ci.yml"}
+
+
+@pytest.fixture(scope="module", params=["github", "gitlab"])
+def platform(request, tmp_path_factory) -> tuple[str, Path]:
+    provider = request.param
+    return provider, bake_platform(tmp_path_factory.mktemp("platform"), ci_provider=provider)
+
+
+def files(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+def test_only_the_chosen_provider_ci_file_is_generated(platform):
+    provider, root = platform
+    generated = files(root)
+    assert CI_FILES[provider] in generated
+    assert not [f for f in generated if f in CI_FILES.values() and f != CI_FILES[provider]]
+    assert not [f for f in generated if "__pycache__" in f]
+    record = json.loads((root / ".cruft.json").read_text())
+    assert record["directory"] == "platform"
+    assert record["context"]["cookiecutter"]["ci_provider"] == provider
+
+
+def test_no_template_syntax_is_left_and_every_file_parses(platform):
+    _, root = platform
+    for relative in sorted(files(root)):
+        path = root / relative
+        text = path.read_text()
+        if relative not in GO_TEMPLATE_FILES:
+            assert "{{" not in text and "{%" not in text, relative
+        if path.suffix in (".yaml", ".yml"):
+            list(yaml.safe_load_all(text))
+        elif path.suffix == ".json":
+            json.loads(text)
+        elif path.suffix == ".toml":
+            tomllib.loads(text)
+        elif path.suffix == ".py":
+            py_compile.compile(str(path), doraise=True, cfile=str(path) + "c.tmp")
+            Path(str(path) + "c.tmp").unlink()
+
+
+def run(*command: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+
+
+def test_python_is_lint_clean_and_formatted(platform):
+    _, root = platform
+    for command in (["check", "."], ["format", "--check", "."]):
+        result = run(str(BIN / "ruff"), *command, cwd=root)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_ci_file_passes_its_provider_schema(platform):
+    provider, root = platform
+    schema = {"github": "vendor.github-workflows", "gitlab": "vendor.gitlab-ci"}[provider]
+    result = run(str(BIN / "check-jsonschema"), "--builtin-schema", schema, CI_FILES[provider],
+                 cwd=root)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    if provider == "github":
+        result = run(str(BIN / "actionlint"), CI_FILES[provider], cwd=root)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_platform_serves_the_addresses_model_repos_default_to(platform):
+    """MLflow, Kafka and Prefect live where a default model repo looks for them."""
+    _, root = platform
+    mlflow = yaml.safe_load((root / "apps" / "mlflow.yaml").read_text())
+    values = yaml.safe_load((root / "values" / "mlflow.yaml").read_text())
+    service = mlflow["spec"]["sources"][0]["helm"]["releaseName"]
+    namespace = mlflow["spec"]["destination"]["namespace"]
+    assert DEFAULTS["mlflow_tracking_uri"] == f"http://{service}.{namespace}.svc.cluster.local:5000"
+    assert values["artifactRoot"]["proxiedArtifactStorage"] is True  # models need no S3 key
+
+    manifests = (root / "infrastructure" / "kafka" / "kafka.yaml").read_text()
+    kafka = {d["kind"]: d for d in yaml.safe_load_all(manifests)}
+    cluster, listener = kafka["Kafka"]["metadata"], kafka["Kafka"]["spec"]["kafka"]["listeners"][0]
+    assert DEFAULTS["kafka_bootstrap_servers"] == (
+        f"{cluster['name']}-kafka-bootstrap.{cluster['namespace']}.svc.cluster.local:"
+        f"{listener['port']}"
+    )
+
+    prefect = yaml.safe_load((root / "apps" / "prefect-server.yaml").read_text())
+    release = prefect["spec"]["sources"][0]["helm"]["releaseName"]
+    namespace = prefect["spec"]["destination"]["namespace"]
+    assert DEFAULTS["prefect_api_url"] == f"http://{release}.{namespace}.svc.cluster.local:4200/api"
+    worker = yaml.safe_load((root / "values" / "prefect-worker.yaml").read_text())["worker"]
+    assert worker["selfHostedServerApiConfig"]["apiUrl"] == DEFAULTS["prefect_api_url"]
+    prefect_yaml = (MODEL_TEMPLATE / "prefect.yaml").read_text()
+    assert f"name: {worker['config']['workPool']}\n" in prefect_yaml
+
+
+def test_defaults_of_both_templates_agree(platform):
+    provider, root = platform
+    answers = json.loads((root / ".cruft.json").read_text())["context"]["cookiecutter"]
+    model_repo = bake(root.parent / "model", ci_provider=provider)
+    record = json.loads((model_repo / ".cruft.json").read_text())["context"]["cookiecutter"]
+    assert answers["repo_url"] == record["platform_repo_url"]
+    assert answers["models_namespace"] == DEFAULTS["kubernetes_namespace"]
+
+
+def test_model_resource_schemas_are_the_model_repos_own(platform):
+    """The platform validates overlays with the same strict schemas the model repo tests with."""
+    _, root = platform
+    model_schemas = MODEL_TEMPLATE / "tests" / "schemas"
+    kinds = ["seldondeployment", "servicemonitor", "podmonitor", "prometheusrule",
+             "alertmanagerconfig"]  # fmt: skip
+    for name in (f"{kind}.schema.json" for kind in kinds):
+        assert (root / "schemas" / name).read_text() == (model_schemas / name).read_text(), name
+
+
+INVALID_ANSWERS = [
+    ("platform_slug", "My Platform", "lowercase letters"),
+    ("repo_url", "http://github.com/acme/p.git", "https://"),
+    ("repo_url", "https://user:pw@github.com/acme/p.git", "credentials"),
+    ("repo_url", "https://github.com", "name a repository"),
+    ("argocd_namespace", "Argo", "DNS-1123"),
+    ("models_namespace", "m" * 53, "at most 52"),
+    ("cluster_secret_store", "Platform Secrets", "DNS-1123 subdomain"),
+    ("platform_name", "   ", "must not be empty"),
+]
+
+
+@pytest.mark.parametrize(("option", "value", "rule"), INVALID_ANSWERS,
+                         ids=[f"{o}={v!r}"[:40] for o, v, _ in INVALID_ANSWERS])  # fmt: skip
+def test_bad_platform_answer_is_rejected_and_nothing_is_left(option, value, rule, tmp_path, capfd):
+    with pytest.raises(FailedHookException):
+        bake_platform(tmp_path, **{option: value})
+    err = capfd.readouterr().err
+    assert f"ERROR: {option}={value!r}: " in err and rule in err
+    assert not any(tmp_path.iterdir()), "a rejected bake leaves nothing on disk"
+
+
+def test_the_platform_template_has_its_own_options():
+    options = json.loads((PLATFORM / "cookiecutter.json").read_text())
+    assert options["ci_provider"] == ["github", "gitlab"]

@@ -1,0 +1,60 @@
+"""Slow tier: the platform repo installs and passes its own suite, and a model repo's CI
+commands deliver into it: the new environment validates and becomes an Application."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .baking import bake, bake_platform
+from .test_generated_repo import make
+
+pytestmark = pytest.mark.slow
+
+
+def run(*command: str | Path, cwd: Path | None = None) -> str:
+    result = subprocess.run(
+        [str(c) for c in command], cwd=cwd, capture_output=True, text=True, timeout=600,
+        env={k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"},
+    )  # fmt: skip
+    assert result.returncode == 0, f"{command}:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return result.stdout
+
+
+def test_platform_installs_passes_its_suite_and_takes_a_model_overlay(tmp_path):
+    platform = bake_platform(tmp_path / "platform")
+    make(platform, "install", timeout=900)
+    make(platform, "lint", timeout=300)
+    make(platform, "test", timeout=900)
+
+    # The platform repo as a team would host it: pushed to a (here: bare, local) remote.
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"],
+                 ["-c", "user.name=Platform", "-c", "user.email=p@example.com",
+                  "commit", "-q", "-m", "platform"]):  # fmt: skip
+        run("git", *args, cwd=platform)
+    remote = tmp_path / "platform.git"
+    run("git", "clone", "-q", "--bare", platform, remote)
+
+    model = bake(tmp_path / "model")
+    make(model, "install", timeout=900)
+    cli = model / ".venv" / "bin" / "iris-classifier"
+    run(cli, "push-overlay", "--environment", "staging", "--image-tag", "abc1234",
+        "--model-version", "1", "--platform-repo", f"file://{remote}")  # fmt: skip
+
+    checkout = tmp_path / "checkout"
+    run("git", "clone", "-q", remote, checkout)
+    gitops = platform / ".venv" / "bin" / "gitops"
+    assert "ok:" in run(gitops, "--root", checkout, "validate")
+    apps = run(gitops, "--root", checkout, "apps")
+    assert "iris-classifier-staging" in apps and "models-staging" in apps
+
+    # The promotion pull request's content: production runs what staging runs.
+    run(cli, "render-overlay", "--platform-dir", checkout, "--environment", "production",
+        "--image-tag", "abc1234", "--model-version", "1")  # fmt: skip
+    assert "ok:" in run(gitops, "--root", checkout, "validate")
+    diff = run(gitops, "--root", checkout, "diff", "--base", "HEAD")
+    assert "- `iris-classifier-production`: added" in diff
+    assert "iris-classifier-staging" not in diff
