@@ -40,6 +40,14 @@ def cmd_apps(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_render_charts(args: argparse.Namespace) -> int:
+    from .charts import render_charts
+
+    total = render_charts(args.root, args.helm)
+    print(f"ok: every chart renders ({total} documents)")
+    return 0
+
+
 def cmd_diff(args: argparse.Namespace) -> int:
     from . import diff
 
@@ -135,6 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("validate", help="render and validate everything Argo CD would deploy")
     commands.add_parser("apps", help="list every Application, the generated ones included")
 
+    charts = commands.add_parser(
+        "render-charts", help="helm template every pinned chart with our values (needs helm)"
+    )
+    charts.add_argument("--helm", default="helm", help="the helm executable")
+
     diff = commands.add_parser("diff", help="rendered changes against a base revision")
     diff.add_argument("--base", required=True, help="git revision to compare with")
     diff.add_argument("--output", type=Path, help="write the markdown here instead of stdout")
@@ -154,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS = {
     "validate": cmd_validate,
     "apps": cmd_apps,
+    "render-charts": cmd_render_charts,
     "diff": cmd_diff,
     "comment": cmd_comment,
     "sync-registry": cmd_sync_registry,
