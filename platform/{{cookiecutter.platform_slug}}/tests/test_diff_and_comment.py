@@ -53,22 +53,26 @@ def comment_file(tmp_path):
     return path
 
 
-def test_github_comment_is_created_then_left_then_updated(monkeypatch, comment_file, capsys):
+@pytest.fixture
+def github(monkeypatch):
+    """A GitHub stand-in with pull request 12 of acme/platform, and the CI variables for it."""
+    fake = FakeGitHub("s3cret", "acme/platform", 12)
     monkeypatch.setattr("gitops.settings.CI_PROVIDER", "github")
-    github = FakeGitHub("s3cret", "acme/platform", 12)
-    monkeypatch.setenv("GITHUB_API_URL", github.url)
+    monkeypatch.setenv("GITHUB_API_URL", fake.url)
     monkeypatch.setenv("GITHUB_TOKEN", "s3cret")
     monkeypatch.setenv("GITHUB_REPOSITORY", "acme/platform")
     monkeypatch.setenv("PULL_REQUEST_NUMBER", "12")
-    try:
-        for expected in ["created", "unchanged"]:
-            assert cli.main(["comment", "--file", str(comment_file)]) == 0
-            assert f"diff comment {expected}" in capsys.readouterr().out
-        comment_file.write_text(f"{diff.MARKER}\nsecond\n")
+    yield fake
+    fake.close()
+
+
+def test_github_comment_is_created_then_left_then_updated(github, comment_file, capsys):
+    for expected in ["created", "unchanged"]:
         assert cli.main(["comment", "--file", str(comment_file)]) == 0
-        assert "diff comment updated" in capsys.readouterr().out
-    finally:
-        github.close()
+        assert f"diff comment {expected}" in capsys.readouterr().out
+    comment_file.write_text(f"{diff.MARKER}\nsecond\n")
+    assert cli.main(["comment", "--file", str(comment_file)]) == 0
+    assert "diff comment updated" in capsys.readouterr().out
     writes = [(m, p) for m, p, _ in github.requests if m != "GET"]
     assert writes == [
         ("POST", "/repos/acme/platform/issues/12/comments"),
@@ -94,19 +98,12 @@ def test_gitlab_note_is_created_then_updated(monkeypatch, comment_file, capsys):
     assert "diff comment updated" in capsys.readouterr().out
 
 
-def test_a_wrong_token_fails_without_printing_it(monkeypatch, comment_file, capsys):
-    monkeypatch.setattr("gitops.settings.CI_PROVIDER", "github")
-    github = FakeGitHub("right-token", "acme/platform", 12)
-    monkeypatch.setenv("GITHUB_API_URL", github.url)
+def test_a_wrong_token_fails_without_printing_it(github, monkeypatch, comment_file, capsys):
     monkeypatch.setenv("GITHUB_TOKEN", "wrong-token")
-    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/platform")
-    monkeypatch.setenv("PULL_REQUEST_NUMBER", "12")
-    try:
-        assert cli.main(["comment", "--file", str(comment_file)]) == 1
-    finally:
-        github.close()
+    assert cli.main(["comment", "--file", str(comment_file)]) == 1
     err = capsys.readouterr().err
     assert "HTTP 401" in err and "wrong-token" not in err
+    assert github.comments == [{"id": 7, "body": "looks good"}]
 
 
 @pytest.mark.parametrize(

@@ -113,3 +113,17 @@ def test_our_own_schemas_reject_unknown_fields(platform, kind):
 
     edit_yaml(platform / files[kind], add_field)
     assert any(kind in p and "replicaz" in p for p in problems(platform))
+
+
+def test_a_kind_without_a_schema_or_an_operator_is_reported(platform):
+    overlay = write_overlay(platform, "iris", "staging", "1")
+    (overlay / "base" / "widget.yaml").write_text(
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec: {}\n"
+    )
+    edit_yaml(
+        overlay / "base" / "kustomization.yaml",
+        lambda docs: docs[0]["resources"].append("widget.yaml"),
+    )
+    found = problems(platform)
+    assert any("no schema for example.com/Widget" in p for p in found)
+    assert any("uses example.com, which no Application of this repo installs" in p for p in found)
