@@ -78,6 +78,18 @@ def test_a_model_may_not_deploy_kinds_outside_its_project(platform):
     assert any("Secret" in p and "namespaceResourceWhitelist" in p for p in problems(platform))
 
 
+def test_a_secret_committed_to_git_is_refused(platform):
+    (platform / "infrastructure" / "secrets" / "leak.yaml").write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: mlflow-s3\n  namespace: mlflow\n"
+        "stringData:\n  AWS_SECRET_ACCESS_KEY: hunter2\n"
+    )
+    edit_yaml(
+        platform / "infrastructure" / "secrets" / "kustomization.yaml",
+        lambda docs: docs[0]["resources"].append("leak.yaml"),
+    )
+    assert any("Secret mlflow/mlflow-s3: a Secret in git" in p for p in problems(platform))
+
+
 def test_a_directory_no_application_deploys_is_reported(platform):
     write_overlay(platform, "iris", "qa", "1")  # not an environment: the ApplicationSet skips it
     assert any(p.startswith("models/iris/qa:") for p in problems(platform))

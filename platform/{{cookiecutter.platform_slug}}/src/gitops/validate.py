@@ -7,7 +7,8 @@
 - every Application passes its AppProject: source repos, destinations, and the kinds and
   namespaces of what it renders;
 - Helm value files exist and parse; no Kustomize directory is left out of every Application;
-- an Application using a custom resource syncs after the one that installs its CRDs.
+- an Application using a custom resource syncs after the one that installs its CRDs;
+- no Secret is committed: credentials come from the secret store (docs/secrets.md).
 """
 
 from __future__ import annotations
@@ -229,6 +230,12 @@ def check_repo(root: Path) -> Report:
     for path, documents in inv.documents.items():
         for document in documents:
             report.checked += 1
+            if document.get("kind") == "Secret" and document.get("apiVersion") == "v1":
+                report.problems.append(
+                    f"{path}: {_describe(document)}: a Secret in git; reference it through an "
+                    "ExternalSecret instead (docs/secrets.md)"
+                )
+                continue
             problem = check_document(document)
             if problem:
                 report.problems.append(f"{path}: {_describe(document)}: {problem}")
