@@ -28,7 +28,7 @@ def optional_paths(answers: dict) -> list[tuple[bool, list[str]]]:
             f"{package}/drift", "tests/test_drift.py", "benchmarks/drift_throughput.py",
             "k8s/base/drift-service.yaml", "k8s/base/drift-servicemonitor.yaml",
             f"{package}/retrain_receiver.py", "tests/test_retrain_receiver.py",
-            "tests/drift_process.py",
+            "tests/drift_process.py", "scripts/loop_demo.py",
             "k8s/base/retrain-receiver.yaml", "tests/schemas/alertmanagerconfig.schema.json",
         ]),
     ]  # fmt: skip

@@ -274,7 +274,8 @@ def cmd_retrain_receiver(args: argparse.Namespace) -> int:
         return 1
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     receiver = RetrainReceiver(
-        PrefectApi(api, os.environ.get("PREFECT_API_KEY")), settings.retrain_cooldown_seconds
+        PrefectApi(api, os.environ.get("PREFECT_API_KEY"), settings.retrain_deployment),
+        settings.retrain_cooldown_seconds,
     )
     server = serve(receiver, settings.retrain_receiver_host, settings.retrain_receiver_port)
     print(
@@ -287,6 +288,24 @@ def cmd_retrain_receiver(args: argparse.Namespace) -> int:
 
 
 {% endif -%}
+def cmd_up(args: argparse.Namespace) -> int:
+    from .local_stack import StackError, up
+
+    try:
+        up(Path(args.dir), alert_for=args.alert_for)
+    except StackError as error:
+        print(f"make up failed: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from .local_stack import down
+
+    down(Path(args.dir))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="{{ cookiecutter.project_slug }}", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -324,6 +343,17 @@ def build_parser() -> argparse.ArgumentParser:
         "retrain-receiver", help="Alertmanager webhook: a drift alert starts the training flow"
     ).set_defaults(handler=cmd_retrain_receiver)
 {%- endif %}
+    stack_dir = os.environ.get("STACK_DIR", ".stack")
+    up = commands.add_parser("up", help="start the local stack of real processes (make up)")
+    up.add_argument("--dir", default=stack_dir, help="where its data, logs and ports live")
+    up.add_argument(
+        "--alert-for", default="10s", help="the alerts' `for:` on the local stack (e.g. 10s)"
+    )
+    up.set_defaults(handler=cmd_up)
+    down = commands.add_parser("down", help="stop the local stack (make down)")
+    down.add_argument("--dir", default=stack_dir, help="the folder `up` used")
+    down.set_defaults(handler=cmd_down)
+
     monitoring = commands.add_parser(
         "monitoring", help="regenerate the Grafana alert rules and dashboard JSON"
     )

