@@ -47,6 +47,10 @@ def test_environment_overrides():
         ("RANDOM_SEED", "-1"),
         ("TUNING_TRIALS", "many"),
         ("MODEL_ALIAS", "my alias"),
+{%- if cookiecutter.include_drift_detection %}
+        ("RETRAIN_DEPLOYMENT", "local/../x"),
+        ("RETRAIN_DEPLOYMENT", ""),
+{%- endif %}
     ],
 )
 def test_bad_values_name_the_variable(name, value):

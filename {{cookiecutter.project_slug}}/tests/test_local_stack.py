@@ -1,0 +1,136 @@
+"""The local stack (`make up` / `make down`): its configuration is the repo's own, checked by
+Prometheus's{% if cookiecutter.include_drift_detection %} and Alertmanager's{% endif %} own tools; it stops what it started, also when a service fails.
+
+The whole stack running the closed loop is exercised by `make loop-demo` (the template's slow
+tier runs it); these tests start no server.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from {{ cookiecutter.package_name }} import local_stack
+from {{ cookiecutter.package_name }}.local_stack import Service, Stack, StackError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    assert path, f"{name} is needed (apt-get install prometheus prometheus-alertmanager)"
+    return path
+
+
+@pytest.fixture
+def stack(tmp_path) -> Stack:
+    ports = {name: 20000 + i for i, name in enumerate(local_stack.PORT_NAMES)}
+    stack = Stack(tmp_path / "stack", ports)
+    local_stack.write_configs(stack, alert_for="7s")
+    return stack
+
+
+def test_local_rules_are_the_repos_own_with_short_alert_durations():
+    original = yaml.safe_load((REPO / "k8s" / "base" / "prometheusrule.yaml").read_text())["spec"]
+    local = local_stack.local_rules("7s")
+    for before, after in zip(original["groups"], local["groups"], strict=True):
+        for rule_before, rule_after in zip(before["rules"], after["rules"], strict=True):
+            assert rule_after["expr"] == rule_before["expr"]
+            if "alert" in rule_before:
+                assert rule_after["for"] == "7s"
+                assert rule_after["labels"] == rule_before["labels"]
+
+
+def test_prometheus_accepts_the_config_and_rules(stack):
+    config = stack.directory / "prometheus" / "prometheus.yml"
+    result = subprocess.run([tool("promtool"), "check", "config", str(config)],
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout and "rules found" in result.stdout
+    jobs = {job["job_name"]: job for job in yaml.safe_load(config.read_text())["scrape_configs"]}
+    assert jobs["model-server"]["static_configs"][0]["targets"] == [
+        f"127.0.0.1:{stack.ports['model_metrics']}"
+    ]
+{%- if cookiecutter.include_drift_detection %}
+
+
+def test_alertmanager_routes_drift_alerts_like_the_cluster_does(stack):
+    config = stack.directory / "alertmanager" / "alertmanager.yml"
+    result = subprocess.run([tool("amtool"), "check-config", str(config)],
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifests = (REPO / "k8s" / "base" / "retrain-receiver.yaml").read_text()
+    cluster = next(d for d in yaml.safe_load_all(manifests) if d["kind"] == "AlertmanagerConfig")
+    cluster = cluster["spec"]["route"]
+    local = yaml.safe_load(config.read_text())["route"]["routes"][0]
+    assert local["matchers"] == [f'{m["name"]}="{m["value"]}"' for m in cluster["matchers"]]
+    webhook = yaml.safe_load(config.read_text())["receivers"][1]["webhook_configs"][0]
+    assert webhook["url"] == f"http://127.0.0.1:{stack.ports['receiver']}/alerts"
+    assert stack.env["RETRAIN_DEPLOYMENT"] == "local"
+{%- endif %}
+
+
+def test_a_missing_tool_is_named_with_how_to_get_it(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")  # prometheus comes from the system, not the venv
+    with pytest.raises(StackError, match="prometheus is not installed: apt-get install"):
+        local_stack.executable("prometheus")
+
+
+def sleeper(directory: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
+                            start_new_session=True, cwd=directory)  # fmt: skip
+
+
+def test_down_stops_every_recorded_process_and_forgets_them(tmp_path):
+    processes = [sleeper(tmp_path) for _ in range(2)]
+    stack = Stack(tmp_path, {name: 1 for name in local_stack.PORT_NAMES},
+                  {"first": processes[0].pid, "second": processes[1].pid})  # fmt: skip
+    stack.save()
+    assert local_stack.down(tmp_path, log=lambda line: None) == ["second", "first"]
+    for process in processes:
+        assert process.wait(timeout=5) is not None
+    assert not (tmp_path / "stack.json").exists()
+    assert local_stack.down(tmp_path, log=lambda line: None) == []
+
+
+def test_up_refuses_to_start_a_second_stack_in_the_same_folder(tmp_path):
+    process = sleeper(tmp_path)
+    try:
+        Stack(tmp_path, {name: 1 for name in local_stack.PORT_NAMES}, {"x": process.pid}).save()
+        with pytest.raises(StackError, match="already runs"):
+            local_stack.up(tmp_path, log=lambda line: None)
+    finally:
+        local_stack.stop_pid(process.pid)
+
+
+def test_a_service_that_fails_stops_everything_already_started(tmp_path, monkeypatch):
+    port = local_stack.free_port()
+    serve = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+    healthy = Service("healthy", serve, f"http://127.0.0.1:{port}/", timeout=30)
+    fails = "print('bad config'); raise SystemExit(3)"
+    broken = Service("broken", [sys.executable, "-c", fails], "tcp:1", timeout=30)
+    monkeypatch.setattr(local_stack, "infrastructure", lambda stack: [healthy, broken])
+    with pytest.raises(StackError) as failure:
+        local_stack.up(tmp_path, log=lambda line: None)
+    assert "broken exited with 3" in str(failure.value)
+    assert "bad config" in str(failure.value)  # its log, shown
+    assert not (tmp_path / "stack.json").exists()
+    time.sleep(0.5)
+    assert not local_stack.http_ok(f"http://127.0.0.1:{port}/"), "the healthy one is stopped too"
+
+
+def test_the_env_file_points_at_the_stack(stack):
+    stack.save()
+    env = dict(line.removeprefix("export ").split("=", 1)
+               for line in (stack.directory / "env").read_text().splitlines())  # fmt: skip
+    assert env["MLFLOW_TRACKING_URI"] == f"http://127.0.0.1:{stack.ports['mlflow']}"
+    assert env["PREFECT_API_URL"] == f"http://127.0.0.1:{stack.ports['prefect']}/api"
+    assert env["DATA_URI"] == str(stack.directory / "data" / "training.csv")
+    assert json.loads((stack.directory / "stack.json").read_text())["env"] == env
