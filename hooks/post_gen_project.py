@@ -28,7 +28,8 @@ def optional_paths(answers: dict) -> list[tuple[bool, list[str]]]:
             f"{package}/drift", "tests/test_drift.py", "benchmarks/drift_throughput.py",
             "k8s/base/drift-service.yaml", "k8s/base/drift-servicemonitor.yaml",
             f"{package}/retrain_receiver.py", "tests/test_retrain_receiver.py",
-            "tests/drift_process.py", "scripts/loop_demo.py",
+            "tests/drift_process.py", "scripts/loop_demo.py", "compose/alertmanager.yml",
+            "benchmarks/closed_loop.py",
             "k8s/base/retrain-receiver.yaml", "tests/schemas/alertmanagerconfig.schema.json",
         ]),
     ]  # fmt: skip
@@ -75,17 +76,18 @@ def record_answers(root: Path, answers: dict) -> None:
     (root / ".cruft.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
 
 
-def write_grafana_files(root: Path, package: str) -> None:
-    """Generate k8s/base/monitoring/*.json with the repo's own generator (`make monitoring`).
+def write_monitoring_files(root: Path, package: str) -> None:
+    """Generate k8s/base/monitoring/*.json and compose/rules.yml with the repo's own generators
+    (`make monitoring`).
 
-    It needs only the standard library and PyYAML (a cookiecutter dependency), so the files
+    They need only the standard library and PyYAML (a cookiecutter dependency), so the files
     exist, identical to what the repo regenerates, from the first commit on.
     """
     sys.path.insert(0, str(root / "src"))
     sys.dont_write_bytecode = True  # no __pycache__ left in the new repo
     try:
-        grafana = importlib.import_module(f"{package}.grafana")
-        grafana.write(root)
+        importlib.import_module(f"{package}.grafana").write(root)
+        importlib.import_module(f"{package}.local_stack").write_compose_rules(root)
     finally:
         sys.path.remove(str(root / "src"))
         for name in [m for m in sys.modules if m == package or m.startswith(f"{package}.")]:
@@ -96,7 +98,7 @@ def main() -> int:
     answers = json.loads(r"""{{ cookiecutter | tojson }}""")
     root = Path.cwd()
     remove_excluded(root, answers)
-    write_grafana_files(root, answers["package_name"])
+    write_monitoring_files(root, answers["package_name"])
     record_answers(root, answers)
     return 0
 

@@ -51,7 +51,8 @@ COMMON_FILES = {
     "k8s/base/monitoring/grafana-alerts.json", "tests/monitoring/rules.test.yaml",
     "tests/test_monitoring.py", "tests/schemas/grafana-alerting.schema.json",
     "tests/schemas/prometheusrule.schema.json", "tests/schemas/podmonitor.schema.json",
-    "k8s/base/model-podmonitor.yaml",
+    "k8s/base/model-podmonitor.yaml", "src/{pkg}/local_stack.py", "tests/test_local_stack.py",
+    "compose.yaml", "compose/prometheus.yml", "compose/rules.yml",
 }  # fmt: skip
 OPTIONAL_FILES = {
     ("ci_provider", "github"): {".github/workflows/ci.yml"},
@@ -65,6 +66,7 @@ OPTIONAL_FILES = {
         "src/{pkg}/retrain_receiver.py", "tests/test_retrain_receiver.py",
         "tests/drift_process.py",
         "k8s/base/retrain-receiver.yaml", "tests/schemas/alertmanagerconfig.schema.json",
+        "scripts/loop_demo.py", "compose/alertmanager.yml", "benchmarks/closed_loop.py",
     },
 }  # fmt: skip
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,21 @@ from .baking import bake
 pytestmark = pytest.mark.slow
 
 
-def make(root, target: str, timeout: float) -> None:
+LOOP_STEPS = [
+    "version served",
+    "in-distribution traffic tested",
+    "first shifted request",
+    "shifted traffic sent",
+    "drift service reports drift",
+    "alert firing in Prometheus",
+    "alert reached the retrain receiver",
+    "retrained on fresh data",
+    "staging overlay pushed",
+    "promotion pull request opened",
+]
+
+
+def make(root, target: str, timeout: float) -> str:
     result = subprocess.run(
         ["make", target], cwd=root, capture_output=True, text=True, timeout=timeout,
         env={k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"},
@@ -20,6 +35,7 @@ def make(root, target: str, timeout: float) -> None:
     assert result.returncode == 0, (
         f"make {target} failed:\n{result.stdout[-6000:]}\n{result.stderr[-4000:]}"
     )
+    return result.stdout
 
 
 @pytest.mark.parametrize("hyperparameter_tuning", [True], ids=["tuning"])
@@ -30,3 +46,29 @@ def test_baked_repo_installs_lints_and_passes_its_own_tests(tmp_path, hyperparam
     make(root, "test", timeout=1200)
     # the formatter over the fresh bake changed nothing and the tests left no stray state
     assert not (root / ".mlops").exists(), "tests must use their own registry, not the repo's"
+
+    # The closed loop, from drift in served traffic to the promotion pull request.
+    output = make(root, "loop-demo", timeout=900)
+    lines = output.splitlines()
+    positions = [
+        next((i for i, line in enumerate(lines) if f"] {step}" in line), -1) for step in LOOP_STEPS
+    ]
+    assert -1 not in positions, f"missing steps {LOOP_STEPS} in:\n{output[-5000:]}"
+    assert positions == sorted(positions), f"steps out of order:\n{output[-5000:]}"
+    assert "version 2 registered" in output and '"action": "created"' in output
+    assert "every step ran with no manual step; the stack is stopped" in output
+    assert not (root / ".stack-loop-demo" / "stack.json").exists()
+    assert not processes_mentioning(root / ".stack-loop-demo"), "the demo left processes running"
+
+
+def processes_mentioning(path: Path) -> list[str]:
+    """Command lines of running processes that name `path` (read from /proc)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(path) in text:
+            found.append(text)
+    return found

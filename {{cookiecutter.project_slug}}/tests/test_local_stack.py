@@ -134,3 +134,56 @@ def test_the_env_file_points_at_the_stack(stack):
     assert env["PREFECT_API_URL"] == f"http://127.0.0.1:{stack.ports['prefect']}/api"
     assert env["DATA_URI"] == str(stack.directory / "data" / "training.csv")
     assert json.loads((stack.directory / "stack.json").read_text())["env"] == env
+
+
+# -- the Docker Compose variant ---------------------------------------------------------------
+def compose() -> dict:
+    return yaml.safe_load((REPO / "compose.yaml").read_text())
+
+
+def test_compose_file_follows_the_compose_specification():
+    checker = Path(sys.executable).with_name("check-jsonschema")
+    result = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(REPO / "compose.yaml")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_builds_only_targets_of_the_dockerfile_and_mounts_files_that_exist():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    for name, service in compose()["services"].items():
+        if "build" in service:
+            assert f" AS {service['build']['target']}\n" in dockerfile, name
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (REPO / source).is_file(), f"{name} mounts {source}"
+
+
+def test_compose_rules_are_generated_from_the_prometheusrule(tmp_path):
+    committed = (REPO / local_stack.COMPOSE_RULES).read_text()
+    copy = tmp_path / "repo"
+    shutil.copytree(REPO / "k8s", copy / "k8s")
+    assert local_stack.write_compose_rules(copy) == [copy / local_stack.COMPOSE_RULES]
+    assert (copy / local_stack.COMPOSE_RULES).read_text() == committed, "run `make monitoring`"
+    # Prometheus's own check of the compose configuration, rules included.
+    config = yaml.safe_load((REPO / "compose" / "prometheus.yml").read_text())
+    config["rule_files"] = [str(REPO / local_stack.COMPOSE_RULES)]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    result = subprocess.run([tool("promtool"), "check", "config", str(tmp_path / "prometheus.yml")],
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+{%- if cookiecutter.include_drift_detection %}
+
+
+def test_compose_alertmanager_routes_drift_alerts_like_the_cluster_does():
+    config = REPO / "compose" / "alertmanager.yml"
+    result = subprocess.run([tool("amtool"), "check-config", str(config)],
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    route = yaml.safe_load(config.read_text())["route"]["routes"][0]
+    assert route["matchers"] == ['alertname="ModelDriftDetected"', 'model="{{ cookiecutter.model_name }}"']
+    receiver = compose()["services"]["retrain-receiver"]["environment"]
+    assert receiver["RETRAIN_DEPLOYMENT"] == "local"
+{%- endif %}

@@ -36,6 +36,8 @@ BIN = Path(sys.executable).parent
 # The alerts' `for:` on the local stack: the rules are the repo's own, but waiting 15 minutes
 # of sustained drift on a laptop proves nothing more than waiting seconds.
 DEFAULT_ALERT_FOR = "10s"
+# The same rules for the Docker Compose stack (compose.yaml), written by `make monitoring`.
+COMPOSE_RULES = Path("compose") / "rules.yml"
 LOCAL_POOL = "local-process"
 LOCAL_DEPLOYMENT = "local"
 
@@ -255,15 +257,27 @@ def model_services(stack: Stack) -> list[Service]:
 
 
 # -- configuration files ----------------------------------------------------------------------
-def local_rules(alert_for: str) -> dict:
+def local_rules(alert_for: str, root: Path = REPO_ROOT) -> dict:
     """The repo's PrometheusRule as a plain rule file, each alert's `for:` set to `alert_for`."""
-    rule = yaml.safe_load((REPO_ROOT / "k8s" / "base" / "prometheusrule.yaml").read_text())
+    rule = yaml.safe_load((root / "k8s" / "base" / "prometheusrule.yaml").read_text())
     spec = rule["spec"]
     for group in spec["groups"]:
         for entry in group["rules"]:
             if "alert" in entry and "for" in entry:
                 entry["for"] = alert_for
     return spec
+
+
+def write_compose_rules(root: Path) -> list[Path]:
+    """compose/rules.yml from k8s/base/prometheusrule.yaml; the file if it changed."""
+    header = "# Generated from k8s/base/prometheusrule.yaml by `make monitoring`: do not edit.\n"
+    text = header + yaml.safe_dump(local_rules(DEFAULT_ALERT_FOR, root), sort_keys=False)
+    path = root / COMPOSE_RULES
+    if path.exists() and path.read_text() == text:
+        return []
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return [path]
 
 
 def write_configs(stack: Stack, alert_for: str) -> None:
