@@ -32,6 +32,7 @@ sys.path[:0] = [str(REPO / "src"), str(REPO)]
 
 from {{ cookiecutter.package_name }} import local_stack  # noqa: E402
 from {{ cookiecutter.package_name }}.data import FEATURES, TARGET, load_dataset  # noqa: E402
+from {{ cookiecutter.package_name }}.drift.config import load_config  # noqa: E402
 from {{ cookiecutter.package_name }}.settings import (  # noqa: E402
     CI_PROVIDER,
     FLOW_NAME,
@@ -45,8 +46,9 @@ from tests.fake_review_api import FakeReviewApi  # noqa: E402
 SHIFTED_FEATURE = list(FEATURES)[2]
 SHIFT = 2.5
 ROWS_PER_REQUEST = 10
-IN_DISTRIBUTION_ROWS = 600  # three windows of the default drift config
-SHIFTED_ROWS = 1600  # eight windows: most windows of the last minutes drift
+WINDOW_ROWS = load_config().window_size  # rows per window the drift service tests
+IN_DISTRIBUTION_ROWS = 3 * WINDOW_ROWS
+SHIFTED_ROWS = 8 * WINDOW_ROWS  # most windows of the last minutes drift
 WINDOWS, DRIFTED = "drift_windows_processed_total", "drift_windows_drifted_total"
 PLATFORM_REPOSITORY = "acme/mlops-platform"
 REVIEW_TOKEN = "loop-demo-token"  # only the local stand-in ever sees it
@@ -201,13 +203,18 @@ def follow(loop: Loop) -> list[Step]:
     fresh[[*FEATURES, TARGET]].to_csv(data_uri, mode="a", header=False, index=False)
 
     loop.step("first shifted request", f"{SHIFTED_FEATURE} + {SHIFT}")
-    loop.stream(traffic(SHIFTED_ROWS, seed=2, shift=SHIFT))
+    shifted = traffic(SHIFTED_ROWS, seed=2, shift=SHIFT)
+    reported = False
+    for start in range(0, SHIFTED_ROWS, WINDOW_ROWS):  # watch /metrics between windows
+        loop.stream(shifted.iloc[start : start + WINDOW_ROWS])
+        if not reported and loop.drift_metric(DRIFTED) > drifted:
+            loop.step("drift service reports drift", f"after {start + WINDOW_ROWS} shifted rows")
+            reported = True
     requests = SHIFTED_ROWS // ROWS_PER_REQUEST
     loop.step("shifted traffic sent", f"{SHIFTED_ROWS} rows in {requests} requests")
-
-    loop.wait("drift on /metrics", lambda: loop.drift_metric(DRIFTED) > drifted)
-    loop.step("drift service reports drift",
-              f"drift_detected {loop.drift_metric('drift_detected'):.0f}")  # fmt: skip
+    if not reported:
+        loop.wait("drift on /metrics", lambda: loop.drift_metric(DRIFTED) > drifted)
+        loop.step("drift service reports drift", "after the last shifted row")
 
     alert = loop.wait("ModelDriftDetected firing in Prometheus", loop.firing_drift_alert)
     loop.step("alert firing in Prometheus", f"ModelDriftDetected since {alert['activeAt']}")
