@@ -53,6 +53,7 @@ COMMON_FILES = {
     "tests/schemas/prometheusrule.schema.json", "tests/schemas/podmonitor.schema.json",
     "k8s/base/model-podmonitor.yaml", "src/{pkg}/local_stack.py", "tests/test_local_stack.py",
     "compose.yaml", "compose/prometheus.yml", "compose/rules.yml",
+    "src/{pkg}/delivery/rollout.py", "tests/test_rollout.py",
 }  # fmt: skip
 OPTIONAL_FILES = {
     ("ci_provider", "github"): {".github/workflows/ci.yml"},

@@ -217,7 +217,12 @@ def cmd_open_promotion(args: argparse.Namespace) -> int:
 
     from .delivery import overlay
     from .delivery.promotion import client_for, open_promotion, repository_path
+    from .delivery.rollout import Strategy
 
+    # Bad input stops here, before any clone.
+    strategy = Strategy(args.strategy, args.traffic) if args.end is None else None
+    if args.end is not None and (args.strategy != "replace" or args.traffic is not None):
+        raise DeliveryError(f"--{args.end} ends the running rollout: no --strategy or --traffic")
     token = os.environ.get("PLATFORM_REPO_TOKEN", "")
     repository = args.repository or repository_path(args.platform_repo)
     reviews = client_for(args.provider, args.api_url, repository, token)
@@ -234,7 +239,7 @@ def cmd_open_promotion(args: argparse.Namespace) -> int:
             except registry.RegistryError as error:
                 raise DeliveryError(str(error)) from None
             facts = version_facts(client, staging.model_version)
-        print(json.dumps(open_promotion(repo, reviews, facts)))
+        print(json.dumps(open_promotion(repo, reviews, facts, strategy, args.end)))
     return 0
 
 
@@ -420,6 +425,16 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument(
         "--no-metrics", action="store_true", help="leave the registry comparison out of the body"
     )
+    promote.add_argument(
+        "--strategy", default="replace", choices=["replace", "canary", "shadow", "ab"],
+        help="replace production, or run staging's version beside it (see delivery/rollout.py)",
+    )  # fmt: skip
+    promote.add_argument("--traffic", type=int, help="canary / ab: the candidate's percent")
+    ending = promote.add_mutually_exclusive_group()
+    for end, what in (("finish", "the candidate replaces the default"),
+                      ("abort", "the candidate is removed")):  # fmt: skip
+        ending.add_argument(f"--{end}", dest="end", action="store_const", const=end,
+                            help=f"end the running rollout: {what}")  # fmt: skip
     promote.set_defaults(handler=cmd_open_promotion)
     return parser
 

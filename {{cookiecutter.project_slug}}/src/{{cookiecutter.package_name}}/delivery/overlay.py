@@ -137,6 +137,10 @@ def read_release(platform_root: Path, environment: str) -> Release | None:
         for generator in document.get("configMapGenerator") or []
         for item in generator.get("literals") or []
     )
+    if serve is None and (kustomization.parent / "rollout.yaml").exists():
+        from .rollout import current  # a rollout pins the serving image in its patch
+
+        return current(platform_root).stable
     if serve is None or "MODEL_VERSION" not in literals:
         raise DeliveryError(f"{kustomization}: no image or MODEL_VERSION for {MODEL_NAME}")
     digests = {

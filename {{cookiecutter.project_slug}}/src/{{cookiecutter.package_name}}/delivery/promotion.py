@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from ..settings import MODEL_NAME
-from . import DeliveryError, overlay
+from . import DeliveryError, overlay, rollout
 from .platform_repo import MAIN_BRANCH, PlatformRepo
+from .rollout import Strategy
 
 BRANCH = f"promote/{MODEL_NAME}-production"
 DEFAULT_API_URLS = {"github": "https://api.github.com", "gitlab": "https://gitlab.com/api/v4"}
@@ -188,18 +189,29 @@ class VersionFacts:
     decision: str | None = None
 
 
-def title(release: overlay.Release) -> str:
+def title(release: overlay.Release, strategy: Strategy | None = None) -> str:
+    how = "" if strategy is None or strategy.name == "replace" else f" as a {strategy.name}"
     return (
         f"Promote {MODEL_NAME} version {release.model_version} "
-        f"(image {release.image_tag}) to production"
+        f"(image {release.image_tag}) to production{how}"
     )
 
 
 def body(
-    release: overlay.Release, candidate: VersionFacts | None, champion: VersionFacts | None
+    release: overlay.Release,
+    candidate: VersionFacts | None,
+    champion: VersionFacts | None,
+    strategy: Strategy | None = None,
 ) -> str:
+    if strategy is None or strategy.name == "replace":
+        lead = "Production will run what staging runs now"
+    else:
+        lead = (
+            f"Rollout ({strategy.describe()}): production keeps its version as the `default` "
+            "predictor and runs what staging runs now as the `candidate`"
+        )
     lines = [
-        f"Production will run what staging runs now: **{MODEL_NAME}** model version "
+        f"{lead}: **{MODEL_NAME}** model version "
         f"**{release.model_version}**, image tag `{release.image_tag}`.",
         "",
     ]
@@ -233,21 +245,42 @@ def open_promotion(
     repo: PlatformRepo,
     reviews,
     facts: tuple[VersionFacts | None, VersionFacts | None] | None = None,
+    strategy: Strategy | None = None,
+    end: str | None = None,
 ) -> dict[str, str]:
-    """Branch from main with production = staging, push it, open or update the request.
+    """Branch from main with production changed, push it, open or update the request.
 
-    `facts` maps the candidate version to (candidate, champion) for the body; None skips the
-    comparison. Returns what happened, for CI logs.
+    The change is a promotion of staging's release with `strategy` (replace by default), or
+    `end` = "finish" / "abort" of the rollout production runs. `facts` maps the candidate
+    version to (candidate, champion) for the body; None skips the comparison. Invalid
+    requests (a second rollout, nothing to finish) fail before anything is committed.
+    Returns what happened, for CI logs.
     """
     repo.git("checkout", "--quiet", "-B", BRANCH, f"origin/{MAIN_BRANCH}")
-    changed = overlay.promote(repo.path, "staging", "production")
-    release = overlay.read_release(repo.path, "production")
+    if end is None:
+        strategy = strategy or Strategy()
+        rollout.start(repo.path, strategy)
+        release = overlay.read_release(repo.path, "staging")
+        new_title = title(release, strategy)
+        candidate, champion = facts if facts else (None, None)
+        new_body = body(release, candidate, champion, strategy)
+    else:
+        ended = rollout.finish(repo.path) if end == "finish" else rollout.abort(repo.path)
+        release = ended.candidate if end == "finish" else ended.stable
+        verb = "Finish" if end == "finish" else "Abort"
+        new_title = (
+            f"{verb} the {ended.strategy.name} rollout of {MODEL_NAME} version "
+            f"{ended.candidate.model_version}"
+        )
+        new_body = (
+            f"{verb} the rollout ({ended.strategy.describe()}): production will run "
+            f"**{MODEL_NAME}** version **{release.model_version}** (image `{release.image_tag}`) "
+            "alone, as its `default` predictor.\n"
+        )
+    changed = repo.commit(new_title, [str(Path("models") / MODEL_NAME / "production")])
     if not changed:
         return {"action": "none", "reason": "production already runs what staging runs"}
-    repo.commit(title(release), [str(Path("models") / MODEL_NAME / "production")])
     pushed = repo.push_branch(BRANCH)
-    candidate, champion = facts if facts else (None, None)
-    new_title, new_body = title(release), body(release, candidate, champion)
     existing = reviews.find_open(BRANCH)
     if existing is None:
         created = reviews.create(BRANCH, new_title, new_body)

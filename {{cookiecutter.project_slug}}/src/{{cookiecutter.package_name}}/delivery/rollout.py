@@ -1,0 +1,243 @@
+"""How a promotion reaches production: replace, canary, shadow or A/B, chosen per promotion.
+
+`replace` (the default) makes production run what staging runs. The other strategies keep
+production's version as the `default` predictor and add staging's as a `candidate` predictor
+of the same SeldonDeployment, in `rollout.yaml`, a patch the production overlay lists:
+
+- `canary N`: the candidate answers N % of the requests (1-99), the default the rest;
+- `ab N`: the same split, kept until both have served enough to compare (`compare-predictors`);
+- `shadow`: the candidate gets a copy of every request; its answers are discarded.
+
+Each predictor is pinned to its own image and model version (MODEL_VERSION in its pods) and
+labelled with its role and version, so metrics, request logs and the registry tell them
+apart. Finishing makes the candidate production's only predictor; aborting removes it. Both,
+like starting, are pull requests. While a rollout runs the serving image is pinned inside
+the patch: the overlay's `images:` entry would otherwise retag both predictors alike.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from ..settings import MODEL_NAME
+from . import DeliveryError, overlay
+
+STRATEGIES = ("replace", "canary", "shadow", "ab")
+PATCH = "rollout.yaml"
+STABLE, CANDIDATE = "default", "candidate"
+# Predictor labels: Seldon copies them to the predictor's pods (and so to their metrics).
+ROLE_LABEL = "mlops/predictor-role"
+VERSION_LABEL = "mlops/model-version"
+TAG_LABEL = "mlops/image-tag"
+STRATEGY_LABEL = "mlops/rollout-strategy"
+
+
+@dataclass(frozen=True)
+class Strategy:
+    name: str = "replace"
+    traffic: int | None = None  # the candidate's share, canary and ab only
+
+    def __post_init__(self) -> None:
+        if self.name not in STRATEGIES:
+            raise DeliveryError(f"strategy {self.name!r}: must be one of {', '.join(STRATEGIES)}")
+        if self.name in ("canary", "ab"):
+            if self.traffic is None or not 1 <= self.traffic <= 99:
+                raise DeliveryError(
+                    f"{self.name} needs --traffic, the candidate's share in percent from 1 to "
+                    f"99 (got {self.traffic})"
+                )
+        elif self.traffic is not None:
+            raise DeliveryError(f"--traffic is for canary and ab, not {self.name}")
+
+    def describe(self) -> str:
+        return {
+            "replace": "replace",
+            "canary": f"canary, {self.traffic} % of the traffic to the candidate",
+            "ab": f"A/B test, {100 - (self.traffic or 0)}/{self.traffic} %",
+            "shadow": "shadow: the candidate gets a copy of every request",
+        }[self.name]
+
+
+@dataclass(frozen=True)
+class Rollout:
+    strategy: Strategy
+    stable: overlay.Release
+    candidate: overlay.Release
+
+
+def _yaml() -> YAML:
+    return overlay._yaml()
+
+
+def patch_path(platform_root: Path) -> Path:
+    return overlay.overlay_dir(platform_root, "production") / PATCH
+
+
+def current(platform_root: Path) -> Rollout | None:
+    """The rollout production runs, or None."""
+    path = patch_path(platform_root)
+    if not path.exists():
+        return None
+    predictors = {
+        p["labels"][ROLE_LABEL]: p for p in _yaml().load(path.read_text())["spec"]["predictors"]
+    }
+    candidate = predictors[CANDIDATE]
+    traffic = candidate.get("traffic")
+    strategy = Strategy(candidate["labels"][STRATEGY_LABEL], int(traffic) if traffic else None)
+
+    def release(predictor) -> overlay.Release:
+        labels = predictor["labels"]
+        return overlay.Release(labels[TAG_LABEL], str(labels[VERSION_LABEL]), _digest(predictor))
+
+    return Rollout(strategy, release(predictors["stable"]), release(candidate))
+
+
+def _digest(predictor) -> dict[str, str]:
+    image = _model_container(predictor)["image"]
+    return {"serve": image.split("@", 1)[1]} if "@" in image else {}
+
+
+def _model_container(predictor):
+    return predictor["componentSpecs"][0]["spec"]["containers"][0]
+
+
+def _base_predictor(base_dir: Path):
+    document = _yaml().load((base_dir / "seldondeployment.yaml").read_text())
+    return copy.deepcopy(document["spec"]["predictors"][0])
+
+
+def _pinned(predictor, image_name: str, release: overlay.Release, role: str, strategy: Strategy):
+    pinned = copy.deepcopy(predictor)
+    digest = release.digests.get("serve")
+    container = _model_container(pinned)
+    container["image"] = f"{image_name}@{digest}" if digest else f"{image_name}:{release.image_tag}"
+    env = container.setdefault("env", [])
+    env[:] = [e for e in env if e.get("name") != "MODEL_VERSION"]
+    env.insert(0, {"name": "MODEL_VERSION", "value": release.model_version})
+    pinned["labels"] = {
+        ROLE_LABEL: role,
+        VERSION_LABEL: release.model_version,
+        TAG_LABEL: release.image_tag,
+        STRATEGY_LABEL: strategy.name,
+    }
+    return pinned
+
+
+def start(platform_root: Path, strategy: Strategy) -> Rollout | None:
+    """Start `strategy` with staging's release as the candidate; None for replace."""
+    running = current(platform_root)
+    if running is not None:
+        raise DeliveryError(
+            f"a {running.strategy.name} rollout of version {running.candidate.model_version} "
+            "runs in production: finish or abort it first (--finish / --abort)"
+        )
+    staging = overlay.read_release(platform_root, "staging")
+    if staging is None:
+        raise DeliveryError("nothing to promote: staging has no overlay yet")
+    if strategy.name == "replace":
+        overlay.promote(platform_root, "staging", "production")
+        return None
+    production = overlay.read_release(platform_root, "production")
+    if production is None:
+        raise DeliveryError(
+            f"a {strategy.name} rollout needs a version already in production: the first "
+            "promotion is a replace"
+        )
+    if production.model_version == staging.model_version:
+        raise DeliveryError(f"production already runs version {staging.model_version}")
+    target = overlay.overlay_dir(platform_root, "production")
+    staging_base = overlay.overlay_dir(platform_root, "staging") / "base"
+    image = overlay.base_images(target / "base")["serve"]
+    stable = _pinned(_base_predictor(target / "base"), image, production, "stable", strategy)
+    candidate = _pinned(_base_predictor(staging_base), image, staging, CANDIDATE, strategy)
+    stable["name"], candidate["name"] = STABLE, CANDIDATE
+    candidate["replicas"] = 1
+    candidate.pop("traffic", None)
+    if strategy.name == "shadow":
+        stable["traffic"] = 100
+        candidate["shadow"] = True
+    else:
+        stable["traffic"] = 100 - strategy.traffic
+        candidate["traffic"] = strategy.traffic
+    patch = {
+        "apiVersion": "machinelearning.seldon.io/v1",
+        "kind": "SeldonDeployment",
+        "metadata": {"name": MODEL_NAME},
+        "spec": {"predictors": [stable, candidate]},
+    }
+    header = (
+        f"# Rollout of {MODEL_NAME} in production: {strategy.describe()}.\n"
+        "# Written by `open-promotion --strategy`; ended by a pull request from\n"
+        "# `open-promotion --finish` (the candidate replaces the default) or `--abort`.\n"
+    )
+    yaml = _yaml()
+    (target / PATCH).write_text(header + overlay._dump(yaml, patch))
+    _edit_kustomization(target, add_patch=True, serve_image=None)
+    return Rollout(strategy, production, staging)
+
+
+def finish(platform_root: Path) -> Rollout:
+    """Production runs the candidate alone (on the base staging built it with)."""
+    running = _running(platform_root, "finish")
+    staging = overlay.read_release(platform_root, "staging")
+    if staging is None or staging.model_version != running.candidate.model_version:
+        raise DeliveryError(
+            f"staging no longer runs the candidate (version {running.candidate.model_version}): "
+            "abort this rollout and promote staging's version instead"
+        )
+    _remove_patch(platform_root)
+    staging_base = overlay.overlay_dir(platform_root, "staging") / "base"
+    overlay.render(platform_root, "production", running.candidate, staging_base)
+    return running
+
+
+def abort(platform_root: Path) -> Rollout:
+    """Production runs its default predictor alone again, as before the rollout."""
+    running = _running(platform_root, "abort")
+    _remove_patch(platform_root)
+    target = overlay.overlay_dir(platform_root, "production")
+    _edit_kustomization(target, add_patch=False, serve_image=running.stable)
+    return running
+
+
+def _running(platform_root: Path, action: str) -> Rollout:
+    running = current(platform_root)
+    if running is None:
+        raise DeliveryError(f"no rollout runs in production: nothing to {action}")
+    return running
+
+
+def _remove_patch(platform_root: Path) -> None:
+    target = overlay.overlay_dir(platform_root, "production")
+    _edit_kustomization(target, add_patch=False, serve_image=None)
+    patch_path(platform_root).unlink()
+
+
+def _edit_kustomization(target: Path, add_patch: bool, serve_image: overlay.Release | None):
+    """List or unlist the patch; drop the serving image pin (in the patch while rolling out)
+    or restore it from `serve_image`."""
+    yaml = _yaml()
+    path = target / "kustomization.yaml"
+    document = yaml.load(path.read_text())
+    patches = document.get("patches") or []
+    patches = [p for p in patches if p.get("path") != PATCH]
+    if add_patch:
+        patches.append({"path": PATCH})
+    if patches:
+        document["patches"] = patches
+    elif "patches" in document:
+        del document["patches"]
+    name = overlay.base_images(target / "base")["serve"]
+    images = document.get("images") or []
+    images[:] = [i for i in images if i.get("name") != name]
+    if serve_image is not None:
+        entry = {"name": name, "newTag": serve_image.image_tag}
+        if "serve" in serve_image.digests:
+            entry["digest"] = serve_image.digests["serve"]
+        images.insert(0, entry)
+    document["images"] = images
+    path.write_text(overlay._dump(yaml, document))

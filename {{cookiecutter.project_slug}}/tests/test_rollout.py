@@ -1,0 +1,222 @@
+"""Rollout strategies in the production overlay: rendered by kustomize, validated strictly, with
+exactly the traffic asked for; bad requests change nothing."""
+
+from __future__ import annotations
+
+import filecmp
+import shutil
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.package_name }}.delivery import DeliveryError, overlay, rollout
+from {{ cookiecutter.package_name }}.delivery.promotion import BRANCH
+from {{ cookiecutter.package_name }}.delivery.rollout import Strategy
+from {{ cookiecutter.package_name }}.settings import IMAGES, MODEL_NAME
+
+from .fake_review_api import FakeReviewApi
+from .test_delivery import TOKEN, git, kustomize, push_overlay, run_cli
+from .test_manifests import validate
+
+STABLE = overlay.Release("aaaaaaa", "4")
+CANDIDATE = overlay.Release("bbbbbbb", "5", {"serve": "sha256:" + "c" * 64})
+
+
+@pytest.fixture
+def platform_dir(tmp_path: Path) -> Path:
+    """A platform checkout: production runs version 4, staging version 5."""
+    root = tmp_path / "checkout"
+    overlay.render(root, "production", STABLE)
+    overlay.render(root, "staging", CANDIDATE)
+    return root
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> str:
+    """A bare platform repo with one commit on main; its URL."""
+    remote, seed = tmp_path / "platform.git", tmp_path / "seed"
+    git("init", "--quiet", "--bare", "--initial-branch=main", str(remote), cwd=tmp_path)
+    git("clone", "--quiet", str(remote), str(seed), cwd=tmp_path)
+    (seed / "README.md").write_text("platform\n")
+    git("add", ".", cwd=seed)
+    git("commit", "--quiet", "-m", "start", cwd=seed)
+    git("push", "--quiet", "origin", "HEAD:main", cwd=seed)
+    return remote.as_uri()
+
+
+def production(root: Path) -> list[dict]:
+    return kustomize(overlay.overlay_dir(root, "production"))
+
+
+def predictors(root: Path) -> dict[str, dict]:
+    documents = production(root)
+    for document in documents:
+        validate(document)  # strictly: built-in kinds and our SeldonDeployment schema
+    seldon = next(d for d in documents if d["kind"] == "SeldonDeployment")
+    return {p["name"]: p for p in seldon["spec"]["predictors"]}
+
+
+def container(predictor: dict) -> dict:
+    return predictor["componentSpecs"][0]["spec"]["containers"][0]
+
+
+def env(predictor: dict) -> dict:
+    return {e["name"]: e.get("value") for e in container(predictor).get("env", [])}
+
+
+@pytest.mark.parametrize(
+    ("strategy", "weights"),
+    [(Strategy("canary", 10), (90, 10)), (Strategy("ab", 50), (50, 50)),
+     (Strategy("canary", 1), (99, 1)), (Strategy("shadow"), (100, None))],
+    ids=["canary-10", "ab-50", "canary-1", "shadow"],
+)  # fmt: skip
+def test_each_strategy_renders_two_pinned_predictors_with_the_traffic_asked_for(
+    platform_dir, strategy, weights
+):
+    rollout.start(platform_dir, strategy)
+    found = predictors(platform_dir)
+    assert sorted(found) == ["candidate", "default"]
+    stable, candidate = found["default"], found["candidate"]
+    assert (stable.get("traffic"), candidate.get("traffic")) == weights
+    if strategy.name == "shadow":
+        assert candidate["shadow"] is True and "traffic" not in candidate
+    else:
+        assert stable["traffic"] + candidate["traffic"] == 100
+        assert "shadow" not in candidate
+    assert container(stable)["image"] == f"{IMAGES['serve']}:aaaaaaa"
+    assert container(candidate)["image"] == f"{IMAGES['serve']}@sha256:" + "c" * 64
+    assert env(stable)["MODEL_VERSION"] == "4" and env(candidate)["MODEL_VERSION"] == "5"
+    assert stable["labels"]["mlops/predictor-role"] == "stable"
+    assert candidate["labels"]["mlops/model-version"] == "5"
+    # Production's own version stays the overlay's MODEL_VERSION (what the registry follows).
+    config = next(d for d in production(platform_dir) if d["kind"] == "ConfigMap"
+                  and d["data"].get("MODEL_VERSION"))  # fmt: skip
+    assert config["data"]["MODEL_VERSION"] == "4"
+    assert rollout.current(platform_dir) == rollout.Rollout(strategy, STABLE, CANDIDATE)
+    assert overlay.read_release(platform_dir, "production") == STABLE
+
+
+def test_finish_leaves_the_candidate_alone_and_abort_restores_production(platform_dir):
+    before = production(platform_dir)
+
+    rollout.start(platform_dir, Strategy("canary", 20))
+    rollout.abort(platform_dir)
+    assert production(platform_dir) == before
+    assert not rollout.patch_path(platform_dir).exists()
+
+    rollout.start(platform_dir, Strategy("shadow"))
+    rollout.finish(platform_dir)
+    found = predictors(platform_dir)
+    assert list(found) == ["default"] and "traffic" not in found["default"]
+    assert container(found["default"])["image"].endswith("@sha256:" + "c" * 64)
+    assert overlay.read_release(platform_dir, "production") == CANDIDATE
+    assert rollout.current(platform_dir) is None
+
+
+def snapshot(root: Path, into: Path) -> Path:
+    shutil.rmtree(into, ignore_errors=True)
+    shutil.copytree(root, into)
+    return into
+
+
+def same_tree(a: Path, b: Path) -> bool:
+    comparison = filecmp.dircmp(a, b)
+    if comparison.left_only or comparison.right_only or comparison.diff_files:
+        return False
+    return all(same_tree(a / d, b / d) for d in comparison.common_dirs)
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [(rollout.finish, "no rollout runs in production: nothing to finish"),
+     (rollout.abort, "no rollout runs in production: nothing to abort")],
+    ids=["finish", "abort"],
+)  # fmt: skip
+def test_ending_a_rollout_that_does_not_exist_changes_nothing(
+    platform_dir, tmp_path, action, message
+):
+    saved = snapshot(platform_dir, tmp_path / "saved")
+    with pytest.raises(DeliveryError, match=message):
+        action(platform_dir)
+    assert same_tree(platform_dir, saved)
+
+
+def test_a_second_rollout_on_top_of_a_running_one_is_refused(platform_dir, tmp_path):
+    rollout.start(platform_dir, Strategy("canary", 10))
+    saved = snapshot(platform_dir, tmp_path / "saved")
+    for strategy in (Strategy("ab", 50), Strategy("replace")):
+        with pytest.raises(DeliveryError, match="a canary rollout of version 5 runs"):
+            rollout.start(platform_dir, strategy)
+    assert same_tree(platform_dir, saved)
+
+
+@pytest.mark.parametrize(
+    ("name", "traffic", "message"),
+    [("canary", 0, "from 1 to 99"), ("canary", 100, "from 1 to 99"),
+     ("ab", None, "needs --traffic"), ("canary", -5, "from 1 to 99"),
+     ("shadow", 10, "--traffic is for canary and ab"),
+     ("replace", 50, "--traffic is for canary and ab"), ("blue-green", None, "must be one of")],
+)  # fmt: skip
+def test_bad_strategies_are_named(name, traffic, message):
+    with pytest.raises(DeliveryError, match=message):
+        Strategy(name, traffic)
+
+
+def test_a_bad_rollout_request_commits_and_pushes_nothing(platform, capsys, monkeypatch):
+    """Through the command line, as CI runs it: refused before a clone or before a push."""
+    monkeypatch.setenv("PLATFORM_REPO_TOKEN", TOKEN)
+    assert push_overlay(capsys, platform, version="4", tag="aaaaaaa")[0] == 0
+    with FakeReviewApi("github", "acme/mlops-platform", TOKEN) as api:
+        promote = ["open-promotion", "--platform-repo", platform, "--no-metrics",
+                   "--repository", "acme/mlops-platform", "--api-url", api.url]  # fmt: skip
+        code, answer = run_cli(capsys, *promote, "--strategy", "canary", "--traffic", "150")
+        assert code == 1 and "from 1 to 99" in answer
+        code, answer = run_cli(capsys, *promote, "--finish")
+        assert code == 1 and "no rollout runs in production" in answer
+        assert api.requests == []
+    refs = Path(platform.removeprefix("file://")) / "refs" / "heads"
+    assert sorted(p.name for p in refs.iterdir()) == ["main"], "no promotion branch pushed"
+
+
+def merge_promotion(platform: str, tmp_path: Path) -> None:
+    """What a reviewer's merge does: the promotion branch lands on main."""
+    checkout = tmp_path / "reviewer"
+    shutil.rmtree(checkout, ignore_errors=True)
+    git("clone", "--quiet", platform, str(checkout), cwd=tmp_path)
+    git("merge", "--quiet", "--ff-only", f"origin/{BRANCH}", cwd=checkout)
+    git("push", "--quiet", "origin", "HEAD:main", cwd=checkout)
+
+
+def test_a_canary_then_its_finish_are_pull_requests(platform, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("PLATFORM_REPO_TOKEN", TOKEN)
+    with FakeReviewApi("github", "acme/mlops-platform", TOKEN) as api:
+        promote = ["open-promotion", "--platform-repo", platform, "--no-metrics",
+                   "--repository", "acme/mlops-platform", "--api-url", api.url]  # fmt: skip
+        assert push_overlay(capsys, platform, version="4", tag="aaaaaaa")[0] == 0
+        assert run_cli(capsys, *promote)[1]["action"] == "created"  # the first: a replace
+        merge_promotion(platform, tmp_path)
+        api.reviews[0]["state"] = "closed"  # merged
+
+        assert push_overlay(capsys, platform, version="5", tag="bbbbbbb")[0] == 0
+        code, answer = run_cli(capsys, *promote, "--strategy", "canary", "--traffic", "25")
+        assert code == 0 and answer["action"] == "created", answer
+        assert api.reviews[-1]["title"].endswith("to production as a canary")
+        assert "canary, 25 % of the traffic to the candidate" in api.reviews[-1]["body"]
+        patch = remote_file(platform, BRANCH, f"models/{MODEL_NAME}/production/rollout.yaml")
+        assert "traffic: 25" in patch and "traffic: 75" in patch
+        merge_promotion(platform, tmp_path)
+        api.reviews[-1]["state"] = "closed"
+
+        code, answer = run_cli(capsys, *promote, "--strategy", "shadow")
+        assert code == 1 and "a canary rollout of version 5 runs" in answer
+        code, answer = run_cli(capsys, *promote, "--finish")
+        assert code == 0 and answer["action"] == "created", answer
+        assert api.reviews[-1]["title"] == f"Finish the canary rollout of {MODEL_NAME} version 5"
+        kustomization = remote_file(
+            platform, BRANCH, f"models/{MODEL_NAME}/production/kustomization.yaml"
+        )
+        assert "rollout.yaml" not in kustomization and "MODEL_VERSION=5" in kustomization
+
+
+def remote_file(url: str, ref: str, path: str) -> str:
+    return git("--git-dir", url.removeprefix("file://"), "show", f"{ref}:{path}", cwd=Path("/"))
