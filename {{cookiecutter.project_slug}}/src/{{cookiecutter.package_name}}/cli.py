@@ -298,6 +298,13 @@ def cmd_retrain_receiver(args: argparse.Namespace) -> int:
 
 
 {% endif -%}
+def cmd_compare_predictors(args: argparse.Namespace) -> int:
+    from .delivery.comparison import Prometheus, compare, markdown
+
+    print(markdown(compare(Prometheus(args.prometheus, args.at), args.window)), end="")
+    return 0
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from .local_stack import StackError, up
 
@@ -353,6 +360,17 @@ def build_parser() -> argparse.ArgumentParser:
         "retrain-receiver", help="Alertmanager webhook: a drift alert starts the training flow"
     ).set_defaults(handler=cmd_retrain_receiver)
 {%- endif %}
+    comparison = commands.add_parser(
+        "compare-predictors", help="a rollout's default and candidate from Prometheus; verdict"
+    )
+    comparison.add_argument(
+        "--prometheus", default=os.environ.get("PROMETHEUS_URL", "http://127.0.0.1:9090"),
+        help="Prometheus base URL (default: PROMETHEUS_URL)",
+    )  # fmt: skip
+    comparison.add_argument("--window", default="30m", help="how far back to look (30m, 2h)")
+    comparison.add_argument("--at", type=float, help="evaluation time, Unix seconds (default now)")
+    comparison.set_defaults(handler=cmd_compare_predictors)
+
     stack_dir = os.environ.get("STACK_DIR", ".stack")
     up = commands.add_parser("up", help="start the local stack of real processes (make up)")
     up.add_argument("--dir", default=stack_dir, help="where its data, logs and ports live")

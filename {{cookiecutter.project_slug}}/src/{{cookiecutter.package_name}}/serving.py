@@ -125,10 +125,12 @@ class SeldonModel:
         return {"model_name": served.name, "model_version": served.version, "run_id": served.run_id}
 
     def metrics(self) -> list[dict[str, Any]]:
-        """Per-request custom metrics, each labelled `model` (as the drift service's are)."""
+        """Per-request custom metrics, each labelled `model` (as the drift service's are) and
+        `predictor` (a rollout runs two side by side; `compare-predictors` tells them apart)."""
         metrics = self._metrics()
+        labels = {"model": self.settings.model_name, "predictor": self.settings.predictor_name}
         for metric in metrics:
-            metric["tags"] = {**metric.get("tags", {}), "model": self.settings.model_name}
+            metric["tags"] = {**metric.get("tags", {}), **labels}
         return metrics
 
     def _metrics(self) -> list[dict[str, Any]]:

@@ -1,0 +1,163 @@
+"""`compare-predictors`: the two predictors of a rollout side by side, from Prometheus, with a
+verdict for the pull request that finishes or aborts it.
+
+Over a window (default 30 minutes) it reads, per predictor: requests per second, the error
+ratio, the p99 latency and the distribution of predicted classes. The verdict is `finish`
+when the candidate served enough requests and is no worse than the default (error ratio at
+most ERROR_MARGIN higher, p99 at most LATENCY_FACTOR times, predicted classes within
+DISTRIBUTION_DISTANCE in total variation), `abort` when it is worse, `wait` when it has not
+served enough to tell.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+
+from ..settings import MODEL_NAME
+from . import DeliveryError
+from .rollout import CANDIDATE, STABLE
+
+MIN_REQUESTS = 100  # the candidate's requests in the window before any verdict
+ERROR_MARGIN = 0.01  # the candidate's error ratio may exceed the default's by one point
+LATENCY_FACTOR = 1.2  # and its p99 latency by 20 %
+DISTRIBUTION_DISTANCE = 0.1  # total variation between the predicted-class distributions
+WINDOW = re.compile(r"^[1-9][0-9]*[smhd]$")
+
+
+@dataclass
+class PredictorFigures:
+    requests: float = 0.0  # in the window
+    error_ratio: float = math.nan
+    p99_seconds: float = math.nan
+    classes: dict[str, float] = field(default_factory=dict)  # share of predictions
+
+
+@dataclass
+class Comparison:
+    window: str
+    default: PredictorFigures
+    candidate: PredictorFigures
+    verdict: str
+    reasons: list[str]
+
+
+class Prometheus:
+    def __init__(self, url: str, at: float | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.at = at
+
+    def query(self, expression: str) -> list[dict]:
+        parameters = {"query": expression}
+        if self.at is not None:
+            parameters["time"] = str(self.at)
+        url = f"{self.url}/api/v1/query?{urllib.parse.urlencode(parameters)}"
+        try:
+            with urllib.request.urlopen(url, timeout=15) as response:
+                answer = json.load(response)
+        except urllib.error.HTTPError as error:
+            raise DeliveryError(f"Prometheus rejected {expression!r}: HTTP {error.code}") from None
+        except OSError as error:
+            raise DeliveryError(f"Prometheus at {self.url}: {error}") from None
+        return answer["data"]["result"]
+
+    def by_predictor(self, expression: str) -> dict[str, float]:
+        results = self.query(expression)
+        return {r["metric"].get("predictor", ""): float(r["value"][1]) for r in results}
+
+
+def figures(prometheus: Prometheus, window: str) -> dict[str, PredictorFigures]:
+    selector = "{" + f'model="{MODEL_NAME}"' + "}"  # the label matcher, braces included
+    requests = prometheus.by_predictor(
+        f"sum by (predictor) (increase(model_requests_total{selector}[{window}]))"
+    )
+    errors = prometheus.by_predictor(
+        f"sum by (predictor) (increase(model_request_errors_total{selector}[{window}]))"
+    )
+    p99 = prometheus.by_predictor(
+        "histogram_quantile(0.99, sum by (predictor, le) "
+        f"(rate(model_predict_seconds_bucket{selector}[{window}])))"
+    )
+    classes = prometheus.query(
+        "sum by (predictor, predicted_class) "
+        f"(increase(model_predictions_total{selector}[{window}]))"
+    )
+    found = {}
+    for name in (STABLE, CANDIDATE):
+        total = requests.get(name, 0.0)
+        counts = {
+            r["metric"].get("predicted_class", "?"): float(r["value"][1])
+            for r in classes
+            if r["metric"].get("predictor") == name
+        }
+        predictions = sum(counts.values())
+        found[name] = PredictorFigures(
+            requests=total,
+            error_ratio=errors.get(name, 0.0) / total if total else math.nan,
+            p99_seconds=p99.get(name, math.nan),
+            classes={k: v / predictions for k, v in sorted(counts.items())} if predictions else {},
+        )
+    return found
+
+
+def total_variation(a: dict[str, float], b: dict[str, float]) -> float:
+    return 0.5 * sum(abs(a.get(k, 0.0) - b.get(k, 0.0)) for k in set(a) | set(b))
+
+
+def compare(prometheus: Prometheus, window: str = "30m") -> Comparison:
+    if not WINDOW.match(window):
+        raise DeliveryError(f"window {window!r}: a Prometheus duration such as 30m, 2h or 1d")
+    found = figures(prometheus, window)
+    default, candidate = found[STABLE], found[CANDIDATE]
+    reasons = []
+    if candidate.requests < MIN_REQUESTS or default.requests < MIN_REQUESTS:
+        reasons.append(
+            f"too few requests to compare ({candidate.requests:.0f} candidate, "
+            f"{default.requests:.0f} default; {MIN_REQUESTS} each needed)"
+        )
+        return Comparison(window, default, candidate, "wait", reasons)
+    if candidate.error_ratio > default.error_ratio + ERROR_MARGIN:
+        reasons.append(f"error ratio {candidate.error_ratio:.2%} against {default.error_ratio:.2%}")
+    if candidate.p99_seconds > default.p99_seconds * LATENCY_FACTOR:
+        reasons.append(
+            f"p99 latency {candidate.p99_seconds * 1000:.1f} ms against "
+            f"{default.p99_seconds * 1000:.1f} ms"
+        )
+    distance = total_variation(candidate.classes, default.classes)
+    if distance > DISTRIBUTION_DISTANCE:
+        reasons.append(f"predicted classes differ by {distance:.2f} (total variation)")
+    return Comparison(window, default, candidate, "abort" if reasons else "finish", reasons)
+
+
+def markdown(comparison: Comparison) -> str:
+    d, c = comparison.default, comparison.candidate
+
+    def ms(seconds: float) -> str:
+        return "n/a" if math.isnan(seconds) else f"{seconds * 1000:.1f} ms"
+
+    def ratio(value: float) -> str:
+        return "n/a" if math.isnan(value) else f"{value:.2%}"
+
+    classes = sorted(set(d.classes) | set(c.classes))
+    lines = [
+        f"### {MODEL_NAME}: default against candidate, last {comparison.window}",
+        "",
+        "| | default | candidate |",
+        "| --- | ---: | ---: |",
+        f"| requests | {d.requests:.0f} | {c.requests:.0f} |",
+        f"| error ratio | {ratio(d.error_ratio)} | {ratio(c.error_ratio)} |",
+        f"| p99 latency | {ms(d.p99_seconds)} | {ms(c.p99_seconds)} |",
+        *(
+            f"| predicted `{k}` | {d.classes.get(k, 0):.1%} | {c.classes.get(k, 0):.1%} |"
+            for k in classes
+        ),
+        "",
+        f"**Verdict: {comparison.verdict}**"
+        + (f": {'; '.join(comparison.reasons)}." if comparison.reasons else "."),
+    ]
+    return "\n".join(lines) + "\n"

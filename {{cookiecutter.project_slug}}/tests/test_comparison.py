@@ -1,0 +1,151 @@
+"""`compare-predictors` against a real Prometheus, fed with recorded series of both predictors.
+
+The series are written as OpenMetrics, turned into TSDB blocks by `promtool tsdb
+create-blocks-from openmetrics` and served by a real `prometheus`; each scenario lies in its
+own stretch of time, and the command evaluates at the end of it (`--at`).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from {{ cookiecutter.package_name }}.cli import main
+from {{ cookiecutter.package_name }}.settings import MODEL_NAME
+
+from .servers import free_port, start_server, stop
+
+pytestmark = pytest.mark.slow
+
+STEP = 15  # seconds between recorded samples, as a scrape interval
+LENGTH = 40 * 60  # each scenario records 40 minutes; the command looks at the last 30
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1)
+CLASSES = ("setosa", "versicolor", "virginica")
+EVEN = (1 / 3, 1 / 3, 1 / 3)
+
+
+# Per scenario and predictor: requests/s, error ratio, latency of every request, class shares.
+def traffic(rate=5.0, errors=0.0, latency=0.004, classes=EVEN):
+    return {"rate": rate, "errors": errors, "latency": latency, "classes": classes}
+
+
+SCENARIOS = {
+    "finish": (traffic(), traffic(rate=1.0)),
+    "errors": (traffic(errors=0.01), traffic(rate=1.0, errors=0.10)),
+    "latency": (traffic(), traffic(rate=1.0, latency=0.04)),
+    "classes": (traffic(), traffic(rate=1.0, classes=(0.7, 0.2, 0.1))),
+    "wait": (traffic(), traffic(rate=0.02)),
+}
+
+
+def sample(name: str, labels: str, value: float, at: float) -> str:
+    """One OpenMetrics sample line (braces added here: this file is rendered by a template)."""
+    return name + "{" + labels + "} " + f"{value} {at}"
+
+
+def openmetrics(start: float) -> tuple[str, dict[str, float]]:
+    """Every scenario's series, one after the other with an hour between them; their ends."""
+    ends, families = {}, {"requests": [], "errors": [], "predictions": [], "latency": []}
+    for index, (name, predictors) in enumerate(SCENARIOS.items()):
+        first = start + index * (LENGTH + 3600)
+        ends[name] = first + LENGTH
+        for predictor, figures in zip(("default", "candidate"), predictors, strict=True):
+            labels = f'model="{MODEL_NAME}",predictor="{predictor}",scenario="{name}"'
+            failed_labels = f'{labels},status="500",reason="PREDICTION_FAILED"'
+            for step in range(LENGTH // STEP + 1):
+                at, served = first + step * STEP, figures["rate"] * step * STEP
+                families["requests"].append(sample("model_requests_total", labels, served, at))
+                failed = served * figures["errors"]
+                families["errors"].append(
+                    sample("model_request_errors_total", failed_labels, failed, at)
+                )
+                for cls, share in zip(CLASSES, figures["classes"], strict=True):
+                    families["predictions"].append(sample(
+                        "model_predictions_total", f'{labels},predicted_class="{cls}"',
+                        served * share, at,
+                    ))  # fmt: skip
+                for bound in (*BUCKETS, "+Inf"):
+                    count = served if bound == "+Inf" or figures["latency"] <= bound else 0
+                    families["latency"].append(
+                        sample("model_predict_seconds_bucket", f'{labels},le="{bound}"', count, at)
+                    )
+                families["latency"] += [
+                    sample("model_predict_seconds_count", labels, served, at),
+                    sample("model_predict_seconds_sum", labels, served * figures["latency"], at),
+                ]
+    text = [
+        "# TYPE model_requests counter", *families["requests"],
+        "# TYPE model_request_errors counter", *families["errors"],
+        "# TYPE model_predictions counter", *families["predictions"],
+        "# TYPE model_predict_seconds histogram", *families["latency"],
+        "# EOF",
+    ]  # fmt: skip
+    return "\n".join(text) + "\n", ends
+
+
+@pytest.fixture(scope="module")
+def recorded_prometheus(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("prometheus")
+    start = int(time.time()) - 12 * 3600 - len(SCENARIOS) * (LENGTH + 3600)
+    text, ends = openmetrics(start)
+    (directory / "series.om").write_text(text)
+    data = directory / "data"
+    promtool = subprocess.run(
+        ["promtool", "tsdb", "create-blocks-from", "openmetrics",
+         str(directory / "series.om"), str(data)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert promtool.returncode == 0, promtool.stdout + promtool.stderr
+    (directory / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
+    port = free_port()
+    process = start_server(
+        ["prometheus", f"--config.file={directory / 'prometheus.yml'}",
+         f"--storage.tsdb.path={data}", f"--web.listen-address=127.0.0.1:{port}",
+         "--storage.tsdb.retention.time=30d"],
+        directory / "prometheus.log", f"http://127.0.0.1:{port}/-/ready", timeout=60,
+    )  # fmt: skip
+    yield f"http://127.0.0.1:{port}", ends
+    stop(process)
+
+
+def compare(capsys, url: str, at: float, *extra: str) -> tuple[int, str]:
+    code = main(["compare-predictors", "--prometheus", url, "--at", str(at), *extra])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+@pytest.mark.parametrize(
+    ("scenario", "verdict", "reason"),
+    [("finish", "finish", None),
+     ("errors", "abort", "error ratio 10.00% against 1.00%"),
+     ("latency", "abort", "p99 latency"),
+     ("classes", "abort", "predicted classes differ by 0.37"),
+     ("wait", "wait", "too few requests to compare")],
+)  # fmt: skip
+def test_the_verdict_follows_what_both_predictors_served(
+    recorded_prometheus, capsys, scenario, verdict, reason
+):
+    url, ends = recorded_prometheus
+    code, output = compare(capsys, url, ends[scenario])
+    assert code == 0, output
+    assert f"**Verdict: {verdict}**" in output, output
+    if reason:
+        assert reason in output, output
+    if scenario == "finish":
+        # 30 minutes of 5 and 1 requests a second, classes evenly predicted
+        assert "| requests | 9000 | 1800 |" in output, output
+        assert "| predicted `setosa` | 33.3% | 33.3% |" in output, output
+
+
+def test_a_bad_window_and_an_unreachable_prometheus_are_named(capsys):
+    code, output = compare(capsys, "http://127.0.0.1:9", time.time(), "--window", "half an hour")
+    assert code == 1 and "window 'half an hour': a Prometheus duration" in output
+    code, output = compare(capsys, f"http://127.0.0.1:{free_port()}", time.time())
+    assert code == 1 and "Prometheus at http://127.0.0.1:" in output
+
+
+if __name__ == "__main__":  # print the recorded series, to look at them
+    sys.stdout.write(openmetrics(0)[0][:2000])
