@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import subprocess
 from pathlib import Path
+
+import yaml
 
 BASE_KUSTOMIZATION = """\
 apiVersion: kustomize.config.k8s.io/v1beta1
@@ -85,8 +88,16 @@ configMapGenerator:
 """
 
 
-def write_overlay(root: Path, model: str, environment: str, version: str, tag: str = "abc1234"):
-    """Write models/<model>/<environment>/ and return its path."""
+def write_overlay(
+    root: Path,
+    model: str,
+    environment: str,
+    version: str,
+    tag: str = "abc1234",
+    candidate: str | None = None,
+):
+    """Write models/<model>/<environment>/ and return its path; with `candidate`, a canary of
+    that version runs beside `version` (the patch a model repo's rollout writes)."""
     overlay = root / "models" / model / environment
     base = overlay / "base"
     base.mkdir(parents=True, exist_ok=True)
@@ -95,7 +106,29 @@ def write_overlay(root: Path, model: str, environment: str, version: str, tag: s
     (base / "serviceaccount.yaml").write_text(SERVICE_ACCOUNT.format(**values))
     (base / "seldondeployment.yaml").write_text(SELDON_DEPLOYMENT.format(**values))
     (overlay / "kustomization.yaml").write_text(OVERLAY.format(**values))
+    if candidate is not None:
+        write_rollout(overlay, model, version, candidate)
     return overlay
+
+
+def write_rollout(overlay: Path, model: str, version: str, candidate: str) -> None:
+    base = yaml.safe_load(SELDON_DEPLOYMENT.format(model=model))
+    predictors = []
+    for role, name, pinned, traffic in (("stable", "default", version, 90),
+                                        ("candidate", "candidate", candidate, 10)):  # fmt: skip
+        predictor = copy.deepcopy(base["spec"]["predictors"][0])
+        predictor.update(name=name, traffic=traffic, labels={
+            "mlops/predictor-role": role, "mlops/model-version": pinned,
+        })  # fmt: skip
+        predictor["componentSpecs"][0]["spec"]["containers"][0]["env"] = [
+            {"name": "MODEL_VERSION", "value": pinned}
+        ]
+        predictors.append(predictor)
+    patch = {**base, "spec": {**base["spec"], "predictors": predictors}}
+    (overlay / "rollout.yaml").write_text(yaml.safe_dump(patch, sort_keys=False))
+    kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
+    kustomization["patches"] = [{"path": "rollout.yaml"}]
+    (overlay / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False))
 
 
 def git(root: Path, *args: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from gitops import cli
@@ -96,6 +97,31 @@ def test_aliases_move_only_once_argo_cd_runs_the_merge_and_a_revert_moves_them_b
     argocd.states[app] = [("Synced", merge, "Healthy"), ("Synced", revert, "Healthy")]
     assert run_sync(monkeypatch, platform, mlflow_server, argocd) == 0
     assert aliases(client, model) == ("1", "1")
+
+
+def test_a_rollout_moves_the_candidate_alias_and_its_end_removes_it(
+    monkeypatch, platform, mlflow_server, argocd, registry, capsys
+):
+    client, model = registry
+    app = f"{model}-production"
+    write_overlay(platform, model, "production", "1", candidate="2")
+    canary = commit_all(platform, "canary of v2")
+    argocd.states[app] = [("Synced", canary, "Healthy")]
+    assert run_sync(monkeypatch, platform, mlflow_server, argocd) == 0
+    assert aliases(client, model) == ("1", "1")
+    assert client.get_model_version_by_alias(model, "candidate").version == "2"
+    assert f"{model}: candidate moved (none) -> 2" in capsys.readouterr().out
+
+    # Finished: the candidate is production's only predictor.
+    (platform / "models" / model / "production" / "rollout.yaml").unlink()
+    write_overlay(platform, model, "production", "2")
+    finish = commit_all(platform, "finish the canary")
+    argocd.states[app] = [("Synced", finish, "Healthy")]
+    assert run_sync(monkeypatch, platform, mlflow_server, argocd) == 0
+    assert aliases(client, model) == ("2", "2")
+    assert "candidate removed (was 2)" in capsys.readouterr().out
+    with pytest.raises(MlflowException):
+        client.get_model_version_by_alias(model, "candidate")
 
 
 def test_a_later_commit_deployed_counts_for_this_one(

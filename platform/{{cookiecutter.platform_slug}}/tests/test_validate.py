@@ -28,6 +28,11 @@ def test_a_model_environment_becomes_a_valid_application(platform):
     assert "iris-staging" in report.applications
 
 
+def test_a_rollout_with_two_predictors_is_valid(platform):
+    write_overlay(platform, "iris", "production", "1", candidate="2")
+    assert validate.check_repo(platform).problems == []
+
+
 def edit_yaml(path, change) -> None:
     documents = list(yaml.safe_load_all(path.read_text()))
     change(documents)

@@ -33,11 +33,13 @@ IMAGES = {
 # Registry aliases (no stages). The training flow compares each new version with CHAMPION:
 # the first version becomes CHAMPION; a later one that wins becomes CHALLENGER and STAGING
 # (what the staging environment serves). The GitOps promotion moves PRODUCTION and CHAMPION
-# once production runs it.
+# once production runs it; while a rollout runs, CANDIDATE names the candidate predictor's
+# version (delivery/rollout.py).
 CHAMPION_ALIAS = "champion"
 CHALLENGER_ALIAS = "challenger"
 STAGING_ALIAS = "staging"
 PRODUCTION_ALIAS = "production"
+CANDIDATE_ALIAS = "candidate"
 
 # Whether this repo has the drift service (its metrics, alerts and dashboard panels).
 DRIFT_DETECTION = {{ "True" if cookiecutter.include_drift_detection else "False" }}

@@ -1,10 +1,12 @@
 """`gitops sync-registry`: the MLflow aliases follow what production runs, never ahead of it.
 
-After a merge to main, every production overlay pins a model version (MODEL_VERSION).
-For each model whose `production` alias points elsewhere, wait until Argo CD reports its
-production Application synced to this commit and healthy, then move the aliases. A revert
-of a promotion is just another merge: the overlay pins the old version again and the alias
-moves back. Models already in agreement are left alone, so re-running changes nothing.
+After a merge to main, every production overlay pins a model version (MODEL_VERSION), and,
+while a rollout runs, a `candidate` predictor with its own version. For each model whose
+`production` or `candidate` alias disagrees, wait until Argo CD reports its production
+Application synced to this commit and healthy, then move the aliases (`candidate` is removed
+when the rollout ends). A revert of a promotion is just another merge: the overlay pins the
+old version again and the alias moves back. Models already in agreement are left alone, so
+re-running changes nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ from mlflow.tracking import MlflowClient
 
 from . import PlatformError, inventory
 from .argocd import ArgoCd, wait_until_deployed
-from .settings import PRODUCTION, PRODUCTION_ALIASES
+from .settings import (
+    CANDIDATE_ALIAS,
+    PREDICTOR_ROLE_LABEL,
+    PREDICTOR_VERSION_LABEL,
+    PRODUCTION,
+    PRODUCTION_ALIASES,
+)
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,7 @@ class Release:
     model: str
     version: str
     application: str
+    candidate: str | None = None  # the rollout candidate's version, while one runs
 
 
 def production_releases(root: Path) -> list[Release]:
@@ -44,8 +53,21 @@ def production_releases(root: Path) -> list[Release]:
         path = f"models/{model}/{environment}"
         if path not in by_path:
             continue  # parked or excluded: not deployed, so nothing to follow
-        releases.append(Release(model, pinned_version(root / path), by_path[path]))
+        candidate = candidate_version(inv.documents[path])
+        releases.append(Release(model, pinned_version(root / path), by_path[path], candidate))
     return releases
+
+
+def candidate_version(documents: list[dict]) -> str | None:
+    """The version of the `candidate` predictor a rollout adds, from the rendered manifests."""
+    for document in documents:
+        if document.get("kind") != "SeldonDeployment":
+            continue
+        for predictor in document["spec"].get("predictors", []):
+            labels = predictor.get("labels") or {}
+            if labels.get(PREDICTOR_ROLE_LABEL) == CANDIDATE_ALIAS:
+                return str(labels[PREDICTOR_VERSION_LABEL])
+    return None
 
 
 def pinned_version(overlay: Path) -> str:
@@ -84,24 +106,40 @@ def sync(
     report = []
     for release in production_releases(root):
         current = alias_version(client, release.model, PRODUCTION_ALIASES[0])
-        if current == release.version:
-            report.append(f"{release.model}: production is version {release.version}, as pinned")
+        candidate = alias_version(client, release.model, CANDIDATE_ALIAS)
+        if current == release.version and candidate == release.candidate:
+            rollout = f", candidate {candidate}" if candidate else ""
+            report.append(
+                f"{release.model}: production is version {release.version}{rollout}, as pinned"
+            )
             continue
-        try:
-            client.get_model_version(release.model, release.version)
-        except MlflowException:
-            raise PlatformError(
-                f"{release.model}: production pins version {release.version}, which the "
-                "registry does not have"
-            ) from None
+        for version in filter(None, (release.version, release.candidate)):
+            try:
+                client.get_model_version(release.model, version)
+            except MlflowException:
+                raise PlatformError(
+                    f"{release.model}: production pins version {version}, which the "
+                    "registry does not have"
+                ) from None
         wait_until_deployed(
             argocd, release.application, revision,
             timeout=timeout, interval=interval, contains=contains, log=log,
         )  # fmt: skip
-        for alias in PRODUCTION_ALIASES:
-            client.set_registered_model_alias(release.model, alias, release.version)
-        report.append(
-            f"{release.model}: {', '.join(PRODUCTION_ALIASES)} moved "
-            f"{current or '(none)'} -> {release.version}"
-        )
+        moved = []
+        if current != release.version:
+            for alias in PRODUCTION_ALIASES:
+                client.set_registered_model_alias(release.model, alias, release.version)
+            moved.append(
+                f"{', '.join(PRODUCTION_ALIASES)} moved {current or '(none)'} -> {release.version}"
+            )
+        if candidate != release.candidate:
+            if release.candidate is None:
+                client.delete_registered_model_alias(release.model, CANDIDATE_ALIAS)
+                moved.append(f"{CANDIDATE_ALIAS} removed (was {candidate})")
+            else:
+                client.set_registered_model_alias(release.model, CANDIDATE_ALIAS, release.candidate)
+                moved.append(
+                    f"{CANDIDATE_ALIAS} moved {candidate or '(none)'} -> {release.candidate}"
+                )
+        report.append(f"{release.model}: {'; '.join(moved)}")
     return report

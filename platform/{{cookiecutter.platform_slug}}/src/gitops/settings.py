@@ -21,6 +21,12 @@ MODELS_APPLICATION_SET = "apps/models.yaml"
 # MLflow aliases that follow what production runs once Argo CD reports it synced and
 # healthy (the model repos' settings use the same names).
 PRODUCTION_ALIASES = ("production", "champion")
+# While a rollout runs in production (a `candidate` predictor beside the default one), this
+# alias names the candidate's version; it is removed when the rollout ends.
+CANDIDATE_ALIAS = "candidate"
+# The labels the model repos' rollouts put on their SeldonDeployment predictors.
+PREDICTOR_ROLE_LABEL = "mlops/predictor-role"
+PREDICTOR_VERSION_LABEL = "mlops/model-version"
 # The Kubernetes version whose API schemas the built-in kinds are validated against.
 KUBERNETES_VERSION = "1.32"
 # Argo CD's in-cluster destination.

@@ -23,12 +23,13 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from ..settings import MODEL_NAME
+from ..settings import CANDIDATE_ALIAS, MODEL_NAME
 from . import DeliveryError, overlay
 
 STRATEGIES = ("replace", "canary", "shadow", "ab")
 PATCH = "rollout.yaml"
-STABLE, CANDIDATE = "default", "candidate"
+# The candidate predictor is named like the registry alias the platform gives its version.
+STABLE, CANDIDATE = "default", CANDIDATE_ALIAS
 # Predictor labels: Seldon copies them to the predictor's pods (and so to their metrics).
 ROLE_LABEL = "mlops/predictor-role"
 VERSION_LABEL = "mlops/model-version"
