@@ -96,6 +96,40 @@ def test_each_strategy_renders_two_pinned_predictors_with_the_traffic_asked_for(
     assert overlay.read_release(platform_dir, "production") == STABLE
 
 
+{%- if cookiecutter.include_drift_detection %}
+
+
+def test_the_candidate_gets_its_own_drift_service(platform_dir):
+    rollout.start(platform_dir, Strategy("canary", 10))
+    documents = production(platform_dir)
+    for document in documents:
+        validate(document)
+    by_name = {(d["kind"], d["metadata"]["name"]): d for d in documents}
+    default = by_name[("Deployment", f"{MODEL_NAME}-drift")]
+    candidate = by_name[("Deployment", f"{MODEL_NAME}-drift-candidate")]
+    drift_env = {e["name"]: e.get("value") for e in container_of(candidate).get("env", [])}
+    assert drift_env["MODEL_VERSION"] == "5"
+    assert drift_env["DRIFT_CONSUMER_GROUP"] == f"{MODEL_NAME}-drift-candidate"
+    assert container_of(candidate)["image"] == container_of(default)["image"]
+    assert container_of(default)["image"] == f"{IMAGES['drift']}:aaaaaaa"
+    pods = candidate["spec"]["template"]["metadata"]["labels"]
+    selects = default["spec"]["selector"]["matchLabels"]
+    assert not selects.items() <= pods.items(), "the default's Deployment must not own them"
+    service = by_name[("Service", f"{MODEL_NAME}-drift-candidate")]
+    assert service["spec"]["selector"].items() <= pods.items()
+    monitor = next(d for d in documents if d["kind"] == "ServiceMonitor")
+    wanted = monitor["spec"]["selector"]["matchLabels"]
+    assert wanted.items() <= service["metadata"]["labels"].items(), "scraped like the default"
+    rollout.abort(platform_dir)
+    names = [d["metadata"]["name"] for d in production(platform_dir)]
+    assert not [n for n in names if n.endswith("-drift-candidate")]
+
+
+def container_of(deployment: dict) -> dict:
+    return deployment["spec"]["template"]["spec"]["containers"][0]
+{%- endif %}
+
+
 def test_finish_leaves_the_candidate_alone_and_abort_restores_production(platform_dir):
     before = production(platform_dir)
 

@@ -12,7 +12,9 @@ Each predictor is pinned to its own image and model version (MODEL_VERSION in it
 labelled with its role and version, so metrics, request logs and the registry tell them
 apart. Finishing makes the candidate production's only predictor; aborting removes it. Both,
 like starting, are pull requests. While a rollout runs the serving image is pinned inside
-the patch: the overlay's `images:` entry would otherwise retag both predictors alike.
+the patch: the overlay's `images:` entry would otherwise retag both predictors alike. A
+model with drift detection also gets a second drift service for the candidate's version
+(`rollout-drift.yaml`), so drift metrics, labelled by version, follow each predictor.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ from . import DeliveryError, overlay
 
 STRATEGIES = ("replace", "canary", "shadow", "ab")
 PATCH = "rollout.yaml"
+# The candidate's own drift service (when the model has one): a Deployment and a Service
+# beside the default's, watching the candidate's version (the request log carries both).
+DRIFT = "rollout-drift.yaml"
+DRIFT_COMPONENT = "drift-candidate"
 # The candidate predictor is named like the registry alias the platform gives its version.
 STABLE, CANDIDATE = "default", CANDIDATE_ALIAS
 # Predictor labels: Seldon copies them to the predictor's pods (and so to their metrics).
@@ -177,8 +183,47 @@ def start(platform_root: Path, strategy: Strategy) -> Rollout | None:
     )
     yaml = _yaml()
     (target / PATCH).write_text(header + overlay._dump(yaml, patch))
-    _edit_kustomization(target, add_patch=True, serve_image=None)
+    drift = _candidate_drift(target / "base", staging)
+    if drift:
+        text = "---\n".join(overlay._dump(yaml, d) for d in drift)
+        note = f"# The drift service of the rollout's candidate, version {staging.model_version}.\n"
+        (target / DRIFT).write_text(note + text)
+    _edit_kustomization(target, add_patch=True, serve_image=None, drift=bool(drift))
     return Rollout(strategy, production, staging)
+
+
+def _candidate_drift(base_dir: Path, candidate: overlay.Release) -> list:
+    """A Deployment and a Service like the default drift service's, for the candidate's
+    version: own consumer group, own pods (the default's selectors do not match them), and
+    a Service labelled like the default's so the same ServiceMonitor scrapes it."""
+    source = base_dir / "drift-service.yaml"
+    if not source.exists():
+        return []
+    documents = {d["kind"]: d for d in _yaml().load_all(source.read_text())}
+    name = f"{MODEL_NAME}-{DRIFT_COMPONENT}"
+    deployment = copy.deepcopy(documents["Deployment"])
+    deployment["metadata"]["name"] = name
+    deployment["metadata"]["labels"]["app.kubernetes.io/component"] = DRIFT_COMPONENT
+    deployment["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] = DRIFT_COMPONENT
+    template = deployment["spec"]["template"]
+    template["metadata"]["labels"]["app.kubernetes.io/component"] = DRIFT_COMPONENT
+    container = template["spec"]["containers"][0]
+    container["image"] = overlay.base_images(base_dir)["drift"]  # retagged like the default's
+    container["env"][:0] = [
+        {"name": "MODEL_VERSION", "value": candidate.model_version},
+        {"name": "DRIFT_CONSUMER_GROUP", "value": name},
+    ]
+    service = copy.deepcopy(documents["Service"])
+    service["metadata"]["name"] = name
+    service["spec"]["selector"]["app.kubernetes.io/component"] = DRIFT_COMPONENT
+    # These live in the overlay, out of reach of the base's common labels: add them here
+    # (the ServiceMonitor selects Services by them).
+    kustomization = _yaml().load((base_dir / "kustomization.yaml").read_text())
+    entries = kustomization.get("labels") or []
+    common = {k: v for entry in entries for k, v in entry["pairs"].items()}
+    for document in (deployment, service):
+        document["metadata"]["labels"] = {**common, **document["metadata"].get("labels", {})}
+    return [deployment, service]
 
 
 def finish(platform_root: Path) -> Rollout:
@@ -216,14 +261,21 @@ def _remove_patch(platform_root: Path) -> None:
     target = overlay.overlay_dir(platform_root, "production")
     _edit_kustomization(target, add_patch=False, serve_image=None)
     patch_path(platform_root).unlink()
+    (target / DRIFT).unlink(missing_ok=True)
 
 
-def _edit_kustomization(target: Path, add_patch: bool, serve_image: overlay.Release | None):
-    """List or unlist the patch; drop the serving image pin (in the patch while rolling out)
-    or restore it from `serve_image`."""
+def _edit_kustomization(
+    target: Path, add_patch: bool, serve_image: overlay.Release | None, drift: bool = False
+):
+    """List or unlist the patch (and the candidate's drift service); drop the serving image
+    pin (in the patch while rolling out) or restore it from `serve_image`."""
     yaml = _yaml()
     path = target / "kustomization.yaml"
     document = yaml.load(path.read_text())
+    resources = document["resources"]
+    resources[:] = [r for r in resources if r != DRIFT]
+    if drift:
+        resources.append(DRIFT)
     patches = document.get("patches") or []
     patches = [p for p in patches if p.get("path") != PATCH]
     if add_patch:
