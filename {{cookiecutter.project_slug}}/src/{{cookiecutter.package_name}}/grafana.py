@@ -103,19 +103,21 @@ def _panel(title: str, kind: str, exprs: dict[str, str], unit: str = "short") ->
 
 
 def panels() -> list[dict[str, Any]]:
+    """Serving panels per predictor (a rollout runs a candidate beside the default), drift
+    panels per watched version (each predictor's drift service watches its own)."""
     s = SELECTOR
     rows = [
         _panel(
             "Requests per second",
             "timeseries",
-            {"requests": f"sum(rate(model_requests_total{{{s}}}[5m]))"},
+            {"{{predictor}}": f"sum by (predictor) (rate(model_requests_total{{{s}}}[5m]))"},
             "reqps",
         ),
         _panel(
             "Prediction latency",
             "timeseries",
             {
-                f"p{q}": f"histogram_quantile(0.{q}, sum by (le) "
+                f"p{q} {{{{predictor}}}}": f"histogram_quantile(0.{q}, sum by (predictor, le) "
                 f"(rate(model_predict_seconds_bucket{{{s}}}[5m])))"
                 for q in (50, 99)
             },
@@ -125,7 +127,7 @@ def panels() -> list[dict[str, Any]]:
             "Failed requests by reason",
             "timeseries",
             {
-                "{{status}} {{reason}}": f"sum by (status, reason) "
+                "{{predictor}} {{status}} {{reason}}": f"sum by (predictor, status, reason) "
                 f"(rate(model_request_errors_total{{{s}}}[5m]))"
             },
             "reqps",
@@ -134,11 +136,15 @@ def panels() -> list[dict[str, Any]]:
             "Predictions per class",
             "timeseries",
             {
-                "{{predicted_class}}": f"sum by (predicted_class) "
+                "{{predictor}} {{predicted_class}}": f"sum by (predictor, predicted_class) "
                 f"(rate(model_predictions_total{{{s}}}[5m]))"
             },
         ),
-        _panel("Model version in service", "stat", {"server": f"max(model_served_version{{{s}}})"}),
+        _panel(
+            "Model version in service",
+            "stat",
+            {"{{predictor}}": f"max by (predictor) (model_served_version{{{s}}})"},
+        ),
         _panel(
             "Request logs dropped",
             "timeseries",
@@ -151,20 +157,24 @@ def panels() -> list[dict[str, Any]]:
                 "Drift p-value per feature",
                 "timeseries",
                 {
-                    "{{feature}}": f"max by (feature) (drift_p_value{{{s}}})",
+                    "v{{version}} {{feature}}": f"max by (version, feature) (drift_p_value{{{s}}})",
                     "threshold": f"max(drift_threshold{{{s}}})",
                 },
             ),
-            _panel("Drift detected", "stat", {"drift": f"max(drift_detected{{{s}}})"}),
+            _panel(
+                "Drift detected",
+                "stat",
+                {"v{{version}}": f"max by (version) (drift_detected{{{s}}})"},
+            ),
             _panel(
                 "Rows tested for drift per second",
                 "timeseries",
-                {"rows": f"sum(rate(drift_rows_processed_total{{{s}}}[5m]))"},
+                {"v{{version}}": f"sum by (version) (rate(drift_rows_processed_total{{{s}}}[5m]))"},
             ),
             _panel(
                 "Drift consumer lag",
                 "timeseries",
-                {"messages": f"max(drift_consumer_lag_messages{{{s}}})"},
+                {"v{{version}}": f"max by (version) (drift_consumer_lag_messages{{{s}}})"},
             ),
             _panel(
                 "Version watched for drift",
