@@ -86,6 +86,7 @@ def test_each_strategy_renders_two_pinned_predictors_with_the_traffic_asked_for(
     assert container(stable)["image"] == f"{IMAGES['serve']}:aaaaaaa"
     assert container(candidate)["image"] == f"{IMAGES['serve']}@sha256:" + "c" * 64
     assert env(stable)["MODEL_VERSION"] == "4" and env(candidate)["MODEL_VERSION"] == "5"
+    assert (env(stable)["PREDICTOR_ID"], env(candidate)["PREDICTOR_ID"]) == ("default", "candidate")
     assert stable["labels"]["mlops/predictor-role"] == "stable"
     assert candidate["labels"]["mlops/model-version"] == "5"
     # Production's own version stays the overlay's MODEL_VERSION (what the registry follows).

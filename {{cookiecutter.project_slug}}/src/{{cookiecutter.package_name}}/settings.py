@@ -214,7 +214,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         metrics_port=_port(env, "PREDICTIVE_UNIT_METRICS_SERVICE_PORT", 6000),
         kafka_bootstrap_servers=_optional(env, "KAFKA_BOOTSTRAP_SERVERS"),
         request_topic=env.get("REQUEST_TOPIC", f"{MODEL_NAME}-requests"),
-        # Seldon sets PREDICTOR_ID in each predictor's pods (rollouts run two side by side).
+        # The predictor a pod serves: rollouts run two side by side and set PREDICTOR_ID in
+        # each (delivery/rollout.py); a single predictor is "default".
         predictor_name=env.get("PREDICTOR_ID", "default"),
         data_uri=_optional(env, "DATA_URI"),
         random_seed=_count(env, "RANDOM_SEED", 42),

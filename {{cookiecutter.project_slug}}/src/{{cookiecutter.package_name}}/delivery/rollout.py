@@ -161,7 +161,10 @@ def start(platform_root: Path, strategy: Strategy) -> Rollout | None:
     image = overlay.base_images(target / "base")["serve"]
     stable = _pinned(_base_predictor(target / "base"), image, production, "stable", strategy)
     candidate = _pinned(_base_predictor(staging_base), image, staging, CANDIDATE, strategy)
-    stable["name"], candidate["name"] = STABLE, CANDIDATE
+    for predictor, name in ((stable, STABLE), (candidate, CANDIDATE)):
+        predictor["name"] = name
+        # The predictor's name in its request logs and metrics (`predictor` label).
+        _model_container(predictor)["env"].insert(0, {"name": "PREDICTOR_ID", "value": name})
     candidate["replicas"] = 1
     candidate.pop("traffic", None)
     if strategy.name == "shadow":
