@@ -58,3 +58,21 @@ def test_platform_installs_passes_its_suite_and_takes_a_model_overlay(tmp_path):
     diff = run(gitops, "--root", checkout, "diff", "--base", "HEAD")
     assert "- `iris-classifier-production`: added" in diff
     assert "iris-classifier-staging" not in diff
+
+    # A canary of a newer staging version, as `open-promotion --strategy canary` writes it:
+    # two predictors and the candidate's drift service, inside the models project's limits.
+    run("git", "-C", checkout, "add", "-A", cwd=checkout)
+    run("git", "-C", checkout, "-c", "user.name=CI", "-c", "user.email=ci@example.com",
+        "commit", "-q", "-m", "production", cwd=checkout)  # fmt: skip
+    run(cli, "render-overlay", "--platform-dir", checkout, "--environment", "staging",
+        "--image-tag", "def5678", "--model-version", "2")  # fmt: skip
+    python = model / ".venv" / "bin" / "python"
+    run(python, "-c", "import sys; from pathlib import Path; "
+        "from iris_classifier.delivery import rollout; "
+        "rollout.start(Path(sys.argv[1]), rollout.Strategy('canary', 10))", checkout)  # fmt: skip
+    assert "ok:" in run(gitops, "--root", checkout, "validate")
+    diff = run(gitops, "--root", checkout, "diff", "--base", "HEAD")
+    assert "- `iris-classifier-production`: changed" in diff
+    added = [line for line in diff.splitlines() if line.startswith("+")]
+    assert any(line.strip() == "+ traffic: 10" or line.endswith(" traffic: 10") for line in added)
+    assert any("iris-classifier-drift-candidate" in line for line in added)
