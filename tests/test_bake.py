@@ -54,7 +54,7 @@ COMMON_FILES = {
     "k8s/base/model-podmonitor.yaml", "src/{pkg}/local_stack.py", "tests/test_local_stack.py",
     "compose.yaml", "compose/prometheus.yml", "compose/rules.yml",
     "src/{pkg}/delivery/rollout.py", "tests/test_rollout.py",
-    "src/{pkg}/delivery/comparison.py", "tests/test_comparison.py",
+    "src/{pkg}/delivery/comparison.py", "tests/test_comparison.py", "tests/git_repos.py",
 }  # fmt: skip
 OPTIONAL_FILES = {
     ("ci_provider", "github"): {".github/workflows/ci.yml"},

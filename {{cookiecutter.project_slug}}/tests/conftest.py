@@ -12,6 +12,7 @@ import pytest
 
 from {{ cookiecutter.package_name }}.settings import load_settings
 
+from .git_repos import bare_platform_repo
 from .servers import PREFECT, KafkaBroker, free_port, start_server, stop
 
 
@@ -139,3 +140,9 @@ def model_server(trained, kafka: KafkaBroker, state_dir: Path) -> Iterator[Serve
     )  # fmt: skip
     yield urls
     stop(process)
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> str:
+    """A bare platform repo with one commit on main (the remote CI pushes to); its URL."""
+    return bare_platform_repo(tmp_path)

@@ -12,14 +12,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+from {{ cookiecutter.package_name }}.local_stack import create_topic, free_port
+
 # The venv's own prefect command (the venv's bin/ need not be on PATH).
 PREFECT = str(Path(sys.executable).with_name("prefect"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_http(url: str, process: subprocess.Popen, timeout: float) -> None:
@@ -126,16 +122,7 @@ class KafkaBroker:
 
     def create_topic(self, name: str) -> None:
         """Create the topic explicitly (auto-created topics are not relied on)."""
-        from kafka.admin import KafkaAdminClient, NewTopic
-        from kafka.errors import TopicAlreadyExistsError
-
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
-        try:
-            admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
-        except TopicAlreadyExistsError:
-            pass
-        finally:
-            admin.close()
+        create_topic(self.bootstrap_servers, name)
 
     def read(self, topic: str, timeout: float = 10.0) -> list:
         """Every message on partition 0 of `topic`, from the beginning."""

@@ -22,34 +22,10 @@ from {{ cookiecutter.package_name }}.delivery.promotion import BRANCH, repositor
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME
 
 from .fake_review_api import FakeReviewApi
+from .git_repos import git
 
 TOKEN = "test-token-0123456789"
 RELEASE = overlay.Release("1111111", "3", {"serve": "sha256:" + "b" * 64})
-
-
-def git(*args: str, cwd: Path) -> str:
-    result = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@localhost", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout.strip()
-
-
-@pytest.fixture
-def platform(tmp_path: Path) -> str:
-    """A bare platform repo with one commit on main; returns its URL."""
-    remote = tmp_path / "platform.git"
-    git("init", "--quiet", "--bare", "--initial-branch=main", str(remote), cwd=tmp_path)
-    seed = tmp_path / "seed"
-    git("clone", "--quiet", str(remote), str(seed), cwd=tmp_path)
-    (seed / "README.md").write_text("platform\n")
-    git("add", ".", cwd=seed)
-    git("commit", "--quiet", "-m", "start", cwd=seed)
-    git("push", "--quiet", "origin", "HEAD:main", cwd=seed)
-    return remote.as_uri()
 
 
 def remote_file(url: str, ref: str, path: str, tmp_path: Path) -> str:

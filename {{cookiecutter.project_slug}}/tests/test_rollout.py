@@ -15,7 +15,8 @@ from {{ cookiecutter.package_name }}.delivery.rollout import Strategy
 from {{ cookiecutter.package_name }}.settings import IMAGES, MODEL_NAME
 
 from .fake_review_api import FakeReviewApi
-from .test_delivery import TOKEN, git, kustomize, push_overlay, run_cli
+from .git_repos import git
+from .test_delivery import TOKEN, kustomize, push_overlay, run_cli
 from .test_manifests import validate
 
 STABLE = overlay.Release("aaaaaaa", "4")
@@ -29,19 +30,6 @@ def platform_dir(tmp_path: Path) -> Path:
     overlay.render(root, "production", STABLE)
     overlay.render(root, "staging", CANDIDATE)
     return root
-
-
-@pytest.fixture
-def platform(tmp_path: Path) -> str:
-    """A bare platform repo with one commit on main; its URL."""
-    remote, seed = tmp_path / "platform.git", tmp_path / "seed"
-    git("init", "--quiet", "--bare", "--initial-branch=main", str(remote), cwd=tmp_path)
-    git("clone", "--quiet", str(remote), str(seed), cwd=tmp_path)
-    (seed / "README.md").write_text("platform\n")
-    git("add", ".", cwd=seed)
-    git("commit", "--quiet", "-m", "start", cwd=seed)
-    git("push", "--quiet", "origin", "HEAD:main", cwd=seed)
-    return remote.as_uri()
 
 
 def production(root: Path) -> list[dict]:

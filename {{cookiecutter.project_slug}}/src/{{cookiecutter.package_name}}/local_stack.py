@@ -379,21 +379,26 @@ def has_staging_version(stack: Stack) -> bool:
     return True
 
 
-def create_request_topic(stack: Stack) -> None:
-    """The request-log topic, created explicitly (as the platform's Kafka would have it)."""
+def create_topic(bootstrap_servers: str, name: str) -> None:
+    """Create a one-partition topic (auto-creation is not relied on); fine if it exists."""
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    from .settings import load_settings
-
-    topic = load_settings({**os.environ, **stack.env}).request_topic
-    admin = KafkaAdminClient(bootstrap_servers=stack.env["KAFKA_BOOTSTRAP_SERVERS"])
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers)
     try:
-        admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+        admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
     except TopicAlreadyExistsError:
         pass
     finally:
         admin.close()
+
+
+def create_request_topic(stack: Stack) -> None:
+    """The request-log topic, created explicitly (as the platform's Kafka would have it)."""
+    from .settings import load_settings
+
+    topic = load_settings({**os.environ, **stack.env}).request_topic
+    create_topic(stack.env["KAFKA_BOOTSTRAP_SERVERS"], topic)
 
 
 def write_training_data(stack: Stack) -> None:
