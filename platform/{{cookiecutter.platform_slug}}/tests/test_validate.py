@@ -33,6 +33,12 @@ def test_a_rollout_with_two_predictors_is_valid(platform):
     assert validate.check_repo(platform).problems == []
 
 
+def add_resource(directory, name: str, text: str) -> None:
+    """A manifest added to a Kustomize directory and listed in its resources."""
+    (directory / name).write_text(text)
+    edit_yaml(directory / "kustomization.yaml", lambda docs: docs[0]["resources"].append(name))
+
+
 def edit_yaml(path, change) -> None:
     documents = list(yaml.safe_load_all(path.read_text()))
     change(documents)
@@ -59,13 +65,13 @@ def test_a_misspelt_field_of_a_builtin_kind_in_a_model_overlay_fails(platform):
 
 def test_a_model_may_not_deploy_cluster_wide_objects(platform):
     overlay = write_overlay(platform, "iris", "staging", "1")
-    (overlay / "base" / "clusterrole.yaml").write_text(
-        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n"
-        "metadata:\n  name: iris-everything\nrules: []\n"
-    )
-    edit_yaml(
-        overlay / "base" / "kustomization.yaml",
-        lambda docs: docs[0]["resources"].append("clusterrole.yaml"),
+    add_resource(
+        overlay / "base",
+        "clusterrole.yaml",
+        (
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n"
+            "metadata:\n  name: iris-everything\nrules: []\n"
+        ),
     )
     found = problems(platform)
     assert any("iris-staging" in p and "ClusterRole" in p and "models" in p for p in found)
@@ -73,24 +79,22 @@ def test_a_model_may_not_deploy_cluster_wide_objects(platform):
 
 def test_a_model_may_not_deploy_kinds_outside_its_project(platform):
     overlay = write_overlay(platform, "iris", "staging", "1")
-    (overlay / "base" / "secret.yaml").write_text(
-        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: leaked\nstringData:\n  k: v\n"
-    )
-    edit_yaml(
-        overlay / "base" / "kustomization.yaml",
-        lambda docs: docs[0]["resources"].append("secret.yaml"),
+    add_resource(
+        overlay / "base",
+        "secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: leaked\nstringData:\n  k: v\n",
     )
     assert any("Secret" in p and "namespaceResourceWhitelist" in p for p in problems(platform))
 
 
 def test_a_secret_committed_to_git_is_refused(platform):
-    (platform / "infrastructure" / "secrets" / "leak.yaml").write_text(
-        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: mlflow-s3\n  namespace: mlflow\n"
-        "stringData:\n  AWS_SECRET_ACCESS_KEY: hunter2\n"
-    )
-    edit_yaml(
-        platform / "infrastructure" / "secrets" / "kustomization.yaml",
-        lambda docs: docs[0]["resources"].append("leak.yaml"),
+    add_resource(
+        platform / "infrastructure" / "secrets",
+        "leak.yaml",
+        (
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: mlflow-s3\n  namespace: mlflow\n"
+            "stringData:\n  AWS_SECRET_ACCESS_KEY: hunter2\n"
+        ),
     )
     assert any("Secret mlflow/mlflow-s3: a Secret in git" in p for p in problems(platform))
 
@@ -134,12 +138,10 @@ def test_our_own_schemas_reject_unknown_fields(platform, kind):
 
 def test_a_kind_without_a_schema_or_an_operator_is_reported(platform):
     overlay = write_overlay(platform, "iris", "staging", "1")
-    (overlay / "base" / "widget.yaml").write_text(
-        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec: {}\n"
-    )
-    edit_yaml(
-        overlay / "base" / "kustomization.yaml",
-        lambda docs: docs[0]["resources"].append("widget.yaml"),
+    add_resource(
+        overlay / "base",
+        "widget.yaml",
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec: {}\n",
     )
     found = problems(platform)
     assert any("no schema for example.com/Widget" in p for p in found)
