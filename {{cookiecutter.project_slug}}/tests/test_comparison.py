@@ -16,7 +16,10 @@ import pytest
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME
 
+from .fake_review_api import FakeReviewApi
 from .servers import free_port, start_server, stop
+from .test_delivery import TOKEN, push_overlay, run_cli
+from .test_rollout import merge_promotion
 
 pytestmark = pytest.mark.slow
 
@@ -149,3 +152,25 @@ def test_a_bad_window_and_an_unreachable_prometheus_are_named(capsys):
 
 if __name__ == "__main__":  # print the recorded series, to look at them
     sys.stdout.write(openmetrics(0)[0][:2000])
+
+
+def test_finishing_a_rollout_puts_the_comparison_in_the_pull_request(
+    recorded_prometheus, platform, capsys, monkeypatch, tmp_path
+):
+    url, ends = recorded_prometheus
+    monkeypatch.setenv("PLATFORM_REPO_TOKEN", TOKEN)
+    with FakeReviewApi("github", "acme/mlops-platform", TOKEN) as api:
+        promote = ["open-promotion", "--platform-repo", platform, "--no-metrics",
+                   "--repository", "acme/mlops-platform", "--api-url", api.url]  # fmt: skip
+        ab = ["--strategy", "ab", "--traffic", "20"]
+        for version, tag, strategy in (("4", "aaaaaaa", []), ("5", "bbbbbbb", ab)):
+            assert push_overlay(capsys, platform, version=version, tag=tag)[0] == 0
+            assert run_cli(capsys, *promote, *strategy)[1]["action"] == "created"
+            merge_promotion(platform, tmp_path)
+            api.reviews[-1]["state"] = "closed"
+        code, answer = run_cli(capsys, *promote, "--abort", "--compare-with", url,
+                               "--compare-at", str(ends["latency"]))  # fmt: skip
+        assert code == 0 and answer["action"] == "created", answer
+    body = api.reviews[-1]["body"]
+    assert api.reviews[-1]["title"] == f"Abort the ab rollout of {MODEL_NAME} version 5"
+    assert "| | default | candidate |" in body and "**Verdict: abort**: p99 latency" in body

@@ -196,6 +196,8 @@ def test_a_bad_rollout_request_commits_and_pushes_nothing(platform, capsys, monk
         assert code == 1 and "from 1 to 99" in answer
         code, answer = run_cli(capsys, *promote, "--finish")
         assert code == 1 and "no rollout runs in production" in answer
+        code, answer = run_cli(capsys, *promote, "--compare-with", "http://127.0.0.1:9")
+        assert code == 1 and "--compare-with goes with --finish or --abort" in answer
         assert api.requests == []
     refs = Path(platform.removeprefix("file://")) / "refs" / "heads"
     assert sorted(p.name for p in refs.iterdir()) == ["main"], "no promotion branch pushed"

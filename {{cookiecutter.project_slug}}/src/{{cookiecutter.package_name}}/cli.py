@@ -223,6 +223,14 @@ def cmd_open_promotion(args: argparse.Namespace) -> int:
     strategy = Strategy(args.strategy, args.traffic) if args.end is None else None
     if args.end is not None and (args.strategy != "replace" or args.traffic is not None):
         raise DeliveryError(f"--{args.end} ends the running rollout: no --strategy or --traffic")
+    if args.compare_with and args.end is None:
+        raise DeliveryError("--compare-with goes with --finish or --abort (a running rollout)")
+    comparison = None
+    if args.compare_with:  # read before any push: an unreachable Prometheus stops here
+        from .delivery.comparison import Prometheus, compare, markdown
+
+        prometheus = Prometheus(args.compare_with, args.compare_at)
+        comparison = markdown(compare(prometheus, args.compare_window))
     token = os.environ.get("PLATFORM_REPO_TOKEN", "")
     repository = args.repository or repository_path(args.platform_repo)
     reviews = client_for(args.provider, args.api_url, repository, token)
@@ -239,7 +247,8 @@ def cmd_open_promotion(args: argparse.Namespace) -> int:
             except registry.RegistryError as error:
                 raise DeliveryError(str(error)) from None
             facts = version_facts(client, staging.model_version)
-        print(json.dumps(open_promotion(repo, reviews, facts, strategy, args.end)))
+        outcome = open_promotion(repo, reviews, facts, strategy, args.end, comparison)
+        print(json.dumps(outcome))
     return 0
 
 
@@ -448,6 +457,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace production, or run staging's version beside it (see delivery/rollout.py)",
     )  # fmt: skip
     promote.add_argument("--traffic", type=int, help="canary / ab: the candidate's percent")
+    promote.add_argument(
+        "--compare-with", metavar="PROMETHEUS_URL",
+        help="with --finish / --abort: put compare-predictors' table and verdict in the body",
+    )  # fmt: skip
+    promote.add_argument("--compare-window", default="30m", help="the comparison's window")
+    promote.add_argument("--compare-at", type=float, help="evaluate at this Unix time (replays)")
     ending = promote.add_mutually_exclusive_group()
     for end, what in (("finish", "the candidate replaces the default"),
                       ("abort", "the candidate is removed")):  # fmt: skip

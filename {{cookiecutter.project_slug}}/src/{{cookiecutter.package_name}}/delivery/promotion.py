@@ -247,11 +247,13 @@ def open_promotion(
     facts: tuple[VersionFacts | None, VersionFacts | None] | None = None,
     strategy: Strategy | None = None,
     end: str | None = None,
+    comparison: str | None = None,
 ) -> dict[str, str]:
     """Branch from main with production changed, push it, open or update the request.
 
     The change is a promotion of staging's release with `strategy` (replace by default), or
-    `end` = "finish" / "abort" of the rollout production runs. `facts` maps the candidate
+    `end` = "finish" / "abort" of the rollout production runs (with `comparison`, the
+    predictors' figures and verdict, in the body). `facts` maps the candidate
     version to (candidate, champion) for the body; None skips the comparison. Invalid
     requests (a second rollout, nothing to finish) fail before anything is committed.
     Returns what happened, for CI logs.
@@ -277,6 +279,8 @@ def open_promotion(
             f"**{MODEL_NAME}** version **{release.model_version}** (image `{release.image_tag}`) "
             "alone, as its `default` predictor.\n"
         )
+        if comparison:
+            new_body += "\n" + comparison
     changed = repo.commit(new_title, [str(Path("models") / MODEL_NAME / "production")])
     if not changed:
         return {"action": "none", "reason": "production already runs what staging runs"}
