@@ -40,6 +40,7 @@ from {{ cookiecutter.package_name }}.settings import (  # noqa: E402
     STAGING_ALIAS,
 )
 from tests.fake_review_api import FakeReviewApi  # noqa: E402
+from tests.probes import metric_total, scrape  # noqa: E402
 
 # The shift: one feature moves by this much (in its own units) in served traffic and in the
 # fresh labelled data that arrives with it.
@@ -93,13 +94,7 @@ class Loop:
             return json.load(response)
 
     def drift_metric(self, name: str) -> float:
-        with urllib.request.urlopen(f"{self.stack.url('drift')}/metrics", timeout=5) as response:
-            text = response.read().decode()
-        return sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith(name) and not line.startswith("#")
-        )
+        return metric_total(scrape(f"{self.stack.url('drift')}/metrics"), name)
 
     def predict(self, rows) -> None:
         payload = {"data": {"names": list(FEATURES), "ndarray": rows.tolist()}}

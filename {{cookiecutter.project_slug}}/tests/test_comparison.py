@@ -18,7 +18,7 @@ from {{ cookiecutter.package_name }}.settings import MODEL_NAME
 
 from .fake_review_api import FakeReviewApi
 from .servers import free_port, start_server, stop
-from .test_delivery import TOKEN, push_overlay, run_cli
+from .test_delivery import TOKEN, promote_argv, push_overlay, run_cli
 from .test_rollout import merge_promotion
 
 pytestmark = pytest.mark.slow
@@ -160,8 +160,7 @@ def test_finishing_a_rollout_puts_the_comparison_in_the_pull_request(
     url, ends = recorded_prometheus
     monkeypatch.setenv("PLATFORM_REPO_TOKEN", TOKEN)
     with FakeReviewApi("github", "acme/mlops-platform", TOKEN) as api:
-        promote = ["open-promotion", "--platform-repo", platform, "--no-metrics",
-                   "--repository", "acme/mlops-platform", "--api-url", api.url]  # fmt: skip
+        promote = promote_argv(platform, "acme/mlops-platform", api.url)
         ab = ["--strategy", "ab", "--traffic", "20"]
         for version, tag, strategy in (("4", "aaaaaaa", []), ("5", "bbbbbbb", ab)):
             assert push_overlay(capsys, platform, version=version, tag=tag)[0] == 0

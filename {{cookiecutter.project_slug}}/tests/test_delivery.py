@@ -42,6 +42,21 @@ def run_cli(capsys, *argv: str) -> tuple[int, dict | str]:
         return code, captured.err
 
 
+def promote_argv(
+    platform: str,
+    repository: str = "acme/platform",
+    api_url: str | None = None,
+    provider: str = "github",
+    metrics: bool = False,
+) -> list[str]:
+    """`open-promotion` as CI runs it, against a platform remote and a review API."""
+    argv = ["open-promotion", "--platform-repo", platform, "--provider", provider,
+            "--repository", repository]  # fmt: skip
+    if api_url is not None:
+        argv += ["--api-url", api_url]
+    return argv if metrics else [*argv, "--no-metrics"]
+
+
 def push_overlay(
     capsys,
     platform: str,
@@ -203,18 +218,7 @@ def test_one_promotion_request_opened_updated_and_never_duplicated(
 ):
     monkeypatch.setenv("PLATFORM_REPO_TOKEN", TOKEN)
     with FakeReviewApi(provider, "acme/platform", TOKEN) as api:
-        promote = (
-            "open-promotion",
-            "--platform-repo",
-            platform,
-            "--provider",
-            provider,
-            "--repository",
-            "acme/platform",
-            "--api-url",
-            api.url,
-            "--no-metrics",
-        )
+        promote = promote_argv(platform, api_url=api.url, provider=provider)
         assert push_overlay(capsys, platform, provider=provider)[0] == 0
         code, opened = run_cli(capsys, *promote)
         assert code == 0 and opened["action"] == "created", opened
@@ -243,47 +247,20 @@ def test_api_errors_are_reported_without_the_token(platform, capsys, monkeypatch
     monkeypatch.setenv("PLATFORM_REPO_TOKEN", "wrong-token")
     with FakeReviewApi("github", "acme/platform", TOKEN) as api:
         push_overlay(capsys, platform)
-        code, error = run_cli(
-            capsys,
-            "open-promotion",
-            "--platform-repo",
-            platform,
-            "--repository",
-            "acme/platform",
-            "--api-url",
-            api.url,
-            "--no-metrics",
-        )
+        code, error = run_cli(capsys, *promote_argv(platform, api_url=api.url))
     assert code == 1 and "HTTP 401" in error and "wrong-token" not in error
 
 
 def test_a_missing_token_is_named_before_anything_runs(platform, capsys, monkeypatch):
     monkeypatch.delenv("PLATFORM_REPO_TOKEN", raising=False)
-    code, error = run_cli(
-        capsys,
-        "open-promotion",
-        "--platform-repo",
-        platform,
-        "--repository",
-        "acme/platform",
-        "--no-metrics",
-    )
+    code, error = run_cli(capsys, *promote_argv(platform))
     assert code == 1 and "PLATFORM_REPO_TOKEN is empty" in error
 
 
 def test_nothing_to_promote_before_staging_has_an_overlay(platform, capsys, monkeypatch):
     monkeypatch.setenv("PLATFORM_REPO_TOKEN", TOKEN)
     with FakeReviewApi("github", "acme/platform", TOKEN) as api:
-        code, error = run_cli(
-            capsys,
-            "open-promotion",
-            "--platform-repo",
-            platform,
-            "--repository",
-            "acme/platform",
-            "--api-url",
-            api.url,
-        )
+        code, error = run_cli(capsys, *promote_argv(platform, api_url=api.url, metrics=True))
         assert code == 1 and "nothing to promote" in error and not api.calls("POST")
 
 

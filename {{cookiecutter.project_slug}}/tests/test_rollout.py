@@ -16,7 +16,7 @@ from {{ cookiecutter.package_name }}.settings import IMAGES, MODEL_NAME
 
 from .fake_review_api import FakeReviewApi
 from .git_repos import git
-from .test_delivery import TOKEN, kustomize, push_overlay, run_cli
+from .test_delivery import TOKEN, kustomize, promote_argv, push_overlay, remote_file, run_cli
 from .test_manifests import validate
 
 STABLE = overlay.Release("aaaaaaa", "4")
@@ -190,8 +190,7 @@ def test_a_bad_rollout_request_commits_and_pushes_nothing(platform, capsys, monk
     monkeypatch.setenv("PLATFORM_REPO_TOKEN", TOKEN)
     assert push_overlay(capsys, platform, version="4", tag="aaaaaaa")[0] == 0
     with FakeReviewApi("github", "acme/mlops-platform", TOKEN) as api:
-        promote = ["open-promotion", "--platform-repo", platform, "--no-metrics",
-                   "--repository", "acme/mlops-platform", "--api-url", api.url]  # fmt: skip
+        promote = promote_argv(platform, "acme/mlops-platform", api.url)
         code, answer = run_cli(capsys, *promote, "--strategy", "canary", "--traffic", "150")
         assert code == 1 and "from 1 to 99" in answer
         code, answer = run_cli(capsys, *promote, "--finish")
@@ -215,8 +214,7 @@ def merge_promotion(platform: str, tmp_path: Path) -> None:
 def test_a_canary_then_its_finish_are_pull_requests(platform, capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("PLATFORM_REPO_TOKEN", TOKEN)
     with FakeReviewApi("github", "acme/mlops-platform", TOKEN) as api:
-        promote = ["open-promotion", "--platform-repo", platform, "--no-metrics",
-                   "--repository", "acme/mlops-platform", "--api-url", api.url]  # fmt: skip
+        promote = promote_argv(platform, "acme/mlops-platform", api.url)
         assert push_overlay(capsys, platform, version="4", tag="aaaaaaa")[0] == 0
         assert run_cli(capsys, *promote)[1]["action"] == "created"  # the first: a replace
         merge_promotion(platform, tmp_path)
@@ -227,7 +225,9 @@ def test_a_canary_then_its_finish_are_pull_requests(platform, capsys, monkeypatc
         assert code == 0 and answer["action"] == "created", answer
         assert api.reviews[-1]["title"].endswith("to production as a canary")
         assert "canary, 25 % of the traffic to the candidate" in api.reviews[-1]["body"]
-        patch = remote_file(platform, BRANCH, f"models/{MODEL_NAME}/production/rollout.yaml")
+        patch = remote_file(
+            platform, BRANCH, f"models/{MODEL_NAME}/production/rollout.yaml", tmp_path
+        )
         assert "traffic: 25" in patch and "traffic: 75" in patch
         merge_promotion(platform, tmp_path)
         api.reviews[-1]["state"] = "closed"
@@ -238,10 +238,6 @@ def test_a_canary_then_its_finish_are_pull_requests(platform, capsys, monkeypatc
         assert code == 0 and answer["action"] == "created", answer
         assert api.reviews[-1]["title"] == f"Finish the canary rollout of {MODEL_NAME} version 5"
         kustomization = remote_file(
-            platform, BRANCH, f"models/{MODEL_NAME}/production/kustomization.yaml"
+            platform, BRANCH, f"models/{MODEL_NAME}/production/kustomization.yaml", tmp_path
         )
         assert "rollout.yaml" not in kustomization and "MODEL_VERSION=5" in kustomization
-
-
-def remote_file(url: str, ref: str, path: str) -> str:
-    return git("--git-dir", url.removeprefix("file://"), "show", f"{ref}:{path}", cwd=Path("/"))

@@ -328,10 +328,17 @@ def write_configs(stack: Stack, alert_for: str) -> None:
 
 
 # -- up and down ------------------------------------------------------------------------------
+def process_env(stack: Stack, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment every process of the stack runs with (Prefect's home in the stack)."""
+    return {
+        **os.environ, **stack.env, **(extra or {}),
+        "PREFECT_HOME": str(stack.directory / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }  # fmt: skip
+
+
 def start(stack: Stack, service: Service, log: Callable[[str], None]) -> None:
-    env = {**os.environ, **stack.env, **service.extra_env}
-    env["PREFECT_HOME"] = str(stack.directory / "prefect")
-    env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    env = process_env(stack, service.extra_env)
     log_path = stack.directory / "logs" / f"{service.name}.log"
     started = time.monotonic()
     process = subprocess.Popen(
@@ -355,7 +362,7 @@ def start(stack: Stack, service: Service, log: Callable[[str], None]) -> None:
 
 def run_step(stack: Stack, what: str, command: list[str], log: Callable[[str], None]) -> None:
     """A one-off command with the stack's environment (deploying the flow, training)."""
-    env = {**os.environ, **stack.env, "PREFECT_HOME": str(stack.directory / "prefect")}
+    env = process_env(stack)
     log_path = stack.directory / "logs" / f"{what}.log"
     started = time.monotonic()
     with log_path.open("a") as output:

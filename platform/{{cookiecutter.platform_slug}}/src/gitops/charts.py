@@ -24,21 +24,20 @@ def helm_commands(root: Path, helm: str = "helm") -> list[tuple[str, list[str]]]
     inv = inventory.load(root)
     commands = []
     for application in inv.applications:
+        name = application["metadata"]["name"]
         namespace = application["spec"]["destination"]["namespace"]
-        spec = application["spec"]
-        for raw in spec.get("sources") or [spec.get("source", {})]:
-            if "chart" not in raw:
+        for source in inv.sources(application):
+            if source.chart is None:
                 continue
-            helm_spec = raw.get("helm", {})
             argv = [
-                helm, "template", helm_spec.get("releaseName", application["metadata"]["name"]),
-                raw["chart"], "--repo", raw["repoURL"], "--version", raw["targetRevision"],
+                helm, "template", source.release or name, source.chart,
+                "--repo", source.repo_url, "--version", source.revision,
                 "--namespace", namespace, "--kube-version", KUBERNETES_VERSION, "--include-crds",
             ]  # fmt: skip
-            for value_file in helm_spec.get("valueFiles", []):
+            for value_file in source.value_files:
                 inventory.read_values(root, value_file)  # exists and parses
                 argv += ["--values", str(root / value_file.removeprefix("$values/"))]
-            commands.append((application["metadata"]["name"], argv))
+            commands.append((name, argv))
     return commands
 
 

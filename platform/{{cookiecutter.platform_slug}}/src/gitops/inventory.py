@@ -28,6 +28,8 @@ class Source:
     chart: str | None = None
     namespace: str | None = None  # spec.source.kustomize.namespace
     value_files: list[str] = field(default_factory=list)  # "$values/<path>" of this repo
+    revision: str | None = None  # targetRevision: a chart version, or a branch of this repo
+    release: str | None = None  # the Helm release name
 
     @property
     def local(self) -> bool:
@@ -68,6 +70,8 @@ def application_sources(application: dict) -> list[Source]:
                 chart=source.get("chart"),
                 namespace=source.get("kustomize", {}).get("namespace"),
                 value_files=list(helm.get("valueFiles", [])),
+                revision=source.get("targetRevision"),
+                release=helm.get("releaseName"),
             )
         )
     return sources
