@@ -16,6 +16,11 @@ from pathlib import Path
 
 # Paths of the machine that generated the repo: meaningless anywhere else.
 MACHINE_SPECIFIC_KEYS = {"_output_dir", "_repo_dir", "__prompts__"}
+# The values of the options that pick whole-file variants (cookiecutter.json lists them too).
+VARIANT_VALUES = {
+    "serving_runtime": ("seldon-core", "kserve"),
+    "drift_library": ("alibi-detect", "evidently"),
+}
 
 
 def optional_paths(answers: dict) -> list[tuple[bool, list[str]]]:
@@ -32,7 +37,42 @@ def optional_paths(answers: dict) -> list[tuple[bool, list[str]]]:
             "benchmarks/closed_loop.py",
             "k8s/base/retrain-receiver.yaml", "tests/schemas/alertmanagerconfig.schema.json",
         ]),
+        (answers["serving_runtime"] == "seldon-core", [
+            "k8s/base/seldondeployment.yaml", "tests/schemas/seldondeployment.schema.json",
+        ]),
+        (answers["serving_runtime"] == "kserve", [
+            "k8s/base/inferenceservice.yaml", "tests/schemas/inferenceservice.schema.json",
+        ]),
     ]  # fmt: skip
+
+
+def variant_paths(answers: dict) -> dict[str, list[str]]:
+    """Files that exist once per value of a choice option, as `<stem>.<value><suffix>`.
+
+    The chosen value's file takes the plain name (`serving.kserve.py` -> `serving.py`); the
+    others are removed. Whole-file variants keep each runtime's code readable on its own.
+    """
+    package = f"src/{answers['package_name']}"
+    return {
+        "serving_runtime": [
+            f"{package}/serving.py", f"{package}/protocol.py", "tests/test_serving.py",
+        ],
+        "drift_library": [f"{package}/drift/detector.py"],
+    }
+
+
+def choose_variants(root: Path, answers: dict) -> None:
+    for option, paths in variant_paths(answers).items():
+        for relative in paths:
+            plain = root / relative
+            for value in VARIANT_VALUES[option]:
+                variant = plain.with_name(f"{plain.stem}.{value}{plain.suffix}")
+                if not variant.exists():
+                    continue  # removed with its optional part (drift off)
+                if value == answers[option]:
+                    variant.rename(plain)
+                else:
+                    variant.unlink()
 
 
 def remove_excluded(root: Path, answers: dict) -> None:
@@ -98,6 +138,7 @@ def main() -> int:
     answers = json.loads(r"""{{ cookiecutter | tojson }}""")
     root = Path.cwd()
     remove_excluded(root, answers)
+    choose_variants(root, answers)
     write_monitoring_files(root, answers["package_name"])
     record_answers(root, answers)
     return 0

@@ -27,12 +27,16 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 REGISTRY = re.compile(r"^[a-z0-9]+([.-][a-z0-9]+)*(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
 SSH_GIT_URL = re.compile(r"^git@[A-Za-z0-9.-]+:[A-Za-z0-9._/-]+\.git$")
 HOST_PORT = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?:[0-9]{1,5}$")
-CHOICES = {"ci_provider": ("github", "gitlab")}
+CHOICES = {
+    "ci_provider": ("github", "gitlab"),
+    "serving_runtime": ("seldon-core", "kserve"),
+    "drift_library": ("alibi-detect", "evidently"),
+}
 BOOLEANS = ("include_drift_detection", "hyperparameter_tuning")
 # Package names that would shadow a dependency the generated repo imports.
 SHADOWED_PACKAGES = {
     "mlflow", "prefect", "seldon_core", "sklearn", "numpy", "pandas", "kafka", "alibi_detect",
-    "prometheus_client", "tests", "test", "src",
+    "prometheus_client", "tests", "test", "src", "mlserver", "evidently", "scipy",
 }  # fmt: skip
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 import urllib.error
@@ -23,7 +22,7 @@ from .settings import (
     IMAGES,
     MODEL_NAME,
     PLATFORM_REPO_URL,
-    SELDON_CLASS,
+    SERVING_RUNTIME,
     SettingsError,
     load_settings,
 )
@@ -66,39 +65,24 @@ def _wait_for_http(url: str, timeout: float) -> bool:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    # The venv's own script first: the venv's bin/ need not be on PATH.
-    beside_python = Path(sys.executable).with_name("seldon-core-microservice")
-    executable = str(beside_python) if beside_python.exists() else None
-    executable = executable or shutil.which("seldon-core-microservice")
-    if executable is None:
-        print("seldon-core-microservice is not installed: run `make install`", file=sys.stderr)
+    from . import protocol
+
+    try:
+        argv, env = protocol.server_command(load_settings(), args.workers, args.threads)
+    except FileNotFoundError as error:
+        print(error, file=sys.stderr)
         return 1
-    argv = [
-        executable,
-        SELDON_CLASS,
-        "--service-type",
-        "MODEL",
-        "--http-port",
-        str(settings.http_port),
-        "--grpc-port",
-        str(settings.grpc_port),
-        "--metrics-port",
-        str(settings.metrics_port),
-        "--workers",
-        str(args.workers),
-        "--threads",
-        str(args.threads),
-    ]
-    os.execv(executable, argv)  # the server replaces this process: signals reach it directly
+    os.environ.update(env)
+    os.execv(argv[0], argv)  # the server replaces this process: signals reach it directly
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from . import protocol
     from .data import sample_rows
 
     settings = load_settings()
     rows = sample_rows(args.rows, seed=args.seed)
-    payload = {"data": {"names": list(rows.columns), "ndarray": rows.to_numpy().tolist()}}
+    payload = protocol.request_body(rows.to_numpy().tolist(), list(rows.columns))
     request = urllib.request.Request(
         args.url or settings.prediction_url,
         data=json.dumps(payload).encode(),
@@ -346,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.set_defaults(handler=cmd_train)
 
-    serve = commands.add_parser("serve", help="serve the registered model with Seldon Core")
+    serve = commands.add_parser("serve", help=f"serve the registered model ({SERVING_RUNTIME})")
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--threads", type=int, default=1)
     serve.set_defaults(handler=cmd_serve)

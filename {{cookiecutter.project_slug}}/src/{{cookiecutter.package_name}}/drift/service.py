@@ -240,7 +240,7 @@ def main(settings: Settings) -> int:
     """`{{ cookiecutter.project_slug }} drift`: run until SIGTERM or SIGINT."""
     # Quiet libraries: a progress bar per download, Kafka's metadata refreshes every second.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    for name in ("kafka", "alibi_detect"):
+    for name in ("kafka", "alibi_detect", "evidently"):
         logging.getLogger(name).setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="drift-") as workdir:
         watched, fitted, load_seconds = load_watched(settings, Path(workdir))

@@ -18,7 +18,7 @@ import numpy as np
 from seldon_core.flask_utils import SeldonMicroserviceException
 from seldon_core.user_model import SeldonNotImplementedError
 
-from . import registry
+from . import protocol, registry
 from .data import FEATURES
 from .request_log import DeltaCounts, RequestLogger, new_request_id
 from .settings import Settings, load_settings
@@ -71,7 +71,12 @@ class SeldonModel:
         started = time.perf_counter()
         self._outcomes.add("requests")
         try:
-            rows, names, form = _decode(request)
+            try:
+                rows, names, form = protocol.decode(request)
+            except InvalidInput as error:
+                raise SeldonMicroserviceException(
+                    str(error), status_code=400, reason="INVALID_INPUT"
+                ) from None
             meta = request.get("meta") if isinstance(request.get("meta"), dict) else {}
             probabilities = self.predict(rows, names, meta)
         except SeldonMicroserviceException as error:
@@ -196,39 +201,3 @@ class SeldonModel:
                 "served_model": self.settings.served_model_reference,
             },
         }
-
-
-def _bad_request(message: str) -> SeldonMicroserviceException:
-    return SeldonMicroserviceException(message, status_code=400, reason="INVALID_INPUT")
-
-
-def _decode(request: dict[str, Any]) -> tuple[Any, list[str] | None, str]:
-    """(rows, feature names, payload form) of a Seldon JSON request, or a 400."""
-    if "jsonData" in request:
-        return request["jsonData"], None, "jsonData"
-    data = request.get("data")
-    if not isinstance(data, dict):
-        raise _bad_request("expected 'data' (with 'ndarray' or 'tensor') or 'jsonData'")
-    names = data.get("names")
-    if names is not None and not (
-        isinstance(names, list) and all(isinstance(n, str) for n in names)
-    ):
-        raise _bad_request("'data.names' must be a list of feature names")
-    if "ndarray" in data:
-        return data["ndarray"], names or None, "ndarray"
-    if "tensor" in data:
-        tensor = data["tensor"]
-        shape = tensor.get("shape") if isinstance(tensor, dict) else None
-        values = tensor.get("values") if isinstance(tensor, dict) else None
-        if not (
-            isinstance(shape, list) and len(shape) == 2
-            and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)
-            and isinstance(values, list) and len(values) == shape[0] * shape[1]
-        ):  # fmt: skip
-            raise _bad_request(
-                "'data.tensor' must have a 2-D 'shape' [rows, features] and "
-                "rows x features 'values'"
-            )
-        rows = [values[i * shape[1] : (i + 1) * shape[1]] for i in range(shape[0])]
-        return rows, names or None, "tensor"
-    raise _bad_request("'data' must contain 'ndarray' or 'tensor'")

@@ -1,0 +1,162 @@
+"""The Open Inference Protocol (KServe V2) as MLServer speaks it, in one place: paths, ports,
+request bodies and how to read answers.
+
+The server (`serving.py`) decodes requests with `decode`; every client in this repo (the
+`predict` command, tests, benchmarks, the local stack) builds them with `request_body`.
+
+A request carries either one 2-D input (shape [rows, features], columns in model order) or
+one input per feature, named after it (shape [rows] or [rows, 1]), in any order.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .settings import MODEL_NAME, Settings
+from .validation import InvalidInput
+
+RUNTIME = "kserve"
+PREDICT_PATH = f"/v2/models/{MODEL_NAME}/infer"
+READY_PATH = f"/v2/models/{MODEL_NAME}/ready"  # 200 once load() has fetched the model
+LIVE_PATH = "/v2/health/live"
+NUMERIC_DATATYPES = {
+    "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
+    "FP16", "FP32", "FP64",
+}  # fmt: skip
+OUTPUT = "probabilities"
+
+
+def serving_python() -> Path:
+    """The interpreter of the serving environment: MLServer needs an older FastAPI than
+    Prefect, so `make install` puts it in `.venv-serve` (the serving image has only it)."""
+    override = os.environ.get("SERVE_PYTHON")
+    if override:
+        return Path(override)
+    here = Path(sys.executable)
+    if here.parent.parent.name == ".venv-serve":
+        return here
+    return here.parent.parent.with_name(".venv-serve") / "bin" / "python"
+
+
+def server_command(settings: Settings, workers: int, threads: int) -> tuple[list[str], dict]:
+    """`mlserver start` and the environment that configures it for this model.
+
+    MLServer reads its settings from MLSERVER_* variables; with no model-settings.json in the
+    folder it serves the one model MLSERVER_MODEL_* describe. Inference runs in the server
+    process (`parallel_workers` 0: the model is small, and the custom metrics stay in one
+    registry); `workers`/`threads` are the Seldon runtime's knobs and are not used here.
+    """
+    executable = Path(sys.executable).with_name("mlserver")
+    if not executable.exists():
+        raise FileNotFoundError("mlserver is not installed in this environment: run `make install`")
+    env = {
+        "MLSERVER_HOST": os.environ.get("MLSERVER_HOST", "0.0.0.0"),
+        "MLSERVER_HTTP_PORT": str(settings.http_port),
+        "MLSERVER_GRPC_PORT": str(settings.grpc_port),
+        "MLSERVER_METRICS_PORT": str(settings.metrics_port),
+        "MLSERVER_PARALLEL_WORKERS": "0",
+        "MLSERVER_DEBUG": "false",
+        "MLSERVER_MODEL_NAME": settings.model_name,
+        "MLSERVER_MODEL_IMPLEMENTATION": f"{__package__}.serving.MLServerModel",
+    }
+    # The folder MLServer scans for model-settings.json: the package holds none.
+    return [str(executable), "start", str(Path(__file__).parent)], env
+
+
+def request_body(rows: list[list[float]], names: list[str] | None = None,
+                 request_id: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """One input per feature when names are given, else one 2-D input in model order."""
+    if names is not None:
+        inputs = [
+            {"name": name, "shape": [len(rows)], "datatype": "FP64",
+             "data": [row[column] for row in rows]}
+            for column, name in enumerate(names)
+        ]  # fmt: skip
+    else:
+        width = len(rows[0]) if rows else 0
+        inputs = [{"name": "features", "shape": [len(rows), width], "datatype": "FP64",
+                   "data": [value for row in rows for value in row]}]  # fmt: skip
+    body: dict[str, Any] = {"inputs": inputs}
+    if request_id:
+        body["id"] = request_id
+    return body
+
+
+def _output(answer: dict[str, Any]) -> dict[str, Any]:
+    return next(o for o in answer["outputs"] if o["name"] == OUTPUT)
+
+
+def probabilities(answer: dict[str, Any]) -> list[list[float]]:
+    """Class probabilities per row from a prediction answer."""
+    output = _output(answer)
+    rows, width = output["shape"]
+    data = output["data"]
+    return [data[i * width : (i + 1) * width] for i in range(rows)]
+
+
+def class_names(answer: dict[str, Any]) -> list[str]:
+    return _output(answer)["parameters"]["class_names"]
+
+
+def _values(item: dict[str, Any], index: int) -> tuple[list[Any], list[int]]:
+    name = item.get("name", f"#{index}")
+    datatype = item.get("datatype")
+    if datatype not in NUMERIC_DATATYPES:
+        raise InvalidInput(f"input {name!r}: datatype {datatype!r} is not numeric")
+    shape = item.get("shape")
+    data = item.get("data")
+    if any(isinstance(v, list) for v in data):  # the nested form: flatten row-major
+        data = _flatten(data)
+    size = 1
+    for dimension in shape:
+        size *= dimension
+    if len(data) != size:
+        raise InvalidInput(f"input {name!r}: shape {shape} needs {size} values, got {len(data)}")
+    return data, shape
+
+
+def _flatten(values: list[Any]) -> list[Any]:
+    flat: list[Any] = []
+    for value in values:
+        flat.extend(_flatten(value) if isinstance(value, list) else [value])
+    return flat
+
+
+def decode(request: dict[str, Any]) -> tuple[Any, list[str] | None, str]:
+    """(rows, feature names, payload form) of a V2 inference request, or InvalidInput."""
+    inputs = request.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise InvalidInput("expected 'inputs': a list of tensors")
+    for index, item in enumerate(inputs):
+        shape = item.get("shape") if isinstance(item, dict) else None
+        if not (isinstance(shape, list) and shape
+                and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
+                        for s in shape)):  # fmt: skip
+            raise InvalidInput(f"input #{index}: 'shape' must be a list of sizes")
+        if not isinstance(item.get("data"), list):
+            raise InvalidInput(f"input #{index}: 'data' must be a list of values")
+    if len(inputs) == 1:
+        data, shape = _values(inputs[0], 0)
+        if len(shape) == 1:
+            return data, None, "row"  # a single flat row
+        if len(shape) != 2:
+            raise InvalidInput(
+                f"input {inputs[0].get('name')!r}: expected shape [rows, features], got {shape}"
+            )
+        rows, width = shape
+        return [data[i * width : (i + 1) * width] for i in range(rows)], None, "tensor"
+    names, columns = [], []
+    for index, item in enumerate(inputs):
+        data, shape = _values(item, index)
+        if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
+            raise InvalidInput(
+                f"input {item.get('name')!r}: a feature column has shape [rows] or [rows, 1]"
+            )
+        names.append(str(item.get("name")))
+        columns.append(data)
+    if len({len(column) for column in columns}) > 1:
+        raise InvalidInput("every feature column must have the same number of rows")
+    return [list(row) for row in zip(*columns, strict=True)], names, "columns"

@@ -1,0 +1,95 @@
+"""The Seldon protocol, in one place: paths, ports, request bodies and how to read answers.
+
+The server (`serving.py`) decodes requests with `decode`; every client in this repo (the
+`predict` command, tests, benchmarks, the local stack) builds them with `request_body`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from .settings import SELDON_CLASS, Settings
+from .validation import InvalidInput
+
+RUNTIME = "seldon-core"
+PREDICT_PATH = "/api/v1.0/predictions"
+READY_PATH = "/health/status"  # 503 until load() has fetched the model
+LIVE_PATH = "/health/ping"
+
+
+def serving_python() -> Path:
+    """The interpreter whose environment has the serving runtime: this one."""
+    return Path(sys.executable)
+
+
+def server_command(settings: Settings, workers: int, threads: int) -> tuple[list[str], dict]:
+    """`seldon-core-microservice` serving the wrapper class, and no extra environment."""
+    # The venv's own script first: the venv's bin/ need not be on PATH.
+    executable = Path(sys.executable).with_name("seldon-core-microservice")
+    if not executable.exists():
+        found = shutil.which("seldon-core-microservice")
+        if found is None:
+            raise FileNotFoundError("seldon-core-microservice is not installed: run `make install`")
+        executable = Path(found)
+    argv = [
+        str(executable), SELDON_CLASS, "--service-type", "MODEL",
+        "--http-port", str(settings.http_port), "--grpc-port", str(settings.grpc_port),
+        "--metrics-port", str(settings.metrics_port),
+        "--workers", str(workers), "--threads", str(threads),
+    ]  # fmt: skip
+    return argv, {}
+
+
+def request_body(rows: list[list[float]], names: list[str] | None = None,
+                 request_id: str | None = None) -> dict[str, Any]:  # fmt: skip
+    data: dict[str, Any] = {"ndarray": rows}
+    if names is not None:
+        data["names"] = list(names)
+    body: dict[str, Any] = {"data": data}
+    if request_id:
+        body["meta"] = {"puid": request_id}
+    return body
+
+
+def probabilities(answer: dict[str, Any]) -> list[list[float]]:
+    """Class probabilities per row from a prediction answer."""
+    return answer["data"]["ndarray"]
+
+
+def class_names(answer: dict[str, Any]) -> list[str]:
+    return answer["data"]["names"]
+
+
+def decode(request: dict[str, Any]) -> tuple[Any, list[str] | None, str]:
+    """(rows, feature names, payload form) of a Seldon JSON request, or InvalidInput."""
+    if "jsonData" in request:
+        return request["jsonData"], None, "jsonData"
+    data = request.get("data")
+    if not isinstance(data, dict):
+        raise InvalidInput("expected 'data' (with 'ndarray' or 'tensor') or 'jsonData'")
+    names = data.get("names")
+    if names is not None and not (
+        isinstance(names, list) and all(isinstance(n, str) for n in names)
+    ):
+        raise InvalidInput("'data.names' must be a list of feature names")
+    if "ndarray" in data:
+        return data["ndarray"], names or None, "ndarray"
+    if "tensor" in data:
+        tensor = data["tensor"]
+        shape = tensor.get("shape") if isinstance(tensor, dict) else None
+        values = tensor.get("values") if isinstance(tensor, dict) else None
+        if not (
+            isinstance(shape, list) and len(shape) == 2
+            and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)
+            and isinstance(values, list) and len(values) == shape[0] * shape[1]
+        ):  # fmt: skip
+            raise InvalidInput(
+                "'data.tensor' must have a 2-D 'shape' [rows, features] and "
+                "rows x features 'values'"
+            )
+        rows = [values[i * shape[1] : (i + 1) * shape[1]] for i in range(shape[0])]
+        return rows, names or None, "tensor"
+    raise InvalidInput("'data' must contain 'ndarray' or 'tensor'")

@@ -1,0 +1,151 @@
+"""The MLServer custom runtime KServe runs (`{{ cookiecutter.project_slug }} serve` starts it).
+
+The model is loaded in `load()` at start-up (never on the first request), by the registry
+alias or pinned version in the settings; MLServer reports the model ready only after it.
+Input is checked against the model signature so a bad request gets a 400 naming the problem
+(MLServer itself answers 422 to a body that is not a V2 request), and every prediction is
+logged to Kafka without waiting for it, in the same message schema as every runtime.
+
+Metrics: the same names and labels as the Seldon runtime's (model_requests_total,
+model_predict_seconds, ...), so the alerts, the dashboard and `compare-predictors` work
+unchanged. MLServer serves the process's Prometheus registry on its metrics port; the server
+runs with `parallel_workers: 0` (inference in the server process), so the registry is this
+process's own.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+from mlserver import MLModel
+from mlserver.errors import MLServerError
+from mlserver.types import InferenceRequest, InferenceResponse, Parameters, ResponseOutput
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from . import protocol, registry
+from .request_log import RequestLogger, new_request_id
+from .settings import Settings, load_settings
+from .validation import InvalidInput, to_feature_matrix
+
+log = logging.getLogger(__name__)
+LABELS = ("model", "predictor")
+
+
+class ServingMetrics:
+    """The custom metrics, registered once per process (MLServer may reload a model)."""
+
+    _instance: ServingMetrics | None = None
+
+    def __init__(self) -> None:
+        self.requests = Counter("model_requests", "Prediction requests", LABELS)
+        self.errors = Counter("model_request_errors", "Failed prediction requests",
+                              (*LABELS, "status", "reason"))  # fmt: skip
+        self.rows = Counter("model_rows", "Rows predicted", LABELS)
+        self.last_rows = Gauge("model_last_request_rows", "Rows in the last request", LABELS)
+        self.predictions = Counter("model_predictions", "Predicted rows by class",
+                                   (*LABELS, "predicted_class"))  # fmt: skip
+        self.seconds = Histogram("model_predict_seconds", "Time to answer a prediction", LABELS)
+        self.version = Gauge("model_served_version", "Registry version being served", LABELS)
+
+    @classmethod
+    def get(cls) -> ServingMetrics:
+        if cls._instance is None:
+            cls._instance = cls()
+        return cls._instance
+
+
+class RequestLogCollector:
+    """request_log_{sent,dropped}_total and the queue depth, read when Prometheus scrapes."""
+
+    def __init__(self, request_log: RequestLogger, labels: dict[str, str]) -> None:
+        self.request_log, self.labels = request_log, labels
+
+    def collect(self):
+        names, values = list(self.labels), list(self.labels.values())
+        for name in ("sent", "dropped"):
+            family = CounterMetricFamily(f"request_log_{name}", f"Request-log messages {name}",
+                                         labels=names)  # fmt: skip
+            family.add_metric(values, self.request_log.counts.total(name))
+            yield family
+        depth = GaugeMetricFamily("request_log_queue_depth", "Messages waiting to be sent",
+                                  labels=names)  # fmt: skip
+        depth.add_metric(values, self.request_log.queue_depth)
+        yield depth
+
+
+class MLServerModel(MLModel):
+    """Serves the registered model; MLSERVER_MODEL_IMPLEMENTATION names this class."""
+
+    async def load(self) -> bool:
+        self.app_settings: Settings = load_settings()
+        self.labels = {"model": self.app_settings.model_name,
+                       "predictor": self.app_settings.predictor_name}  # fmt: skip
+        self.metrics = ServingMetrics.get()
+        self.served = registry.load_served_model(self.app_settings)
+        self.request_log = RequestLogger(
+            self.app_settings.kafka_bootstrap_servers,
+            self.app_settings.request_topic,
+            self.app_settings.model_name,
+            predictor=self.app_settings.predictor_name,
+        )
+        self.request_log.start()
+        if self.request_log.enabled:
+            REGISTRY.register(RequestLogCollector(self.request_log, self.labels))
+        self.metrics.version.labels(**self.labels).set(int(self.served.version))
+        self.metrics.requests.labels(**self.labels)  # every series exists from the start
+        return True
+
+    def _fail(self, status: int, reason: str, message: str) -> MLServerError:
+        self.metrics.errors.labels(**self.labels, status=str(status), reason=reason).inc()
+        return MLServerError(message, status_code=status)
+
+    async def predict(self, payload: InferenceRequest) -> InferenceResponse:
+        started = time.perf_counter()
+        self.metrics.requests.labels(**self.labels).inc()
+        served = self.served
+        try:
+            request = payload.model_dump(mode="json", exclude_none=True)
+            rows, names, _ = protocol.decode(request)
+            matrix = to_feature_matrix(rows, names, served.feature_names)
+            probabilities = served.model.predict_proba(matrix)
+        except InvalidInput as error:
+            raise self._fail(400, "INVALID_INPUT", str(error)) from None
+        except Exception as error:
+            log.exception("prediction failed")
+            raise self._fail(
+                500, "PREDICTION_FAILED", f"prediction failed: {type(error).__name__}"
+            ) from None
+        request_id = payload.id or new_request_id()
+        self.request_log.log(request_id, served.version, served.feature_names, matrix,
+                             served.class_names, probabilities)  # fmt: skip
+        winners = np.asarray(served.class_names)[probabilities.argmax(axis=1)]
+        classes, counts = np.unique(winners, return_counts=True)
+        for name, count in zip(classes, counts, strict=True):
+            self.metrics.predictions.labels(**self.labels, predicted_class=str(name)).inc(
+                int(count)
+            )
+        self.metrics.rows.labels(**self.labels).inc(len(matrix))
+        self.metrics.last_rows.labels(**self.labels).set(len(matrix))
+        self.metrics.seconds.labels(**self.labels).observe(time.perf_counter() - started)
+        return InferenceResponse(
+            id=request_id,
+            model_name=served.name,
+            model_version=served.version,
+            outputs=[
+                ResponseOutput(
+                    name=protocol.OUTPUT,
+                    shape=list(probabilities.shape),
+                    datatype="FP64",
+                    data=probabilities.ravel().tolist(),
+                    parameters=Parameters(class_names=list(served.class_names)),
+                )
+            ],
+            parameters=Parameters(run_id=served.run_id, predictor=self.labels["predictor"]),
+        )
+
+    async def unload(self) -> bool:
+        self.request_log.close()
+        return True
