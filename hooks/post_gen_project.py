@@ -42,6 +42,7 @@ def optional_paths(answers: dict) -> list[tuple[bool, list[str]]]:
         ]),
         (answers["serving_runtime"] == "kserve", [
             "k8s/base/inferenceservice.yaml", "tests/schemas/inferenceservice.schema.json",
+            "requirements-serve.lock",
         ]),
     ]  # fmt: skip
 

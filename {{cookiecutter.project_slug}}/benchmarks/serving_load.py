@@ -1,8 +1,14 @@
 """Load the real model server with and without Kafka request logging; print a table.
 
-Trains a model into a temporary local registry, starts a tansu broker and the Seldon
-microservice (1 worker, 1 thread), then measures single-row requests/s with p50 and p99 at
-concurrency 1 and 8, rows/s for 1000-row batches, and in-process predict as the floor.
+Trains a model into a temporary local registry, starts a tansu broker and the model server
+{%- if cookiecutter.serving_runtime == "seldon-core" %}
+(the Seldon microservice, 1 worker, 1 thread), then measures single-row requests/s with p50
+{%- else %}
+(MLServer from .venv-serve, inference in its process), then measures single-row requests/s
+with p50
+{%- endif %}
+and p99 at concurrency 1 and 8, rows/s for 1000-row batches, and in-process decoding and
+predict as the floor.
 Targets: throughput with logging on >= 95% of logging off; p99 at concurrency 1 <= 15 ms.
 Usage: make bench-serving (traffic goes to 127.0.0.1 only and stops by itself).
 """
@@ -21,6 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from {{ cookiecutter.package_name }} import protocol
+from {{ cookiecutter.package_name }}.settings import SERVING_PORTS
 from tests.servers import KafkaBroker, free_port, start_server, stop
 
 SINGLE_ROW_SECONDS = float(os.environ.get("BENCH_SECONDS", "8"))
@@ -35,7 +43,7 @@ def _payloads() -> tuple[bytes, bytes]:
 
     def payload(frame) -> bytes:
         rows = frame.to_numpy().tolist()
-        return json.dumps({"data": {"names": list(frame.columns), "ndarray": rows}}).encode()
+        return json.dumps(protocol.request_body(rows, list(frame.columns))).encode()
 
     return payload(features.head(1)), payload(features.sample(1000, replace=True, random_state=1))
 
@@ -53,7 +61,7 @@ def _load(port: int, body: bytes, concurrency: int, seconds: float, max_requests
         mine = []
         while time.perf_counter() < stop_at and len(mine) < max_requests // concurrency:
             started = time.perf_counter()
-            connection.request("POST", "/api/v1.0/predictions", body,
+            connection.request("POST", protocol.PREDICT_PATH, body,
                                {"Content-Type": "application/json"})  # fmt: skip
             response = connection.getresponse()
             response.read()
@@ -83,15 +91,12 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _serve(env: dict[str, str], folder: Path, label: str):
     http_port = free_port()
-    ports = {
-        "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": str(http_port),
-        "PREDICTIVE_UNIT_GRPC_SERVICE_PORT": str(free_port()),
-        "PREDICTIVE_UNIT_METRICS_SERVICE_PORT": str(free_port()),
-    }
+    ports = {SERVING_PORTS[kind][0]: str(free_port()) for kind in ("grpc", "metrics")}
+    ports[SERVING_PORTS["http"][0]] = str(http_port)
     process = start_server(
-        [sys.executable, "-m", "{{ cookiecutter.package_name }}", "serve"],
-        folder / f"server-{label}.log", f"http://127.0.0.1:{http_port}/health/status",
-        timeout=180, env={**env, **ports},
+        [str(protocol.serving_python()), "-m", "{{ cookiecutter.package_name }}", "serve"],
+        folder / f"server-{label}.log", f"http://127.0.0.1:{http_port}{protocol.READY_PATH}",
+        timeout=180, env={**env, **ports, "MLSERVER_HOST": "127.0.0.1"},
     )  # fmt: skip
     return process, http_port
 
@@ -109,16 +114,22 @@ def _measure(port: int, single: bytes, batch: bytes) -> dict[str, float]:
 
 
 def _in_process_floor(single: bytes) -> float:
-    from {{ cookiecutter.package_name }}.serving import SeldonModel
+    """Decode, validate and predict in this process: what any server adds is above this."""
+    from {{ cookiecutter.package_name }}.registry import load_served_model
+    from {{ cookiecutter.package_name }}.settings import load_settings
+    from {{ cookiecutter.package_name }}.validation import to_feature_matrix
 
-    model = SeldonModel()
-    model.load()
-    request = json.loads(single)
+    served = load_served_model(load_settings())
+
+    def predict() -> None:
+        rows, names, _ = protocol.decode(json.loads(single))
+        served.model.predict_proba(to_feature_matrix(rows, names, served.feature_names))
+
     for _ in range(200):
-        model.predict_raw(request)
+        predict()
     count, started = 2000, time.perf_counter()
     for _ in range(count):
-        model.predict_raw(request)
+        predict()
     return (time.perf_counter() - started) / count
 
 
@@ -160,6 +171,7 @@ def main() -> int:
             logged = len(broker.read(load_settings().request_topic, timeout=3))
             broker.stop()
 
+    print(f"serving runtime: {protocol.RUNTIME}")
     header = f"{'':<14}{'c1 req/s':>10}{'c1 p50':>9}{'c1 p99':>9}{'c8 req/s':>10}"
     header += f"{'c8 p50':>9}{'c8 p99':>9}{'1000-row rows/s':>17}"
     print(header)
@@ -169,7 +181,7 @@ def main() -> int:
             f"{r['c8_rps']:>10.0f}{r['c8_p50'] * 1e3:>7.1f}ms{r['c8_p99'] * 1e3:>7.1f}ms"
             f"{r['batch_rows_per_s']:>17.0f}"
         )
-    print(f"{'in-process':<14}{1 / floor:>10.0f}{floor * 1e3:>7.2f}ms  (predict_raw, the floor)")
+    print(f"{'in-process':<14}{1 / floor:>10.0f}{floor * 1e3:>7.2f}ms  (decode + predict: floor)")
     on, off = results["logging on"], results["logging off"]
     ratio1, ratio8 = on["c1_rps"] / off["c1_rps"], on["c8_rps"] / off["c8_rps"]
     print(f"throughput logging on / off: c1 {ratio1:.1%}, c8 {ratio8:.1%} (target >= 95%)")

@@ -30,7 +30,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "src"), str(REPO)]
 
-from {{ cookiecutter.package_name }} import local_stack  # noqa: E402
+from {{ cookiecutter.package_name }} import local_stack, protocol  # noqa: E402
 from {{ cookiecutter.package_name }}.data import FEATURES, TARGET, load_dataset  # noqa: E402
 from {{ cookiecutter.package_name }}.drift.config import load_config  # noqa: E402
 from {{ cookiecutter.package_name }}.settings import (  # noqa: E402
@@ -97,9 +97,9 @@ class Loop:
         return metric_total(scrape(f"{self.stack.url('drift')}/metrics"), name)
 
     def predict(self, rows) -> None:
-        payload = {"data": {"names": list(FEATURES), "ndarray": rows.tolist()}}
-        answer = self.get_json(f"{self.stack.url('model_http')}/api/v1.0/predictions", payload)
-        assert "data" in answer, answer
+        payload = protocol.request_body(rows.tolist(), list(FEATURES))
+        answer = self.get_json(f"{self.stack.url('model_http')}{protocol.PREDICT_PATH}", payload)
+        assert protocol.probabilities(answer), answer
 
     def stream(self, frame) -> None:
         matrix = frame[list(FEATURES)].to_numpy()

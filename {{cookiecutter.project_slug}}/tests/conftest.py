@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.settings import load_settings
+from {{ cookiecutter.package_name }} import protocol
+from {{ cookiecutter.package_name }}.settings import SERVING_PORTS, load_settings
 
 from .git_repos import bare_platform_repo
 from .servers import PREFECT, KafkaBroker, free_port, start_server, stop
@@ -122,21 +123,17 @@ def kafka(state_dir: Path) -> Iterator[KafkaBroker]:
 
 @pytest.fixture(scope="session")
 def model_server(trained, kafka: KafkaBroker, state_dir: Path) -> Iterator[ServerUrls]:
-    """The real `seldon-core-microservice` process serving the trained model over HTTP,
-    logging every request to the session's Kafka broker."""
-    ports = {
-        "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": free_port(),
-        "PREDICTIVE_UNIT_GRPC_SERVICE_PORT": free_port(),
-        "PREDICTIVE_UNIT_METRICS_SERVICE_PORT": free_port(),
-    }
+    """The real model server ({{ "seldon-core-microservice" if cookiecutter.serving_runtime == "seldon-core" else "MLServer, from the serving environment" }}) serving the trained
+    model over HTTP, logging every request to the session's Kafka broker."""
+    ports = {SERVING_PORTS[kind][0]: free_port() for kind in ("http", "grpc", "metrics")}
+    http, metrics = (ports[SERVING_PORTS[kind][0]] for kind in ("http", "metrics"))
     urls = ServerUrls(
-        http=f"http://127.0.0.1:{ports['PREDICTIVE_UNIT_HTTP_SERVICE_PORT']}",
-        metrics=f"http://127.0.0.1:{ports['PREDICTIVE_UNIT_METRICS_SERVICE_PORT']}/metrics",
+        http=f"http://127.0.0.1:{http}", metrics=f"http://127.0.0.1:{metrics}/metrics"
     )
     process = start_server(
-        [sys.executable, "-m", "{{ cookiecutter.package_name }}", "serve"],
-        state_dir / "model-server.log", f"{urls.http}/health/status", timeout=120,
-        env={**os.environ, **{k: str(v) for k, v in ports.items()}},
+        [str(protocol.serving_python()), "-m", "{{ cookiecutter.package_name }}", "serve"],
+        state_dir / "model-server.log", f"{urls.http}{protocol.READY_PATH}", timeout=120,
+        env={**os.environ, "MLSERVER_HOST": "127.0.0.1", **{k: str(v) for k, v in ports.items()}},
     )  # fmt: skip
     yield urls
     stop(process)

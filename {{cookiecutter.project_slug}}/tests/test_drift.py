@@ -19,6 +19,7 @@ import jsonschema
 import numpy as np
 import pytest
 
+from {{ cookiecutter.package_name }} import protocol
 from {{ cookiecutter.package_name }}.data import FEATURES, load_dataset
 from {{ cookiecutter.package_name }}.drift.config import (
     DriftConfig,
@@ -223,14 +224,13 @@ def test_drift_of_served_traffic_is_reported_per_feature(model_server, trained, 
     service = start_drift_service(state_dir, "served", MODEL_VERSION=trained.version)
     reference = load_dataset()[NAMES].to_numpy()
     window = load_config().window_size
-    predictions = f"{model_server.http}/api/v1.0/predictions"
+    predictions = f"{model_server.http}{protocol.PREDICT_PATH}"
     try:
         labels = {"model": MODEL_NAME, "version": trained.version}
 
         def send(matrix: np.ndarray) -> None:
             for chunk in np.array_split(matrix, len(matrix) // 10):
-                status, body = post(predictions, {"data": {"names": NAMES,
-                                                           "ndarray": chunk.tolist()}})  # fmt: skip
+                status, body = post(predictions, protocol.request_body(chunk.tolist(), NAMES))
                 assert status == 200, body
 
         send(traffic(reference, 3 * window, seed=11))

@@ -1,4 +1,4 @@
-"""Train with the real flow, then predict through the wrapper and the real Seldon server."""
+"""Train with the real flow, then predict through the real model server over HTTP."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 import mlflow
 import pytest
 
+from {{ cookiecutter.package_name }} import protocol
 from {{ cookiecutter.package_name }}.data import (
     FEATURES,
     sample_rows,
@@ -20,7 +21,7 @@ from {{ cookiecutter.package_name }}.settings import (
     load_settings,
 )
 
-from .probes import post, scrape
+from .probes import post
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "{{ cookiecutter.package_name }}"]
@@ -33,54 +34,36 @@ def test_training_registers_a_version_with_the_staging_alias(trained, mlflow_ser
     assert trained.metrics["accuracy"] > 0.8
 
 
-def test_the_wrapper_predicts_probabilities_for_each_class(trained):
-    from {{ cookiecutter.package_name }}.serving import SeldonModel
-
-    model = SeldonModel()
-    model.load()
-    rows = sample_rows(5)
-    probabilities = model.predict(rows.to_numpy(), list(rows.columns))
-    assert probabilities.shape == (5, len(model.class_names()))
-    assert abs(probabilities.sum(axis=1) - 1).max() < 1e-9
-    assert model.tags()["model_version"] == trained.version
-
-
-def test_the_microservice_answers_over_http(model_server, trained):
+def test_the_server_answers_over_http(model_server, trained):
     rows = sample_rows(3)
     status, body = post(
-        f"{model_server.http}/api/v1.0/predictions",
-        {"data": {"names": list(rows.columns), "ndarray": rows.to_numpy().tolist()}},
+        f"{model_server.http}{protocol.PREDICT_PATH}",
+        protocol.request_body(rows.to_numpy().tolist(), list(rows.columns)),
     )
     assert status == 200, body
-    assert len(body["data"]["ndarray"]) == 3
-    assert body["meta"]["tags"]["model_version"] == trained.version
-    assert body["data"]["names"]  # class names, not t:0 placeholders
-    assert not body["data"]["names"][0].startswith("t:")
-
-
-def test_health_and_metadata_describe_the_served_model(model_server, trained):
-    health = json.loads(scrape(f"{model_server.http}/health/status"))
-    assert '"ready"' in json.dumps(health) and f'"{trained.version}"' in json.dumps(health)
-    metadata = json.loads(scrape(f"{model_server.http}/api/v1.0/metadata"))
-    assert metadata["name"] == MODEL_NAME
-    assert metadata["custom"]["feature_names"] == ",".join(FEATURES)
+    probabilities = protocol.probabilities(body)
+    assert len(probabilities) == 3
+    assert all(abs(sum(row) - 1) < 1e-9 for row in probabilities)
+    assert protocol.served_version(body) == trained.version
+    names = protocol.class_names(body)  # class names, not t:0 placeholders
+    assert len(names) == len(probabilities[0]) and not names[0].startswith("t:")
 
 
 def test_bad_input_over_http_is_a_400_naming_the_problem(model_server):
     status, body = post(
-        f"{model_server.http}/api/v1.0/predictions", {"data": {"ndarray": [[1.0, "x"]]}}
+        f"{model_server.http}{protocol.PREDICT_PATH}", protocol.request_body([[1.0, 2.0]])
     )
     assert status == 400
-    assert f"each row must have {len(FEATURES)} values" in body["status"]["info"]
+    assert f"each row must have {len(FEATURES)} values" in protocol.error_message(body)
 
 
 def test_predict_command_prints_the_answer(model_server):
-    url = f"{model_server.http}/api/v1.0/predictions"
+    url = f"{model_server.http}{protocol.PREDICT_PATH}"
     result = subprocess.run(
         [*CLI, "predict", "--url", url], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["response"]["data"]["ndarray"]
+    assert protocol.probabilities(json.loads(result.stdout)["response"])
 
 
 def test_predict_command_explains_an_unreachable_server():

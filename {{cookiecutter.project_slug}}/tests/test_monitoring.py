@@ -166,10 +166,13 @@ def test_every_metric_the_alerts_and_dashboard_use_is_exported(
     model_server, kafka, trained, state_dir
 ):
     """Scrape the real model server (and drift service): a renamed metric fails here."""
-    predictions = f"{model_server.http}/api/v1.0/predictions"
-    assert post(predictions, {"data": {"ndarray": [[5.1, 3.5, 1.4, 0.2]]}})[0] == 200
-    assert post(predictions, {"data": {"ndarray": [[5.1]]}})[0] == 400
-    assert get(f"{model_server.http}/health/status")[0] == 200  # reports the failed request
+    from {{ cookiecutter.package_name }} import protocol
+
+    predictions = f"{model_server.http}{protocol.PREDICT_PATH}"
+    assert post(predictions, protocol.request_body([[5.1, 3.5, 1.4, 0.2]]))[0] == 200
+    assert post(predictions, protocol.request_body([[5.1]]))[0] == 400
+    # Seldon reports a failed request's metrics with the next call: a readiness check.
+    assert get(f"{model_server.http}{protocol.READY_PATH}")[0] == 200
     exported = exported_names(scrape(model_server.metrics))
     if DRIFT_DETECTION:
         from {{ cookiecutter.package_name }}.drift.config import load_config

@@ -21,7 +21,7 @@ import mlflow
 import pytest
 
 from {{ cookiecutter.package_name }}.data import sample_rows
-from {{ cookiecutter.package_name }}.settings import MODEL_NAME
+from {{ cookiecutter.package_name }}.settings import MODEL_NAME, load_settings
 
 from .servers import free_port, start_server, stop, wait_for_port
 
@@ -157,7 +157,7 @@ def test_training_and_serving_work_on_postgres_and_s3(
 ):
     import boto3
 
-    from {{ cookiecutter.package_name }}.serving import SeldonModel
+    from {{ cookiecutter.package_name }}.registry import load_served_model
     from {{ cookiecutter.package_name }}.training import training_flow
 
     # The client needs no S3 credentials: artifacts are proxied by the MLflow server.
@@ -174,8 +174,7 @@ def test_training_and_serving_work_on_postgres_and_s3(
     assert any(k.endswith("/MLmodel") for k in keys), keys
     assert any(k.endswith("evaluation/roc_curve.png") for k in keys), keys
 
-    model = SeldonModel()
-    model.load()
-    assert model.tags()["model_version"] == result.version
+    served = load_served_model(load_settings())  # what either serving runtime loads
+    assert served.version == result.version
     rows = sample_rows(2)
-    assert model.predict(rows.to_numpy(), list(rows.columns)).shape[0] == 2
+    assert served.model.predict_proba(rows[served.feature_names].to_numpy()).shape[0] == 2

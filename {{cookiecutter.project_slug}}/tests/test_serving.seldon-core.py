@@ -179,3 +179,35 @@ def test_fuzzed_payloads_never_get_a_server_error(model_server):
     assert not failures, f"{len(failures)} of {len(payloads)} got 5xx, e.g. {failures[:3]}"
     status, body = predict(model_server, PAYLOAD_SHAPES["ndarray"])  # still healthy
     assert status == 200, body
+
+
+def test_the_wrapper_predicts_probabilities_for_each_class(trained):
+    from {{ cookiecutter.package_name }}.serving import SeldonModel
+
+    model = SeldonModel()
+    model.load()
+    rows = sample_rows(5)
+    probabilities = model.predict(rows.to_numpy(), list(rows.columns))
+    assert probabilities.shape == (5, len(model.class_names()))
+    assert abs(probabilities.sum(axis=1) - 1).max() < 1e-9
+    assert model.tags()["model_version"] == trained.version
+
+
+def test_health_and_metadata_describe_the_served_model(model_server, trained):
+    health = json.loads(scrape(f"{model_server.http}/health/status"))
+    assert '"ready"' in json.dumps(health) and f'"{trained.version}"' in json.dumps(health)
+    metadata = json.loads(scrape(f"{model_server.http}/api/v1.0/metadata"))
+    assert metadata["name"] == MODEL_NAME
+    assert metadata["custom"]["feature_names"] == ",".join(FEATURES)
+
+
+def test_the_wrapper_is_not_ready_before_load():
+    from seldon_core.flask_utils import SeldonMicroserviceException
+
+    from {{ cookiecutter.package_name }}.serving import SeldonModel
+
+    model = SeldonModel()
+    with pytest.raises(SeldonMicroserviceException) as raised:
+        model.health_status()
+    assert raised.value.status_code == 503
+    assert model.init_metadata()["custom"]["feature_names"] == ",".join(NAMES)

@@ -59,13 +59,6 @@ def test_huge_integers_are_named_not_crashed():
         to_feature_matrix([[2**2000, *ROW[1:]]], None, NAMES)
 
 
-def test_the_wrapper_is_not_ready_before_load():
-    from seldon_core.flask_utils import SeldonMicroserviceException
-
-    from {{ cookiecutter.package_name }}.serving import SeldonModel
-
-    model = SeldonModel()
-    with pytest.raises(SeldonMicroserviceException) as raised:
-        model.health_status()
-    assert raised.value.status_code == 503
-    assert model.init_metadata()["custom"]["feature_names"] == ",".join(NAMES)
+def test_values_that_would_overflow_the_model_are_named():
+    with pytest.raises(InvalidInput, match="beyond"):
+        to_feature_matrix([[-1e308, *ROW[1:]]], None, NAMES)

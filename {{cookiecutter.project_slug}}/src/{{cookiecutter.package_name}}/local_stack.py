@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from .settings import FLOW_NAME, MODEL_NAME, PACKAGE_NAME, STAGING_ALIAS
+from .settings import FLOW_NAME, MODEL_NAME, PACKAGE_NAME, SERVING_PORTS, STAGING_ALIAS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -125,9 +125,10 @@ class Stack:
             "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{p['mlflow']}",
             "PREFECT_API_URL": f"http://127.0.0.1:{p['prefect']}/api",
             "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{p['kafka']}",
-            "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": str(p["model_http"]),
-            "PREDICTIVE_UNIT_GRPC_SERVICE_PORT": str(p["model_grpc"]),
-            "PREDICTIVE_UNIT_METRICS_SERVICE_PORT": str(p["model_metrics"]),
+            SERVING_PORTS["http"][0]: str(p["model_http"]),
+            SERVING_PORTS["grpc"][0]: str(p["model_grpc"]),
+            SERVING_PORTS["metrics"][0]: str(p["model_metrics"]),
+            "MLSERVER_HOST": "127.0.0.1",  # read by MLServer only (Seldon binds 0.0.0.0)
             "MODEL_ALIAS": STAGING_ALIAS,
             "DATA_URI": str(self.directory / "data" / "training.csv"),
             "PROMETHEUS_URL": f"http://127.0.0.1:{p['prometheus']}",
@@ -224,12 +225,15 @@ def infrastructure(stack: Stack) -> list[Service]:
 
 def model_services(stack: Stack) -> list[Service]:
     """What serves and watches the model, once a version exists."""
+    from . import protocol  # numpy, via validation: the generation hook imports this module
+
     d, p = stack.directory, stack.ports
     python = [sys.executable, "-m", PACKAGE_NAME]
     services = [
         Service(
-            "model-server", [*python, "serve"], f"{stack.url('model_http')}/health/status",
-            url=f"{stack.url('model_http')}/api/v1.0/predictions",
+            "model-server", [str(protocol.serving_python()), "-m", PACKAGE_NAME, "serve"],
+            f"{stack.url('model_http')}{protocol.READY_PATH}",
+            url=f"{stack.url('model_http')}{protocol.PREDICT_PATH}",
         ),
 {%- if cookiecutter.include_drift_detection %}
         Service("drift-service", [*python, "drift"], f"{stack.url('drift')}/live",

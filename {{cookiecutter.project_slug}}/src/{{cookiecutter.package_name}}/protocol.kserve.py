@@ -101,6 +101,16 @@ def class_names(answer: dict[str, Any]) -> list[str]:
     return _output(answer)["parameters"]["class_names"]
 
 
+def served_version(answer: dict[str, Any]) -> str:
+    """The registry version that answered."""
+    return answer["model_version"]
+
+
+def error_message(answer: dict[str, Any]) -> str:
+    """The reason of a 4xx/5xx answer (MLServer's errors, FastAPI's validation details)."""
+    return str(answer.get("error") or answer.get("detail"))
+
+
 def _values(item: dict[str, Any], index: int) -> tuple[list[Any], list[int]]:
     name = item.get("name", f"#{index}")
     datatype = item.get("datatype")

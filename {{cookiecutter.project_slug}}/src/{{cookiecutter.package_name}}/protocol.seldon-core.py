@@ -63,6 +63,16 @@ def class_names(answer: dict[str, Any]) -> list[str]:
     return answer["data"]["names"]
 
 
+def served_version(answer: dict[str, Any]) -> str:
+    """The registry version that answered."""
+    return answer["meta"]["tags"]["model_version"]
+
+
+def error_message(answer: dict[str, Any]) -> str:
+    """The reason of a 4xx/5xx answer."""
+    return answer["status"]["info"]
+
+
 def decode(request: dict[str, Any]) -> tuple[Any, list[str] | None, str]:
     """(rows, feature names, payload form) of a Seldon JSON request, or InvalidInput."""
     if "jsonData" in request:

@@ -9,6 +9,9 @@ import numpy as np
 
 # Far beyond any real request; protects the server from a payload that would exhaust memory.
 MAX_ROWS = 10_000
+# Far beyond any real feature value; near float64's limit (1.8e308) preprocessing overflows
+# ((x - mean) / std of a scaler gives inf) and the model would fail with a 500.
+MAX_ABSOLUTE_VALUE = 1e15
 
 
 class InvalidInput(ValueError):
@@ -84,6 +87,12 @@ def to_feature_matrix(
     if not np.isfinite(matrix).all():
         row, column = np.argwhere(~np.isfinite(matrix))[0]
         raise InvalidInput(f"row {row}, feature {expected[column]!r}: NaN or infinite value")
+    if (np.abs(matrix) > MAX_ABSOLUTE_VALUE).any():
+        row, column = np.argwhere(np.abs(matrix) > MAX_ABSOLUTE_VALUE)[0]
+        raise InvalidInput(
+            f"row {row}, feature {expected[column]!r}: {matrix[row, column]:g} is beyond "
+            f"+/-{MAX_ABSOLUTE_VALUE:g}"
+        )
     return matrix
 
 

@@ -1,0 +1,236 @@
+"""The real MLServer over HTTP (Open Inference Protocol): payload shapes, Kafka request log,
+metrics, faults and fuzzing; plus the V2 request decoding without a server."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+
+import jsonschema
+import numpy as np
+import pytest
+
+from {{ cookiecutter.package_name }} import protocol
+from {{ cookiecutter.package_name }}.data import FEATURES, sample_rows
+from {{ cookiecutter.package_name }}.request_log import message_schema
+from {{ cookiecutter.package_name }}.settings import MODEL_NAME, load_settings
+from {{ cookiecutter.package_name }}.validation import InvalidInput
+
+from .probes import get, metric_total, post, scrape
+
+NAMES = list(FEATURES)
+ROWS = sample_rows(3, seed=7)
+MATRIX = ROWS.to_numpy().tolist()
+FLAT = [v for row in MATRIX for v in row]
+
+
+def predict(server, payload: object) -> tuple[int, dict]:
+    return post(f"{server.http}{protocol.PREDICT_PATH}", payload)
+
+
+def _tensor(name: str, shape: list[int], data: list, datatype: str = "FP64") -> dict:
+    return {"name": name, "shape": shape, "datatype": datatype, "data": data}
+
+
+PAYLOAD_SHAPES = {
+    "matrix": {"inputs": [_tensor("features", [len(MATRIX), len(NAMES)], FLAT)]},
+    "matrix-nested": {"inputs": [_tensor("features", [len(MATRIX), len(NAMES)], MATRIX)]},
+    "matrix-fp32": {"inputs": [_tensor("features", [len(MATRIX), len(NAMES)], FLAT, "FP32")]},
+    "columns": protocol.request_body(MATRIX, NAMES),
+    "columns-reordered": {"inputs": [
+        _tensor(name, [len(MATRIX), 1], [row[NAMES.index(name)] for row in MATRIX])
+        for name in reversed(NAMES)
+    ]},
+}  # fmt: skip
+
+
+# --- decoding, no server -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", sorted(PAYLOAD_SHAPES))
+def test_every_payload_shape_decodes_to_the_same_rows(shape):
+    rows, names, _ = protocol.decode(PAYLOAD_SHAPES[shape])
+    if names is not None:
+        rows = [[row[names.index(n)] for n in NAMES] for row in rows]
+    np.testing.assert_allclose(np.asarray(rows, dtype=float), MATRIX, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({}, "expected 'inputs'"),
+        ({"inputs": []}, "expected 'inputs'"),
+        ({"inputs": [{"name": "x", "shape": "2", "datatype": "FP64", "data": [1]}]}, "'shape'"),
+        ({"inputs": [_tensor("x", [1, 4], [1, 2, 3])]}, "needs 4 values, got 3"),
+        ({"inputs": [_tensor("x", [1, 4], ["a", "b", "c", "d"], "BYTES")]}, "not numeric"),
+        ({"inputs": [_tensor("x", [1, 2, 2], [1, 2, 3, 4])]}, "expected shape [rows, features]"),
+        ({"inputs": [_tensor("a", [2], [1, 2]), _tensor("b", [3], [1, 2, 3])]}, "same number"),
+        ({"inputs": [_tensor("a", [1, 2], [1, 2]), _tensor("b", [1], [1])]}, "[rows, 1]"),
+        ({"inputs": [{"name": "x", "shape": [1], "datatype": "FP64"}]}, "'data' must be"),
+    ],
+)
+def test_malformed_requests_are_named(payload, message):
+    with pytest.raises(InvalidInput) as raised:
+        protocol.decode(payload)
+    assert message in str(raised.value)
+
+
+def test_clients_build_requests_the_server_decodes():
+    body = protocol.request_body(MATRIX, None, request_id="abc")
+    assert body["id"] == "abc"
+    assert protocol.decode(body)[0] == MATRIX
+
+
+# --- the real server -----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", sorted(PAYLOAD_SHAPES))
+def test_every_payload_shape_gives_the_same_probabilities(model_server, shape):
+    status, reference = predict(model_server, PAYLOAD_SHAPES["matrix"])
+    assert status == 200, reference
+    status, body = predict(model_server, PAYLOAD_SHAPES[shape])
+    assert status == 200, body
+    np.testing.assert_allclose(
+        protocol.probabilities(body), protocol.probabilities(reference), rtol=1e-6
+    )
+
+
+@pytest.mark.slow
+def test_the_model_is_ready_only_with_its_served_version(model_server, trained):
+    assert get(f"{model_server.http}{protocol.LIVE_PATH}")[0] == 200
+    assert get(f"{model_server.http}{protocol.READY_PATH}")[0] == 200
+    status, metadata = get(f"{model_server.http}/v2/models/{MODEL_NAME}")
+    assert status == 200 and json.loads(metadata)["name"] == MODEL_NAME
+    status, body = predict(model_server, PAYLOAD_SHAPES["matrix"])
+    assert protocol.served_version(body) == trained.version
+    assert body["parameters"]["predictor"] == load_settings().predictor_name
+
+
+@pytest.mark.slow
+def test_every_request_is_logged_to_kafka_with_the_schema(model_server, kafka, trained):
+    ids = [f"test-{uuid.uuid4().hex}" for _ in range(20)]
+    answers = {}
+    for request_id in ids:
+        status, body = predict(model_server, protocol.request_body(MATRIX, NAMES, request_id))
+        assert status == 200, body
+        assert body["id"] == request_id
+        answers[request_id] = protocol.probabilities(body)
+    topic = load_settings().request_topic
+    deadline, found = time.monotonic() + 30, {}
+    while time.monotonic() < deadline and len(found) < len(ids):
+        for message in kafka.read(topic, timeout=2):
+            if message.key.decode() in answers:
+                found[message.key.decode()] = json.loads(message.value)
+    assert sorted(found) == sorted(ids)
+    schema = message_schema()
+    for request_id, message in found.items():
+        jsonschema.validate(message, schema)
+        assert message["request_id"] == request_id
+        assert message["model_name"] == MODEL_NAME
+        assert message["model_version"] == trained.version
+        assert message["feature_names"] == NAMES
+        np.testing.assert_allclose(message["rows"], MATRIX)
+        np.testing.assert_allclose(message["predictions"], answers[request_id])
+
+
+@pytest.mark.slow
+def test_custom_metrics_are_exported_with_the_seldon_runtime_names(model_server):
+    labels = {"model": MODEL_NAME, "predictor": load_settings().predictor_name}
+    text = scrape(model_server.metrics)
+    before = {name: metric_total(text, name, **labels)
+              for name in ("model_rows_total", "model_requests_total")}  # fmt: skip
+    errors_before = metric_total(text, "model_request_errors_total", status="400")
+    assert predict(model_server, PAYLOAD_SHAPES["matrix"])[0] == 200
+    assert predict(model_server, protocol.request_body([[1.0]]))[0] == 400
+    text = scrape(model_server.metrics)
+    for name, added in (("model_rows_total", 3), ("model_requests_total", 2)):
+        assert metric_total(text, name, **labels) == before[name] + added
+    assert metric_total(text, "model_request_errors_total", status="400",
+                        reason="INVALID_INPUT") == errors_before + 1  # fmt: skip
+    assert metric_total(text, "model_predict_seconds_count", **labels) > 0
+    assert "model_predictions_total{" in text and "predicted_class=" in text
+    assert metric_total(text, "model_served_version", **labels) >= 1
+    assert metric_total(text, "request_log_sent_total", **labels) > 0
+
+
+@pytest.mark.slow
+def test_a_broker_outage_never_fails_a_prediction_and_logging_resumes(model_server, kafka):
+    if kafka.external:
+        pytest.skip("an external broker cannot be stopped by the tests")
+    topic = load_settings().request_topic
+    kafka.stop()
+    try:
+        deadline = time.monotonic() + 60
+        dropped = 0.0
+        latencies = []
+        while time.monotonic() < deadline and dropped == 0:
+            for _ in range(10):
+                started = time.perf_counter()
+                status, body = predict(model_server, PAYLOAD_SHAPES["matrix"])
+                latencies.append(time.perf_counter() - started)
+                assert status == 200, body
+            dropped = metric_total(scrape(model_server.metrics), "request_log_dropped_total")
+            time.sleep(0.5)
+        assert dropped > 0, "dropped request logs must be counted while Kafka is down"
+        assert np.percentile(latencies, 50) < 0.1  # predictions never wait for Kafka
+    finally:
+        kafka.start()
+        kafka.create_topic(topic)
+    marker = f"after-outage-{uuid.uuid4().hex}"
+    deadline, seen = time.monotonic() + 90, False
+    while time.monotonic() < deadline and not seen:
+        status, _ = predict(model_server, protocol.request_body(MATRIX, NAMES, marker))
+        assert status == 200
+        seen = any(m.key == marker.encode() for m in kafka.read(topic, timeout=2))
+    assert seen, "request logging must resume by itself when the broker is back"
+
+
+def _fuzz_payloads(count: int, seed: int = 20260101) -> list[bytes | object]:
+    """Seeded random payloads: wrong shapes, types, names, fields, sizes and raw bodies."""
+    rng = random.Random(seed)
+    width = len(NAMES)
+    odd_values = [None, True, "x", "", 1e308, -1e308, 0, {}, [], "1.5", 2**80]
+    datatypes = ["FP64", "FP32", "INT64", "BYTES", "BOOL", "fp64", "", None]
+
+    def value():
+        return rng.choice([rng.uniform(-10, 10), rng.choice(odd_values)])
+
+    def tensor():
+        shape = [rng.randint(-1, 3) for _ in range(rng.randint(0, 3))]
+        data = [value() if rng.random() < 0.2 else rng.uniform(0, 8)
+                for _ in range(rng.randint(0, 12))]  # fmt: skip
+        return {
+            "name": rng.choice([*NAMES, "features", "", "bogus"]),
+            "shape": shape,
+            "datatype": rng.choice(datatypes),
+            "data": rng.choice([data, [data], value()]),
+        }
+
+    makers = [
+        lambda: {"inputs": [tensor() for _ in range(rng.randint(0, width + 1))]},
+        lambda: {"inputs": [_tensor(n, [2], [value(), value()]) for n in rng.sample(NAMES, width)]},
+        lambda: {"inputs": [_tensor("features", [10_001, width], [1.0] * 10_001 * width)]},
+        lambda: {"inputs": rng.choice([None, {}, "text", 3, [None]])},
+        lambda: rng.choice([{}, [], None, "text", 7, {"data": {"ndarray": [[1, 2]]}}]),
+        lambda: rng.choice([b"", b"{", b"not json", b"\xff\xfe", b'{"inputs": [{"name": "x"']),
+    ]
+    return [rng.choice(makers)() for _ in range(count)]
+
+
+@pytest.mark.slow
+def test_fuzzed_payloads_never_get_a_server_error(model_server):
+    payloads = _fuzz_payloads(400)
+    failures = []
+    for payload in payloads:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        status, answer = predict(model_server, body)
+        if status >= 500 or status < 400:
+            if status == 200 and protocol.probabilities(answer):
+                continue  # a fuzzed payload can happen to be valid
+            failures.append((str(payload)[:200], status, answer))
+    assert not failures, f"{len(failures)} of {len(payloads)} failed, e.g. {failures[:3]}"
+    status, body = predict(model_server, PAYLOAD_SHAPES["matrix"])  # still healthy
+    assert status == 200, body
