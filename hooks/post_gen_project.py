@@ -56,7 +56,9 @@ def variant_paths(answers: dict) -> dict[str, list[str]]:
     package = f"src/{answers['package_name']}"
     return {
         "serving_runtime": [
-            f"{package}/serving.py", f"{package}/protocol.py", "tests/test_serving.py",
+            f"{package}/serving.py",
+            f"{package}/protocol.py",
+            "tests/test_serving.py",
         ],
         "drift_library": [f"{package}/drift/detector.py"],
     }

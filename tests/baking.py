@@ -17,9 +17,12 @@ CHOICE_OPTIONS = {
     for key, value in DEFAULTS.items()
     if not key.startswith("_") and isinstance(value, list | bool)
 }
+# The drift library means nothing without drift detection: those bakes are identical.
 COMBINATIONS = [
-    dict(zip(CHOICE_OPTIONS, values, strict=True))
+    combination
     for values in itertools.product(*CHOICE_OPTIONS.values())
+    if (combination := dict(zip(CHOICE_OPTIONS, values, strict=True)))["include_drift_detection"]
+    or combination["drift_library"] == DEFAULTS["drift_library"][0]
 ]
 
 

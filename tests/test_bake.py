@@ -29,7 +29,7 @@ COMMON_FILES = {
     ".cruft.json", ".gitignore", "Makefile", "README.md", "pyproject.toml", "requirements.lock",
     "scripts/find-python",
     "k8s/base/kustomization.yaml", "k8s/base/kustomizeconfig.yaml",
-    "k8s/base/seldondeployment.yaml", "k8s/base/serviceaccount.yaml",
+    "k8s/base/serviceaccount.yaml", "src/{pkg}/protocol.py",
     "src/{pkg}/__init__.py", "src/{pkg}/__main__.py", "src/{pkg}/cli.py", "src/{pkg}/data.py",
     "src/{pkg}/model.py", "src/{pkg}/registry.py", "src/{pkg}/serving.py",
     "src/{pkg}/settings.py", "src/{pkg}/training.py", "src/{pkg}/tuning.py",
@@ -46,7 +46,7 @@ COMMON_FILES = {
     "src/{pkg}/delivery/platform_repo.py", "src/{pkg}/delivery/promotion.py",
     "src/{pkg}/delivery/registration.py", "tests/test_delivery.py", "tests/fake_review_api.py",
     "tests/test_ci_files.py", "tests/test_manifests.py",
-    "tests/schemas/seldondeployment.schema.json", "tests/schemas/servicemonitor.schema.json",
+    "tests/schemas/servicemonitor.schema.json",
     "src/{pkg}/grafana.py", "k8s/base/prometheusrule.yaml", "k8s/base/monitoring/dashboard.json",
     "k8s/base/monitoring/grafana-alerts.json", "tests/monitoring/rules.test.yaml",
     "tests/test_monitoring.py", "tests/schemas/grafana-alerting.schema.json",
@@ -62,6 +62,7 @@ OPTIONAL_FILES = {
     ("include_drift_detection", True): {
         "src/{pkg}/drift/__init__.py", "src/{pkg}/drift/config.py", "src/{pkg}/drift/drift.toml",
         "src/{pkg}/drift/detector.py", "src/{pkg}/drift/messages.py", "src/{pkg}/drift/windows.py",
+        "src/{pkg}/drift/base.py",
         "src/{pkg}/drift/metrics.py", "src/{pkg}/drift/service.py", "tests/test_drift.py",
         "benchmarks/drift_throughput.py",
         "k8s/base/drift-service.yaml", "k8s/base/drift-servicemonitor.yaml",
@@ -69,6 +70,13 @@ OPTIONAL_FILES = {
         "tests/drift_process.py",
         "k8s/base/retrain-receiver.yaml", "tests/schemas/alertmanagerconfig.schema.json",
         "scripts/loop_demo.py", "compose/alertmanager.yml", "benchmarks/closed_loop.py",
+    },
+    ("serving_runtime", "seldon-core"): {
+        "k8s/base/seldondeployment.yaml", "tests/schemas/seldondeployment.schema.json",
+    },
+    ("serving_runtime", "kserve"): {
+        "k8s/base/inferenceservice.yaml", "tests/schemas/inferenceservice.schema.json",
+        "requirements-serve.lock",
     },
 }  # fmt: skip
 
@@ -161,6 +169,8 @@ def pod_specs(documents: list[dict]) -> dict[str, dict]:
             for predictor in document["spec"]["predictors"]:
                 for i, component in enumerate(predictor["componentSpecs"]):
                     pods[f"{name}/{predictor['name']}/{i}"] = component["spec"]
+        elif document["kind"] == "InferenceService":  # the predictor inlines a pod spec
+            pods[f"{name}/predictor"] = document["spec"]["predictor"]
         elif document["kind"] == "Deployment":
             pods[name] = document["spec"]["template"]["spec"]
     return pods
@@ -177,8 +187,9 @@ def test_kustomize_base_renders(baked):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     documents = list(yaml.safe_load_all(result.stdout))
+    server = {"seldon-core": "SeldonDeployment", "kserve": "InferenceService"}
     kinds = ["ConfigMap", "ConfigMap", "ConfigMap", "PodMonitor", "PrometheusRule",
-             "SeldonDeployment", "ServiceAccount"]  # fmt: skip
+             server[answers["serving_runtime"]], "ServiceAccount"]  # fmt: skip
     if answers["include_drift_detection"]:
         kinds += ["Deployment", "Service", "ServiceAccount", "ServiceMonitor"]  # drift service
         kinds += ["AlertmanagerConfig", "Deployment", "Service", "ServiceAccount"]  # retraining
@@ -247,17 +258,24 @@ def test_lock_pins_every_dependency(baked):
     def normalized(name: str) -> str:  # PEP 503: ruamel.yaml and ruamel-yaml are one name
         return re.sub(r"[-_.]+", "-", name).lower()
 
-    pinned = {
-        normalized(line.split("==")[0]): line.split("==")[1].split()[0]
-        for line in (root / "requirements.lock").read_text().splitlines()
-        if "==" in line and not line.startswith("#")
-    }
-    declared = list(project["dependencies"])
-    for extra in project["optional-dependencies"].values():
-        declared += extra
-    for requirement in declared:
-        name, version = requirement.split("==")
-        assert pinned.get(normalized(name)) == version, f"{requirement} is not what the lock pins"
+    def pins(lock: str) -> dict[str, str]:
+        return {
+            normalized(line.split("==")[0]): line.split("==")[1].split()[0]
+            for line in (root / lock).read_text().splitlines()
+            if "==" in line and not line.startswith("#")
+        }
+
+    # KServe's serving extra (MLServer) has a lock of its own; every other extra, the main one.
+    extras = dict(project["optional-dependencies"])
+    locks = {"requirements.lock": list(project["dependencies"])}
+    if (root / "requirements-serve.lock").exists():
+        locks["requirements-serve.lock"] = [*project["dependencies"], *extras.pop("serve")]
+    locks["requirements.lock"] += [r for extra in extras.values() for r in extra]
+    for lock, declared in locks.items():
+        pinned = pins(lock)
+        for requirement in declared:
+            name, version = requirement.split("==")
+            assert pinned.get(normalized(name)) == version, f"{requirement}: not what {lock} pins"
 
 
 # Options that are free text or addresses, with a non-default value each; a bake with that
@@ -279,6 +297,8 @@ NON_DEFAULT_ANSWERS = {
     "prefect_api_url": "http://prefect.orchestration.svc:4200/api",
     "include_drift_detection": False,
     "hyperparameter_tuning": True,
+    "serving_runtime": "kserve",
+    "drift_library": "evidently",
 }
 
 

@@ -68,10 +68,29 @@ def test_every_problem_is_reported_at_once(tmp_path, capfd):
         assert f"ERROR: {option}=" in err
 
 
-def test_unknown_choice_is_rejected_before_generation(tmp_path):
-    with pytest.raises(ValueError, match="ci_provider, but the choices are"):
-        bake(tmp_path, ci_provider="jenkins")
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("ci_provider", "jenkins"), ("serving_runtime", "knative"), ("drift_library", "nannyml")],
+)
+def test_unknown_choice_is_rejected_before_generation(tmp_path, option, value):
+    with pytest.raises(ValueError, match=f"{option}, but the choices are"):
+        bake(tmp_path, **{option: value})
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("runtime", "library"), [("kserve", "evidently"), ("seldon-core", "evidently"),
+                                                   ("kserve", "alibi-detect")])  # fmt: skip
+def test_variant_files_take_the_plain_name_and_the_others_go(tmp_path, runtime, library):
+    root = bake(tmp_path, serving_runtime=runtime, drift_library=library)
+    leftovers = [p.name for p in root.rglob("*") if any(
+        f".{value}." in p.name for value in ("seldon-core", "kserve", "alibi-detect", "evidently")
+    )]  # fmt: skip
+    assert leftovers == []
+    package = root / "src" / "iris_classifier"
+    serving = (package / "serving.py").read_text()
+    assert ("class MLServerModel(MLModel)" in serving) == (runtime == "kserve")
+    detector = (package / "drift" / "detector.py").read_text()
+    assert ("from evidently" in detector) == (library == "evidently")
 
 
 def test_non_boolean_for_a_boolean_option_is_rejected(tmp_path):

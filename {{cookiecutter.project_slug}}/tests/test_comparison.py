@@ -16,10 +16,16 @@ import pytest
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME
 
+{%- if cookiecutter.serving_runtime == "seldon-core" %}
+
 from .fake_review_api import FakeReviewApi
 from .servers import free_port, start_server, stop
 from .test_delivery import TOKEN, promote_argv, push_overlay, run_cli
 from .test_rollout import merge_promotion
+{%- else %}
+
+from .servers import free_port, start_server, stop
+{%- endif %}
 
 pytestmark = pytest.mark.slow
 
@@ -154,6 +160,9 @@ if __name__ == "__main__":  # print the recorded series, to look at them
     sys.stdout.write(openmetrics(0)[0][:2000])
 
 
+{%- if cookiecutter.serving_runtime == "seldon-core" %}
+
+
 def test_finishing_a_rollout_puts_the_comparison_in_the_pull_request(
     recorded_prometheus, platform, capsys, monkeypatch, tmp_path
 ):
@@ -173,3 +182,4 @@ def test_finishing_a_rollout_puts_the_comparison_in_the_pull_request(
     body = api.reviews[-1]["body"]
     assert api.reviews[-1]["title"] == f"Abort the ab rollout of {MODEL_NAME} version 5"
     assert "| | default | candidate |" in body and "**Verdict: abort**: p99 latency" in body
+{%- endif %}

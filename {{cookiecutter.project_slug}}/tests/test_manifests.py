@@ -2,7 +2,7 @@
 
 Built-in kinds against the Kubernetes API schemas (kubernetes-validate, strict: unknown
 fields fail); custom resources against strict schemas of our own in tests/schemas/, and
-the pod specs inside a SeldonDeployment against the Kubernetes PodSpec schema.
+the pod specs inside the model server's resource against the Kubernetes PodSpec schema.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 KUBERNETES_VERSION = "1.32"
 CUSTOM_SCHEMAS = {
     "SeldonDeployment": "seldondeployment.schema.json",
+    "InferenceService": "inferenceservice.schema.json",
     "ServiceMonitor": "servicemonitor.schema.json",
     "PrometheusRule": "prometheusrule.schema.json",
     "PodMonitor": "podmonitor.schema.json",
@@ -42,20 +43,25 @@ def schema(kind: str) -> dict:
     return json.loads((REPO / "tests" / "schemas" / CUSTOM_SCHEMAS[kind]).read_text())
 
 
+def pod_specs(document: dict) -> list[dict]:
+    """The Kubernetes pod specs inside a model server resource."""
+    if document["kind"] == "SeldonDeployment":
+        return [component["spec"] for predictor in document["spec"]["predictors"]
+                for component in predictor["componentSpecs"]]  # fmt: skip
+    if document["kind"] == "InferenceService":  # the predictor inlines a PodSpec
+        extension = set(schema("InferenceService")["x-component-extension"])
+        predictor = document["spec"]["predictor"]
+        return [{k: v for k, v in predictor.items() if k not in extension}]
+    return []
+
+
 def validate(document: dict) -> None:
     kind = document["kind"]
     if kind in CUSTOM_SCHEMAS:
         jsonschema.validate(document, schema(kind))
-        if kind == "SeldonDeployment":
-            for predictor in document["spec"]["predictors"]:
-                for component in predictor["componentSpecs"]:
-                    pod = {
-                        "apiVersion": "v1",
-                        "kind": "Pod",
-                        "metadata": {"name": "check"},
-                        "spec": component["spec"],
-                    }
-                    kubernetes_validate.validate(pod, KUBERNETES_VERSION, strict=True)
+        for spec in pod_specs(document):
+            pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "check"}, "spec": spec}
+            kubernetes_validate.validate(pod, KUBERNETES_VERSION, strict=True)
     else:
         kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
 
@@ -85,6 +91,9 @@ def test_every_rendered_manifest_validates_strictly(tmp_path):
 MISSPELT = [
     ("SeldonDeployment", ["spec", "predictors", 0, "traffik"], 100),
     ("SeldonDeployment", ["spec", "predictors", 0, "graph", "type"], "MODLE"),
+    ("InferenceService", ["spec", "predictr"], {}),
+    ("InferenceService", ["spec", "predictor", "scaleMetric"], "cpus"),
+    ("InferenceService", ["spec", "predictor", "canaryTrafficPercent"], 101),
     ("ServiceMonitor", ["spec", "endpoints", 0, "interval"], "fifteen seconds"),
 ]
 
@@ -104,10 +113,15 @@ def test_the_custom_schemas_reject_misspelt_fields():
 
 
 def test_a_misspelt_pod_field_fails_the_pod_spec_check():
-    seldon = next(d for d in kustomize(REPO / "k8s" / "base") if d["kind"] == "SeldonDeployment")
-    seldon["spec"]["predictors"][0]["componentSpecs"][0]["spec"]["containers"][0]["imag"] = "x"
+    server = next(d for d in kustomize(REPO / "k8s" / "base") if pod_specs(d))
+    pod_spec = {{ 'server["spec"]["predictors"][0]["componentSpecs"][0]["spec"]' if cookiecutter.serving_runtime == "seldon-core" else 'server["spec"]["predictor"]' }}
+    pod_spec["containers"][0]["imag"] = "x"
     with pytest.raises(kubernetes_validate.ValidationError):
-        validate(seldon)
+        validate(server)
+    pod_spec["containers"][0].pop("imag")
+    pod_spec["automountServiceAccountTokn"] = False
+    with pytest.raises(kubernetes_validate.ValidationError):
+        validate(server)
 
 
 def test_ci_builds_the_images_the_manifests_run():

@@ -228,7 +228,9 @@ def model_services(stack: Stack) -> list[Service]:
     from . import protocol  # numpy, via validation: the generation hook imports this module
 
     d, p = stack.directory, stack.ports
+{%- if cookiecutter.include_drift_detection %}
     python = [sys.executable, "-m", PACKAGE_NAME]
+{%- endif %}
     services = [
         Service(
             "model-server", [str(protocol.serving_python()), "-m", PACKAGE_NAME, "serve"],

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from ..settings import CANDIDATE_ALIAS, MODEL_NAME
+from ..settings import CANDIDATE_ALIAS, MODEL_NAME, SERVING_RUNTIME
 from . import DeliveryError, overlay
 
 STRATEGIES = ("replace", "canary", "shadow", "ab")
@@ -51,6 +51,14 @@ class Strategy:
     def __post_init__(self) -> None:
         if self.name not in STRATEGIES:
             raise DeliveryError(f"strategy {self.name!r}: must be one of {', '.join(STRATEGIES)}")
+        if SERVING_RUNTIME == "kserve" and self.name != "replace":
+            # KServe splits traffic (canaryTrafficPercent) only in Serverless mode, on Knative;
+            # the platform runs it in RawDeployment mode: one Deployment, no split, no mirror.
+            raise DeliveryError(
+                f"strategy {self.name!r}: KServe in RawDeployment mode (this repo's serving "
+                "runtime) splits no traffic between two versions; promote with --strategy "
+                "replace (canary, shadow and A/B rollouts need the seldon-core runtime)"
+            )
         if self.name in ("canary", "ab"):
             if self.traffic is None or not 1 <= self.traffic <= 99:
                 raise DeliveryError(
