@@ -78,8 +78,10 @@ def test_unknown_choice_is_rejected_before_generation(tmp_path, option, value):
     assert not any(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize(("runtime", "library"), [("kserve", "evidently"), ("seldon-core", "evidently"),
-                                                   ("kserve", "alibi-detect")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("runtime", "library"),
+    [("kserve", "evidently"), ("seldon-core", "evidently"), ("kserve", "alibi-detect")],
+)
 def test_variant_files_take_the_plain_name_and_the_others_go(tmp_path, runtime, library):
     root = bake(tmp_path, serving_runtime=runtime, drift_library=library)
     leftovers = [p.name for p in root.rglob("*") if any(
