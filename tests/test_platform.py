@@ -27,10 +27,15 @@ GO_TEMPLATE_FILES = {
 CI_FILES = {"github": ".github/workflows/platform.yml", "gitlab": ".gitlab-ci.yml"}
 
 
-@pytest.fixture(scope="module", params=["github", "gitlab"])
+VARIANTS = [("github", "seldon-core"), ("gitlab", "kserve"), ("github", "seldon-core+kserve")]
+
+
+@pytest.fixture(scope="module", params=VARIANTS, ids=["-".join(v) for v in VARIANTS])
 def platform(request, tmp_path_factory) -> tuple[str, Path]:
-    provider = request.param
-    return provider, bake_platform(tmp_path_factory.mktemp("platform"), ci_provider=provider)
+    provider, runtimes = request.param
+    root = bake_platform(tmp_path_factory.mktemp("platform"), ci_provider=provider,
+                         serving_runtimes=runtimes)  # fmt: skip
+    return provider, root
 
 
 def files(root: Path) -> set[str]:
@@ -129,8 +134,8 @@ def test_model_resource_schemas_are_the_model_repos_own(platform):
     """The platform validates overlays with the same strict schemas the model repo tests with."""
     _, root = platform
     model_schemas = MODEL_TEMPLATE / "tests" / "schemas"
-    kinds = ["seldondeployment", "servicemonitor", "podmonitor", "prometheusrule",
-             "alertmanagerconfig"]  # fmt: skip
+    kinds = ["seldondeployment", "inferenceservice", "servicemonitor", "podmonitor",
+             "prometheusrule", "alertmanagerconfig"]  # fmt: skip
     for name in (f"{kind}.schema.json" for kind in kinds):
         assert (root / "schemas" / name).read_text() == (model_schemas / name).read_text(), name
 
@@ -155,6 +160,41 @@ def test_bad_platform_answer_is_rejected_and_nothing_is_left(option, value, rule
     err = capfd.readouterr().err
     assert f"ERROR: {option}={value!r}: " in err and rule in err
     assert not any(tmp_path.iterdir()), "a rejected bake leaves nothing on disk"
+
+
+def test_an_unknown_serving_runtime_is_refused_before_generation(tmp_path):
+    with pytest.raises(ValueError, match="serving_runtimes, but the choices are"):
+        bake_platform(tmp_path, serving_runtimes="triton")
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_chosen_serving_operators_are_installed_and_model_kinds_allowed(platform):
+    """Each runtime's operator (KServe with cert-manager) and only its model kind."""
+    _, root = platform
+    runtimes = json.loads((root / ".cruft.json").read_text())["context"]["cookiecutter"][
+        "serving_runtimes"].split("+")  # fmt: skip
+    applications = {
+        d["metadata"]["name"]: d
+        for path in (root / "apps").glob("*.yaml")
+        for d in yaml.safe_load_all(path.read_text())
+        if d and d["kind"] == "Application"
+    }
+    listed = yaml.safe_load((root / "apps" / "kustomization.yaml").read_text())["resources"]
+    assert all((root / "apps" / name).exists() for name in listed)
+    operators = {"seldon-core": {"seldon-core"}, "kserve": {"cert-manager", "kserve-crd", "kserve"}}
+    for runtime, names in operators.items():
+        assert (names <= set(applications)) == (runtime in runtimes), runtime
+    if "kserve" in runtimes:
+        values = yaml.safe_load((root / "values" / "kserve.yaml").read_text())
+        assert values["kserve"]["controller"]["deploymentMode"] == "RawDeployment"
+        assert applications["kserve"]["spec"]["sources"][0]["repoURL"] == "ghcr.io/kserve/charts"
+    models = next(d for d in yaml.safe_load_all((root / "apps" / "projects.yaml").read_text())
+                  if d["metadata"]["name"] == "models")  # fmt: skip
+    allowed = {(r["group"], r["kind"]) for r in models["spec"]["namespaceResourceWhitelist"]}
+    model_kinds = {"seldon-core": ("machinelearning.seldon.io", "SeldonDeployment"),
+                   "kserve": ("serving.kserve.io", "InferenceService")}  # fmt: skip
+    for runtime, kind in model_kinds.items():
+        assert (kind in allowed) == (runtime in runtimes), kind
 
 
 def test_the_platform_template_has_its_own_options():

@@ -12,8 +12,15 @@ from pathlib import Path
 MACHINE_SPECIFIC_KEYS = {"_output_dir", "_repo_dir", "__prompts__"}
 
 
-def remove_other_provider(root: Path, provider: str) -> None:
-    unused = {"github": [".gitlab-ci.yml"], "gitlab": [".github"]}[provider]
+def remove_unused(root: Path, answers: dict) -> None:
+    """The other provider's CI file, and the Applications of serving operators not chosen."""
+    unused = {"github": [".gitlab-ci.yml"], "gitlab": [".github"]}[answers["ci_provider"]]
+    runtimes = answers["serving_runtimes"].split("+")
+    if "seldon-core" not in runtimes:
+        unused += ["apps/seldon-core.yaml", "values/seldon-core.yaml"]
+    if "kserve" not in runtimes:
+        unused += ["apps/cert-manager.yaml", "apps/kserve.yaml", "values/cert-manager.yaml",
+                   "values/kserve.yaml"]  # fmt: skip
     for relative in unused:
         path = root / relative
         if path.is_dir():
@@ -51,7 +58,7 @@ def record_answers(root: Path, answers: dict) -> None:
 def main() -> int:
     answers = json.loads(r"""{{ cookiecutter | tojson }}""")
     root = Path.cwd()
-    remove_other_provider(root, answers["ci_provider"])
+    remove_unused(root, answers)
     record_answers(root, answers)
     return 0
 

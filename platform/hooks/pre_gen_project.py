@@ -16,6 +16,7 @@ DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z
 SLUG = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 SSH_GIT_URL = re.compile(r"^git@[A-Za-z0-9.-]+:[A-Za-z0-9._/-]+\.git$")
 CI_PROVIDERS = ("github", "gitlab")
+SERVING_RUNTIMES = ("seldon-core", "kserve", "seldon-core+kserve")
 # The longest environment suffix the ApplicationSet appends to the models namespace.
 LONGEST_ENVIRONMENT_SUFFIX = len("-production")
 
@@ -90,6 +91,11 @@ def validate(answers: dict) -> list[str]:
     if answers.get("ci_provider") not in CI_PROVIDERS:
         value = answers.get("ci_provider")
         problems.append(f"ci_provider={value!r}: must be one of {', '.join(CI_PROVIDERS)}")
+    if answers.get("serving_runtimes") not in SERVING_RUNTIMES:
+        value = answers.get("serving_runtimes")
+        problems.append(
+            f"serving_runtimes={value!r}: must be one of {', '.join(SERVING_RUNTIMES)}"
+        )
     return problems
 
 

@@ -8,13 +8,18 @@ from pathlib import Path
 
 import yaml
 
+# The serving runtimes this platform installs (its `serving_runtimes` answer).
+RUNTIMES = {{ cookiecutter.serving_runtimes.split("+") | tojson }}
+# The model server's manifest file of each runtime, as the model repos name it.
+SERVER_FILES = {"seldon-core": "seldondeployment.yaml", "kserve": "inferenceservice.yaml"}
+
 BASE_KUSTOMIZATION = """\
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 namespace: models
 resources:
   - serviceaccount.yaml
-  - seldondeployment.yaml
+  - {server_file}
 configMapGenerator:
   - name: {model}-config
     literals:
@@ -71,6 +76,41 @@ spec:
                   limits:
                     memory: 512Mi
 """
+INFERENCE_SERVICE = """\
+apiVersion: serving.kserve.io/v1beta1
+kind: InferenceService
+metadata:
+  name: {model}
+  annotations:
+    serving.kserve.io/deploymentMode: RawDeployment
+spec:
+  predictor:
+    minReplicas: 1
+    serviceAccountName: {model}
+    automountServiceAccountToken: false
+    securityContext:
+      runAsNonRoot: true
+      seccompProfile:
+        type: RuntimeDefault
+    containers:
+      - name: kserve-container
+        image: {model}
+        envFrom:
+          - configMapRef:
+              name: {model}-config
+        securityContext:
+          allowPrivilegeEscalation: false
+          readOnlyRootFilesystem: true
+          capabilities:
+            drop: ["ALL"]
+        resources:
+          requests:
+            cpu: 100m
+            memory: 256Mi
+          limits:
+            memory: 512Mi
+"""
+SERVERS = {"seldon-core": SELDON_DEPLOYMENT, "kserve": INFERENCE_SERVICE}
 OVERLAY = """\
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
@@ -95,16 +135,19 @@ def write_overlay(
     version: str,
     tag: str = "abc1234",
     candidate: str | None = None,
+    runtime: str = RUNTIMES[0],
 ):
-    """Write models/<model>/<environment>/ and return its path; with `candidate`, a canary of
-    that version runs beside `version` (the patch a model repo's rollout writes)."""
+    """Write models/<model>/<environment>/ for a model served by `runtime` and return its
+    path; with `candidate` (Seldon Core only), a canary of that version runs beside
+    `version` (the patch a model repo's rollout writes)."""
     overlay = root / "models" / model / environment
     base = overlay / "base"
     base.mkdir(parents=True, exist_ok=True)
-    values = {"model": model, "environment": environment, "version": version, "tag": tag}
+    values = {"model": model, "environment": environment, "version": version, "tag": tag,
+              "server_file": SERVER_FILES[runtime]}  # fmt: skip
     (base / "kustomization.yaml").write_text(BASE_KUSTOMIZATION.format(**values))
     (base / "serviceaccount.yaml").write_text(SERVICE_ACCOUNT.format(**values))
-    (base / "seldondeployment.yaml").write_text(SELDON_DEPLOYMENT.format(**values))
+    (base / SERVER_FILES[runtime]).write_text(SERVERS[runtime].format(**values))
     (overlay / "kustomization.yaml").write_text(OVERLAY.format(**values))
     if candidate is not None:
         write_rollout(overlay, model, version, candidate)

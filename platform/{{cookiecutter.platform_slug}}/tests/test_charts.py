@@ -65,9 +65,13 @@ def test_every_pinned_chart_is_rendered_with_its_values(platform, helm, capsys):
         chart = application["spec"]["sources"][0]
         namespace = application["spec"]["destination"]["namespace"]
         values = platform / chart["helm"]["valueFiles"][0].removeprefix("$values/")
+        if "://" in chart["repoURL"]:
+            reference = [chart["chart"], "--repo", chart["repoURL"]]
+        else:  # an OCI registry, as Argo CD names it
+            reference = [f"oci://{chart['repoURL']}/{chart['chart']}"]
         assert [
-            "template", chart["helm"]["releaseName"], chart["chart"],
-            "--repo", chart["repoURL"], "--version", chart["targetRevision"],
+            "template", chart["helm"]["releaseName"], *reference,
+            "--version", chart["targetRevision"],
             "--namespace", namespace, "--kube-version", KUBERNETES_VERSION, "--include-crds",
             "--values", str(values),
         ] in calls  # fmt: skip

@@ -104,7 +104,7 @@ def test_a_rollout_moves_the_candidate_alias_and_its_end_removes_it(
 ):
     client, model = registry
     app = f"{model}-production"
-    write_overlay(platform, model, "production", "1", candidate="2")
+    write_overlay(platform, model, "production", "1", candidate="2", runtime="seldon-core")
     canary = commit_all(platform, "canary of v2")
     argocd.states[app] = [("Synced", canary, "Healthy")]
     assert run_sync(monkeypatch, platform, mlflow_server, argocd) == 0

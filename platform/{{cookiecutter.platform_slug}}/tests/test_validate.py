@@ -7,7 +7,7 @@ import yaml
 
 from gitops import validate
 
-from .overlays import write_overlay
+from .overlays import RUNTIMES, SERVER_FILES, write_overlay
 
 
 def problems(root) -> list[str]:
@@ -21,16 +21,27 @@ def test_the_platform_as_generated_is_valid(platform):
     assert report.checked >= 30
 
 
-def test_a_model_environment_becomes_a_valid_application(platform):
-    write_overlay(platform, "iris", "staging", "1")
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_model_environment_becomes_a_valid_application(platform, runtime):
+    write_overlay(platform, "iris", "staging", "1", runtime=runtime)
     report = validate.check_repo(platform)
     assert report.problems == []
     assert "iris-staging" in report.applications
 
 
+@pytest.mark.parametrize("runtime", sorted(set(SERVER_FILES) - set(RUNTIMES)))
+def test_a_model_on_a_runtime_this_platform_lacks_is_refused(platform, runtime):
+    write_overlay(platform, "iris", "staging", "1", runtime=runtime)
+    kind = {"seldon-core": "SeldonDeployment", "kserve": "InferenceService"}[runtime]
+    problems = validate.check_repo(platform).problems
+    assert any(kind in problem and "models" in problem for problem in problems), problems
+{%- if "seldon-core" in cookiecutter.serving_runtimes.split("+") %}
+
+
 def test_a_rollout_with_two_predictors_is_valid(platform):
-    write_overlay(platform, "iris", "production", "1", candidate="2")
+    write_overlay(platform, "iris", "production", "1", candidate="2", runtime="seldon-core")
     assert validate.check_repo(platform).problems == []
+{%- endif %}
 
 
 def add_resource(directory, name: str, text: str) -> None:

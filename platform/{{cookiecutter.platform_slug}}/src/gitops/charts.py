@@ -29,9 +29,13 @@ def helm_commands(root: Path, helm: str = "helm") -> list[tuple[str, list[str]]]
         for source in inv.sources(application):
             if source.chart is None:
                 continue
+            # Argo CD names an OCI registry without a scheme; helm wants oci://.../chart.
+            if "://" in source.repo_url:
+                chart = [source.chart, "--repo", source.repo_url]
+            else:
+                chart = [f"oci://{source.repo_url}/{source.chart}"]
             argv = [
-                helm, "template", source.release or name, source.chart,
-                "--repo", source.repo_url, "--version", source.revision,
+                helm, "template", source.release or name, *chart, "--version", source.revision,
                 "--namespace", namespace, "--kube-version", KUBERNETES_VERSION, "--include-crds",
             ]  # fmt: skip
             for value_file in source.value_files:

@@ -39,5 +39,7 @@ CRD_PROVIDERS = {
     "postgresql.cnpg.io": "cloudnative-pg",
     "kafka.strimzi.io": "strimzi",
     "machinelearning.seldon.io": "seldon-core",
+    "serving.kserve.io": "kserve-crd",
+    "cert-manager.io": "cert-manager",
     "monitoring.coreos.com": "monitoring",
 }

@@ -37,6 +37,7 @@ CUSTOM_KINDS = {
     "kafka.strimzi.io/Kafka": "kafka.schema.json",
     "kafka.strimzi.io/KafkaNodePool": "kafkanodepool.schema.json",
     "machinelearning.seldon.io/SeldonDeployment": "seldondeployment.schema.json",
+    "serving.kserve.io/InferenceService": "inferenceservice.schema.json",
     "monitoring.coreos.com/ServiceMonitor": "servicemonitor.schema.json",
     "monitoring.coreos.com/PodMonitor": "podmonitor.schema.json",
     "monitoring.coreos.com/PrometheusRule": "prometheusrule.schema.json",
@@ -76,6 +77,8 @@ def check_document(document: dict) -> str | None:
             return f"{where}: {errors[0].message}"
         if key == "machinelearning.seldon.io/SeldonDeployment":
             return _check_seldon_pods(document)
+        if key == "serving.kserve.io/InferenceService":
+            return _check_kserve_pods(document)
         return None
     try:
         kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
@@ -98,6 +101,20 @@ def _check_seldon_pods(document: dict) -> str | None:
             except kubernetes_validate.ValidationError as error:
                 where = "/".join(str(p) for p in error.path)
                 return f"predictor {predictor['name']} pod spec {where}: {error.message}"
+    return None
+
+
+def _check_kserve_pods(document: dict) -> str | None:
+    """The predictor inlines a PodSpec beside KServe's own fields (listed in the schema)."""
+    extension = set(_schema(CUSTOM_KINDS["serving.kserve.io/InferenceService"])[
+        "x-component-extension"])  # fmt: skip
+    spec = {k: v for k, v in document["spec"]["predictor"].items() if k not in extension}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}, "spec": spec}
+    try:
+        kubernetes_validate.validate(pod, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as error:
+        where = "/".join(str(p) for p in error.path)
+        return f"predictor pod spec {where}: {error.message}"
     return None
 
 
