@@ -97,7 +97,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     except (urllib.error.URLError, TimeoutError) as error:
         print(f"cannot reach the model server at {request.full_url}: {error}", file=sys.stderr)
         return 1
-    print(json.dumps({"request": payload["data"], "response": answer}, indent=2))
+    print(json.dumps({"request": payload, "response": answer}, indent=2))
     return 0
 
 
