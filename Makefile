@@ -9,7 +9,7 @@ UV_VERSION := 0.13.9
 FIND_PYTHON := '{{cookiecutter.project_slug}}/scripts/find-python'
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help install lint format test test-fast demo bench lock relock-generated clean
+.PHONY: help install lint format test test-fast demo bench bench-runtimes lock relock-generated clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ demo: install ## bake a model repo, train, register, serve, predict, print, stop
 
 bench: install ## time the demo from bake to first prediction
 	$(BIN)/python benchmarks/demo_time.py
+
+bench-runtimes: install ## the serving benchmark of Seldon Core and KServe side by side
+	$(BIN)/python benchmarks/serving_runtimes.py
 
 lock: install ## re-resolve requirements.lock after changing pyproject.toml
 	@uv="$$(command -v uv || echo $(BIN)/uv)"; { \
