@@ -1,7 +1,10 @@
-"""Re-resolve the generated repo's requirements.lock after changing its pyproject.toml.
+"""Re-resolve the generated repo's locks after changing its pyproject.toml.
 
-Bakes the template with every optional extra included, runs the generated repo's own
-`make lock` there (with this venv's uv), and copies the result back into the template.
+requirements.lock serves every option (it is used as constraints, so pins of packages a
+repo does not install are harmless): a bake with drift detection, its drift extra also
+naming the other drift library, resolved by the repo's own `make lock` (with this venv's
+uv). requirements-serve.lock (MLServer, apart from Prefect's FastAPI) comes from a KServe
+bake's `make lock`. Both are copied back into the template.
 """
 
 from __future__ import annotations
@@ -16,18 +19,37 @@ from pathlib import Path
 from cookiecutter.main import cookiecutter
 
 ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE_LOCK = ROOT / "{{cookiecutter.project_slug}}" / "requirements.lock"
+TEMPLATE = ROOT / "{{cookiecutter.project_slug}}"
+
+
+ALIBI_PIN = '"alibi-detect==0.13.0",'
+
+
+def bake_and_lock(tmp: str, **answers) -> Path:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    repo = Path(cookiecutter(str(ROOT), no_input=True, output_dir=tmp, extra_context=answers))
+    if answers.get("drift_library") == "alibi-detect":  # both libraries in one resolution
+        pyproject = repo / "pyproject.toml"
+        evidently = next(
+            line.strip()
+            for line in (TEMPLATE / "pyproject.toml").read_text().splitlines()
+            if line.strip().startswith('"evidently==')
+        )
+        text = pyproject.read_text()
+        pyproject.write_text(text.replace(ALIBI_PIN, f"{ALIBI_PIN} {evidently}"))
+    subprocess.run(["make", "--silent", "lock"], cwd=repo, env=env, check=True)
+    return repo
 
 
 def main() -> int:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     with tempfile.TemporaryDirectory() as tmp:
-        repo = Path(cookiecutter(str(ROOT), no_input=True, output_dir=tmp,
-                                 extra_context={"include_drift_detection": True}))  # fmt: skip
-        subprocess.run(["make", "--silent", "lock"], cwd=repo, env=env, check=True)
-        shutil.copyfile(repo / "requirements.lock", TEMPLATE_LOCK)
-    pins = TEMPLATE_LOCK.read_text().count("==")
-    print(f"wrote {TEMPLATE_LOCK} ({pins} pins)")
+        repo = bake_and_lock(f"{tmp}/main", include_drift_detection=True,
+                             drift_library="alibi-detect")  # fmt: skip
+        shutil.copyfile(repo / "requirements.lock", TEMPLATE / "requirements.lock")
+        repo = bake_and_lock(f"{tmp}/serve", serving_runtime="kserve")
+        shutil.copyfile(repo / "requirements-serve.lock", TEMPLATE / "requirements-serve.lock")
+    for lock in ("requirements.lock", "requirements-serve.lock"):
+        print(f"wrote {TEMPLATE / lock} ({(TEMPLATE / lock).read_text().count('==')} pins)")
     return 0
 
 

@@ -38,9 +38,19 @@ def make(root, target: str, timeout: float) -> str:
     return result.stdout
 
 
-@pytest.mark.parametrize("hyperparameter_tuning", [True], ids=["tuning"])
-def test_baked_repo_installs_lints_and_passes_its_own_tests(tmp_path, hyperparameter_tuning):
-    root = bake(tmp_path, hyperparameter_tuning=hyperparameter_tuning)
+# The default runtime stack with tuning on, and the open-licence stack (KServe + MLServer,
+# Evidently) on GitLab: every generated test and the closed loop run on both.
+BAKES = {
+    "seldon-alibi-tuning": {"hyperparameter_tuning": True},
+    "kserve-evidently-gitlab": {
+        "serving_runtime": "kserve", "drift_library": "evidently", "ci_provider": "gitlab",
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("answers", list(BAKES.values()), ids=list(BAKES))
+def test_baked_repo_installs_lints_and_passes_its_own_tests(tmp_path, answers):
+    root = bake(tmp_path, **answers)
     make(root, "install", timeout=900)
     make(root, "lint", timeout=300)
     make(root, "test", timeout=1200)
