@@ -1,8 +1,11 @@
 """Request logging to Kafka: one message per prediction, never in a prediction's way.
 
 `log()` only puts a reference on a bounded in-memory queue (microseconds). A background
-thread serializes and produces. When Kafka is down, slow or unreachable the queue fills and
-new messages are dropped and counted; production resumes by itself when Kafka returns.
+thread serializes and hands the messages to librdkafka (confluent-kafka), whose own threads
+send them without holding the interpreter lock: about 10 us of the serving process's Python
+time per message, against about 160 us with a pure-Python client. When Kafka is down, slow or
+unreachable, messages time out or the queues fill and they are dropped and counted;
+production resumes by itself when Kafka returns.
 The message format is `schemas/request_log.schema.json`; the drift service consumes it.
 """
 
@@ -160,19 +163,23 @@ class RequestLogger:
         ).encode()
 
     def _connect(self):
-        from kafka import KafkaProducer
+        from confluent_kafka import Producer
 
-        return KafkaProducer(
-            bootstrap_servers=self.bootstrap_servers.split(","),
-            client_id=f"{self.model_name}-server",
-            acks=1,
-            linger_ms=DRAIN_INTERVAL * 1000,
-            # A broker outage must surface as counted drops within seconds, not minutes.
-            max_block_ms=2000,
-            request_timeout_ms=5000,
-            delivery_timeout_ms=10000,
-            retries=2,
-            reconnect_backoff_max_ms=2000,
+        return Producer(
+            {
+                "bootstrap.servers": self.bootstrap_servers,
+                "client.id": f"{self.model_name}-server",
+                "acks": 1,
+                "linger.ms": int(DRAIN_INTERVAL * 1000),
+                # A broker outage must surface as counted drops within seconds, not minutes.
+                "message.timeout.ms": 10000,
+                "socket.timeout.ms": 5000,
+                "reconnect.backoff.max.ms": 2000,
+                "queue.buffering.max.messages": self._queue.maxsize,
+                # Connection failures are counted as drops; say them once at debug level.
+                "error_cb": lambda error: log.debug("Kafka: %s", error),
+            },
+            logger=log,
         )
 
     def _drain(self) -> list[_Entry]:
@@ -187,13 +194,15 @@ class RequestLogger:
         while not self._stopped.is_set() or self._queue.qsize():
             self._stopped.wait(DRAIN_INTERVAL)
             entries = self._drain()
+            if producer is not None:
+                producer.poll(0)  # delivery reports: sent or dropped
             if not entries:
                 continue
             if producer is None:
                 try:
                     producer = self._connect()
                     backoff = RECONNECT_BACKOFF[0]
-                except Exception as error:  # broker unreachable: drop, back off, retry later
+                except Exception as error:  # a bad configuration: drop, back off, retry later
                     self.counts.add("dropped", len(entries))
                     log.warning("Kafka unavailable (%s); retrying in %.1f s", error, backoff)
                     self._stopped.wait(backoff)
@@ -202,17 +211,16 @@ class RequestLogger:
             for entry in entries:
                 self._send(producer, entry)
         if producer is not None:
-            producer.flush(timeout=2)
-            producer.close(timeout=2)
+            undelivered = producer.flush(2)
+            self.counts.add("dropped", undelivered)
+
+    def _delivered(self, error, _message) -> None:
+        self.counts.add("dropped" if error is not None else "sent")
 
     def _send(self, producer, entry: _Entry) -> None:
         try:
-            future = producer.send(
-                self.topic, key=entry.request_id.encode(), value=self.encode(entry)
-            )
-        except Exception as error:  # metadata timeout, closed producer, ...
+            producer.produce(self.topic, key=entry.request_id.encode(),
+                             value=self.encode(entry), on_delivery=self._delivered)  # fmt: skip
+        except Exception as error:  # BufferError (librdkafka's queue is full), KafkaException
             self.counts.add("dropped")
             log.debug("request log message dropped: %s", error)
-            return
-        future.add_callback(lambda _: self.counts.add("sent"))
-        future.add_errback(lambda _: self.counts.add("dropped"))
