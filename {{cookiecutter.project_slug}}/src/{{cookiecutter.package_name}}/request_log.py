@@ -16,6 +16,7 @@ import json
 import logging
 import queue
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +34,8 @@ RECONNECT_BACKOFF = (0.5, 10.0)
 # The producer wakes this often and sends everything queued at once: few, short bursts of
 # work leave the serving thread the interpreter lock (a wake-up per message costs it ~30%).
 DRAIN_INTERVAL = 0.05
+# Seconds between two reports of the same kind of Kafka trouble in the server's log.
+ERROR_REPORT_INTERVAL = 60.0
 
 
 def message_schema() -> dict[str, Any]:
@@ -101,6 +104,7 @@ class RequestLogger:
         self._queue: queue.Queue[_Entry] = queue.Queue(maxsize=queue_size)
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
+        self._last_error_report = -ERROR_REPORT_INTERVAL
         if bootstrap_servers:
             log.info("request logging to Kafka %s, topic %s", bootstrap_servers, topic)
         else:
@@ -176,11 +180,18 @@ class RequestLogger:
                 "socket.timeout.ms": 5000,
                 "reconnect.backoff.max.ms": 2000,
                 "queue.buffering.max.messages": self._queue.maxsize,
-                # Connection failures are counted as drops; say them once at debug level.
-                "error_cb": lambda error: log.debug("Kafka: %s", error),
-            },
-            logger=log,
+                # librdkafka reports a broker outage at every reconnect: through error_cb,
+                # at most once a minute; the drops are counted as they happen.
+                "log_level": 2,
+                "error_cb": self._kafka_error,
+            }
         )
+
+    def _kafka_error(self, error) -> None:
+        now = time.monotonic()
+        if now - self._last_error_report >= ERROR_REPORT_INTERVAL:
+            self._last_error_report = now
+            log.warning("Kafka: %s (request logs are dropped and counted meanwhile)", error)
 
     def _drain(self) -> list[_Entry]:
         entries = []
