@@ -39,6 +39,7 @@ COMMON_FILES = {
     "src/{pkg}/request_log.py", "src/{pkg}/schemas/request_log.schema.json",
     "tests/__init__.py", "tests/servers.py", "tests/test_deployment.py",
     "tests/test_production_storage.py", "tests/test_serving.py",
+    "tests/test_serving_request_log.py",
     "tests/conftest.py", "tests/test_data.py", "tests/test_end_to_end.py",
     "tests/test_settings.py", "tests/test_training.py", "tests/test_tuning.py",
     "tests/test_validation.py", "src/{pkg}/evaluation.py", "tests/probes.py",

@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import json
 import random
-import time
-import uuid
 
-import jsonschema
 import numpy as np
 import pytest
 
 from {{ cookiecutter.package_name }} import protocol
 from {{ cookiecutter.package_name }}.data import FEATURES, sample_rows
-from {{ cookiecutter.package_name }}.request_log import message_schema
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME, load_settings
 from {{ cookiecutter.package_name }}.validation import InvalidInput
 
@@ -110,33 +106,6 @@ def test_the_model_is_ready_only_with_its_served_version(model_server, trained):
 
 
 @pytest.mark.slow
-def test_every_request_is_logged_to_kafka_with_the_schema(model_server, kafka, trained):
-    ids = [f"test-{uuid.uuid4().hex}" for _ in range(20)]
-    answers = {}
-    for request_id in ids:
-        status, body = predict(model_server, protocol.request_body(MATRIX, NAMES, request_id))
-        assert status == 200, body
-        assert body["id"] == request_id
-        answers[request_id] = protocol.probabilities(body)
-    topic = load_settings().request_topic
-    deadline, found = time.monotonic() + 30, {}
-    while time.monotonic() < deadline and len(found) < len(ids):
-        for message in kafka.read(topic, timeout=2):
-            if message.key.decode() in answers:
-                found[message.key.decode()] = json.loads(message.value)
-    assert sorted(found) == sorted(ids)
-    schema = message_schema()
-    for request_id, message in found.items():
-        jsonschema.validate(message, schema)
-        assert message["request_id"] == request_id
-        assert message["model_name"] == MODEL_NAME
-        assert message["model_version"] == trained.version
-        assert message["feature_names"] == NAMES
-        np.testing.assert_allclose(message["rows"], MATRIX)
-        np.testing.assert_allclose(message["predictions"], answers[request_id])
-
-
-@pytest.mark.slow
 def test_custom_metrics_are_exported_with_the_seldon_runtime_names(model_server):
     labels = {"model": MODEL_NAME, "predictor": load_settings().predictor_name}
     text = scrape(model_server.metrics)
@@ -154,38 +123,6 @@ def test_custom_metrics_are_exported_with_the_seldon_runtime_names(model_server)
     assert "model_predictions_total{" in text and "predicted_class=" in text
     assert metric_total(text, "model_served_version", **labels) >= 1
     assert metric_total(text, "request_log_sent_total", **labels) > 0
-
-
-@pytest.mark.slow
-def test_a_broker_outage_never_fails_a_prediction_and_logging_resumes(model_server, kafka):
-    if kafka.external:
-        pytest.skip("an external broker cannot be stopped by the tests")
-    topic = load_settings().request_topic
-    kafka.stop()
-    try:
-        deadline = time.monotonic() + 60
-        dropped = 0.0
-        latencies = []
-        while time.monotonic() < deadline and dropped == 0:
-            for _ in range(10):
-                started = time.perf_counter()
-                status, body = predict(model_server, PAYLOAD_SHAPES["matrix"])
-                latencies.append(time.perf_counter() - started)
-                assert status == 200, body
-            dropped = metric_total(scrape(model_server.metrics), "request_log_dropped_total")
-            time.sleep(0.5)
-        assert dropped > 0, "dropped request logs must be counted while Kafka is down"
-        assert np.percentile(latencies, 50) < 0.1  # predictions never wait for Kafka
-    finally:
-        kafka.start()
-        kafka.create_topic(topic)
-    marker = f"after-outage-{uuid.uuid4().hex}"
-    deadline, seen = time.monotonic() + 90, False
-    while time.monotonic() < deadline and not seen:
-        status, _ = predict(model_server, protocol.request_body(MATRIX, NAMES, marker))
-        assert status == 200
-        seen = any(m.key == marker.encode() for m in kafka.read(topic, timeout=2))
-    assert seen, "request logging must resume by itself when the broker is back"
 
 
 def _fuzz_payloads(count: int, seed: int = 20260101) -> list[bytes | object]:
