@@ -23,6 +23,7 @@ from {{ cookiecutter.package_name }}.settings import MODEL_NAME
 
 from .fake_review_api import FakeReviewApi
 from .git_repos import git
+from .test_manifests import pod_specs
 
 TOKEN = "test-token-0123456789"
 RELEASE = overlay.Release("1111111", "3", {"serve": "sha256:" + "b" * 64})
@@ -95,8 +96,8 @@ def test_an_overlay_pins_images_and_version_and_renders(tmp_path):
     documents = kustomize(overlay.overlay_dir(tmp_path, "staging"))
     config = next(d for d in documents if d["kind"] == "ConfigMap")
     assert config["data"]["MODEL_VERSION"] == "3" and config["data"]["MODEL_ALIAS"] == "staging"
-    seldon = next(d for d in documents if d["kind"] == "SeldonDeployment")
-    image = seldon["spec"]["predictors"][0]["componentSpecs"][0]["spec"]["containers"][0]["image"]
+    server = next(d for d in documents if pod_specs(d))
+    image = pod_specs(server)[0]["containers"][0]["image"]
     assert image.endswith(f"/{MODEL_NAME}:1111111@sha256:" + "b" * 64)
     assert overlay.read_release(tmp_path, "staging") == RELEASE
 

@@ -6,6 +6,7 @@ import pytest
 
 from {{ cookiecutter.package_name }}.settings import (
     MODEL_NAME,
+    SERVING_PORTS,
     STAGING_ALIAS,
     SettingsError,
     load_settings,
@@ -26,7 +27,7 @@ def test_environment_overrides():
         {
             "MLFLOW_TRACKING_URI": "http://127.0.0.1:5000",
             "MODEL_VERSION": "7",
-            "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": "9100",
+            SERVING_PORTS["http"][0]: "9100",
             "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
         }
     )
@@ -42,8 +43,8 @@ def test_environment_overrides():
     [
         ("MODEL_VERSION", "latest"),
         ("MODEL_VERSION", "0"),
-        ("PREDICTIVE_UNIT_HTTP_SERVICE_PORT", "70000"),
-        ("PREDICTIVE_UNIT_METRICS_SERVICE_PORT", "http"),
+        (SERVING_PORTS["http"][0], "70000"),
+        (SERVING_PORTS["metrics"][0], "http"),
         ("RANDOM_SEED", "-1"),
         ("TUNING_TRIALS", "many"),
         ("MODEL_ALIAS", "my alias"),
