@@ -15,12 +15,13 @@ same test comes from SciPy, for the per-feature statistic panel.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from evidently.legacy.calculations.stattests import chi_stat_test, cramer_von_mises, ks_stat_test
+from evidently.legacy.core import ColumnType
 from scipy import stats
 
 from . import base
@@ -30,25 +31,13 @@ from .config import DriftConfig
 __all__ = ["DriftDetectorError", "DriftResult", "FittedDetector", "download", "fit", "load",
            "log_to_run", "save"]  # fmt: skip
 
-# Evidently's telemetry belongs to its UI service, which this repo never starts; say no anyway.
-os.environ.setdefault("DO_NOT_TRACK", "1")
 REFERENCE_FILE = "reference.npy"
-
-
-def _tests():
-    """Evidently's tests by name (imported on first use: `import evidently` takes seconds)."""
-    from evidently.legacy.calculations.stattests import (
-        chi_stat_test,
-        cramer_von_mises,
-        ks_stat_test,
-    )
-    from evidently.legacy.core import ColumnType
-
-    return {
-        "ks": (ks_stat_test, ColumnType.Numerical),
-        "cramer_von_mises": (cramer_von_mises, ColumnType.Numerical),
-        "chisquare": (chi_stat_test, ColumnType.Categorical),
-    }
+# Evidently's tests by name, with the column type each takes.
+TESTS = {
+    "ks": (ks_stat_test, ColumnType.Numerical),
+    "cramer_von_mises": (cramer_von_mises, ColumnType.Numerical),
+    "chisquare": (chi_stat_test, ColumnType.Categorical),
+}
 
 
 def _chi_square_statistic(reference: np.ndarray, current: np.ndarray) -> float:
@@ -90,14 +79,13 @@ class FittedDetector:
     def test(self, rows: np.ndarray) -> DriftResult:
         """Test a window of full model-input rows (all features, model order)."""
         window = rows[:, self.config.feature_indices].astype(np.float32)
-        tests = _tests()
         threshold = self.config.p_value / len(self.config.features)  # Bonferroni
         p_values, statistics = {}, {}
         for index, (name, test_name) in enumerate(
             zip(self.config.features, feature_tests(self.config), strict=True)
         ):
             reference, current = self.reference[:, index], window[:, index]
-            test, column_type = tests[test_name]
+            test, column_type = TESTS[test_name]
             p_value, _ = test.func(pd.Series(reference), pd.Series(current), column_type, threshold)
             p_values[name] = float(p_value) if np.isfinite(p_value) else 0.0
             statistics[name] = STATISTICS[test_name](reference, current)
