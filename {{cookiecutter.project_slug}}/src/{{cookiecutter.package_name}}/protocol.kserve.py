@@ -31,14 +31,15 @@ OUTPUT = "probabilities"
 
 def serving_python() -> Path:
     """The interpreter of the serving environment: MLServer needs an older FastAPI than
-    Prefect, so `make install` puts it in `.venv-serve` (the serving image has only it)."""
+    Prefect, so `make install` puts it in `.venv-serve` (the serving image has only it).
+
+    SERVE_PYTHON (the Makefile exports it) wins; then the repo's `.venv-serve`; then this
+    interpreter (inside the serving environment or image itself)."""
     override = os.environ.get("SERVE_PYTHON")
     if override:
         return Path(override)
-    here = Path(sys.executable)
-    if here.parent.parent.name == ".venv-serve":
-        return here
-    return here.parent.parent.with_name(".venv-serve") / "bin" / "python"
+    beside_the_repo = Path(__file__).resolve().parents[2] / ".venv-serve" / "bin" / "python"
+    return beside_the_repo if beside_the_repo.exists() else Path(sys.executable)
 
 
 def server_command(settings: Settings, workers: int, threads: int) -> tuple[list[str], dict]:
