@@ -26,6 +26,13 @@ def predict(server, payload: object) -> tuple[int, dict]:
     return post(f"{server.http}{protocol.PREDICT_PATH}", payload)
 
 
+def _deep(levels: int) -> list:
+    nested: list = [1.0]
+    for _ in range(levels):
+        nested = [nested]
+    return nested
+
+
 def _tensor(name: str, shape: list[int], data: list, datatype: str = "FP64") -> dict:
     return {"name": name, "shape": shape, "datatype": datatype, "data": data}
 
@@ -65,6 +72,7 @@ def test_every_payload_shape_decodes_to_the_same_rows(shape):
         ({"inputs": [_tensor("a", [2], [1, 2]), _tensor("b", [3], [1, 2, 3])]}, "same number"),
         ({"inputs": [_tensor("a", [1, 2], [1, 2]), _tensor("b", [1], [1])]}, "[rows, 1]"),
         ({"inputs": [{"name": "x", "shape": [1], "datatype": "FP64"}]}, "'data' must be"),
+        ({"inputs": [_tensor("x", [1], _deep(5000))]}, "nested too deeply"),
     ],
 )
 def test_malformed_requests_are_named(payload, message):

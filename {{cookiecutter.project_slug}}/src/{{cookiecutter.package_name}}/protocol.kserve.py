@@ -10,6 +10,7 @@ one input per feature, named after it (shape [rows] or [rows, 1]), in any order.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -120,10 +121,11 @@ def _values(item: dict[str, Any], index: int) -> tuple[list[Any], list[int]]:
     shape = item.get("shape")
     data = item.get("data")
     if any(isinstance(v, list) for v in data):  # the nested form: flatten row-major
-        data = _flatten(data)
-    size = 1
-    for dimension in shape:
-        size *= dimension
+        try:
+            data = _flatten(data)
+        except RecursionError:
+            raise InvalidInput(f"input {name!r}: 'data' is nested too deeply") from None
+    size = math.prod(shape)
     if len(data) != size:
         raise InvalidInput(f"input {name!r}: shape {shape} needs {size} values, got {len(data)}")
     return data, shape

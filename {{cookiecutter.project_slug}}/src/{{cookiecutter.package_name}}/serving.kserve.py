@@ -58,10 +58,21 @@ class ServingMetrics:
 
 
 class RequestLogCollector:
-    """request_log_{sent,dropped}_total and the queue depth, read when Prometheus scrapes."""
+    """request_log_{sent,dropped}_total and the queue depth, read when Prometheus scrapes.
+
+    Registered once per process; a reloaded model points it at its new logger."""
+
+    _instance: RequestLogCollector | None = None
 
     def __init__(self, request_log: RequestLogger, labels: dict[str, str]) -> None:
         self.request_log, self.labels = request_log, labels
+
+    @classmethod
+    def follow(cls, request_log: RequestLogger, labels: dict[str, str]) -> None:
+        if cls._instance is None:
+            cls._instance = cls(request_log, labels)
+            REGISTRY.register(cls._instance)
+        cls._instance.request_log, cls._instance.labels = request_log, labels
 
     def collect(self):
         names, values = list(self.labels), list(self.labels.values())
@@ -93,7 +104,7 @@ class MLServerModel(MLModel):
         )
         self.request_log.start()
         if self.request_log.enabled:
-            REGISTRY.register(RequestLogCollector(self.request_log, self.labels))
+            RequestLogCollector.follow(self.request_log, self.labels)
         self.metrics.version.labels(**self.labels).set(int(self.served.version))
         self.metrics.requests.labels(**self.labels)  # every series exists from the start
         return True
