@@ -5,11 +5,17 @@ SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
-# The one interpreter finder, shared with every generated repo.
+# The one interpreter finder and the one tool provisioner, shared with every generated repo.
 FIND_PYTHON := '{{cookiecutter.project_slug}}/scripts/find-python'
+ENSURE_TOOLS := '{{cookiecutter.project_slug}}/scripts/ensure-tools'
+# What the tests need beside Python: make, git and kubectl must exist; promtool, Prometheus,
+# Alertmanager and amtool (for the bakes' own suites) are linked into .venv/bin, installed
+# with apt-get or Homebrew when missing (SYSTEM_INSTALL=no only names the command).
+REQUIRED_TOOLS := make git kubectl
+TOOLS := $(REQUIRED_TOOLS) promtool prometheus alertmanager amtool
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help install lint format test test-fast demo bench bench-runtimes lock relock-generated clean
+.PHONY: help install tools lint format test test-fast demo bench bench-runtimes lock relock-generated clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -17,6 +23,7 @@ help: ## list the targets
 install: $(VENV)/.installed ## create .venv (Python 3.12) with the template's dev tools
 
 $(VENV)/.installed: pyproject.toml requirements.lock
+	@$(ENSURE_TOOLS) $(REQUIRED_TOOLS)
 	@python="$$($(FIND_PYTHON))" && "$$python" -m venv --clear $(VENV)
 	@$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
 	@$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
@@ -30,7 +37,11 @@ format: install ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix hooks tests scripts benchmarks
 	$(BIN)/ruff format hooks tests scripts benchmarks
 
-test: install ## every tier: bakes, hooks, then installs a bake and runs its own tests
+tools: ## check (or install) the command-line tools every tier needs, before anything else
+	@$(ENSURE_TOOLS) $(TOOLS)
+
+test: tools install ## every tier: bakes, hooks, then installs a bake and runs its own tests
+	@$(ENSURE_TOOLS) --link-into $(BIN) $(TOOLS)
 	$(BIN)/pytest
 
 test-fast: install ## the bake and hook tests only (about a minute)

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from .baking import DEFAULTS, ROOT, bake
+from .validators import actionlint, check_jsonschema
 
 # Files that legitimately contain `{{`: CI expressions and Prefect's own templating.
 # (grafana.py and its dashboard.json: Grafana's legend templates such as {{feature}}.)
@@ -27,7 +28,7 @@ JINJA_ALLOWED = {
 
 COMMON_FILES = {
     ".cruft.json", ".gitignore", "Makefile", "README.md", "pyproject.toml", "requirements.lock",
-    "scripts/find-python",
+    "scripts/find-python", "scripts/ensure-tools",
     "k8s/base/kustomization.yaml", "k8s/base/kustomizeconfig.yaml",
     "k8s/base/serviceaccount.yaml", "src/{pkg}/protocol.py",
     "src/{pkg}/__init__.py", "src/{pkg}/__main__.py", "src/{pkg}/cli.py", "src/{pkg}/data.py",
@@ -223,7 +224,6 @@ def test_kustomize_base_renders(baked):
 
 CI_SCHEMAS = {".github/workflows/ci.yml": "vendor.github-workflows",
               ".gitlab-ci.yml": "vendor.gitlab-ci"}  # fmt: skip
-BIN = Path(sys.executable).parent
 
 
 def test_the_ci_file_is_valid_for_its_provider(baked):
@@ -231,13 +231,12 @@ def test_the_ci_file_is_valid_for_its_provider(baked):
     _, root = baked
     present = [path for path in CI_SCHEMAS if (root / path).exists()]
     assert len(present) == 1
-    path = present[0]
-    checks = [[str(BIN / "check-jsonschema"), "--builtin-schema", CI_SCHEMAS[path], path]]
-    if path.startswith(".github"):
-        checks.append([str(BIN / "actionlint"), "-no-color", path])
-    for command in checks:
-        result = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
-        assert result.returncode == 0, result.stdout + result.stderr
+    path = root / present[0]
+    code, output = check_jsonschema(CI_SCHEMAS[present[0]], path)
+    assert code == 0, output
+    if present[0].startswith(".github"):
+        code, output = actionlint(path)
+        assert code == 0, output
 
 
 def test_answers_and_template_version_are_recorded(baked):
@@ -328,10 +327,8 @@ def test_every_option_changes_the_output(option, default_bake, tmp_path):
 
 
 def test_the_templates_own_workflow_passes_actionlint():
-    workflow = ROOT / ".github" / "workflows" / "ci.yml"
-    result = subprocess.run([str(BIN / "actionlint"), "-no-color", str(workflow)],
-                            capture_output=True, text=True, check=False)  # fmt: skip
-    assert result.returncode == 0, result.stdout
+    code, output = actionlint(ROOT / ".github" / "workflows" / "ci.yml")
+    assert code == 0, output
 
 
 def test_registry_and_platform_defaults_follow_the_ci_provider(baked):

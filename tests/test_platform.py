@@ -15,6 +15,7 @@ import yaml
 from cookiecutter.exceptions import FailedHookException
 
 from .baking import DEFAULTS, PLATFORM, ROOT, bake, bake_platform
+from .validators import actionlint, check_jsonschema
 
 MODEL_TEMPLATE = ROOT / "{{cookiecutter.project_slug}}"
 BIN = Path(sys.executable).parent
@@ -85,12 +86,11 @@ def test_python_is_lint_clean_and_formatted(platform):
 def test_the_ci_file_passes_its_provider_schema(platform):
     provider, root = platform
     schema = {"github": "vendor.github-workflows", "gitlab": "vendor.gitlab-ci"}[provider]
-    result = run(str(BIN / "check-jsonschema"), "--builtin-schema", schema, CI_FILES[provider],
-                 cwd=root)  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
+    code, output = check_jsonschema(schema, root / CI_FILES[provider])
+    assert code == 0, output
     if provider == "github":
-        result = run(str(BIN / "actionlint"), CI_FILES[provider], cwd=root)
-        assert result.returncode == 0, result.stdout + result.stderr
+        code, output = actionlint(root / CI_FILES[provider])
+        assert code == 0, output
 
 
 def test_the_platform_serves_the_addresses_model_repos_default_to(platform):

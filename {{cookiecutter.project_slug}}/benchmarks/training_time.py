@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from {{ cookiecutter.package_name }}.local_stack import MLFLOW_SERVER_ENV
 from tests.servers import free_port, start_server, stop
 
 TARGET_SECONDS = 20.0
@@ -57,6 +58,7 @@ def main() -> int:
                  "--artifacts-destination", str(folder / "artifacts"),
                  "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
                 folder / "mlflow.log", f"http://127.0.0.1:{port}/health", timeout=240,
+                env={**os.environ, **MLFLOW_SERVER_ENV},
             )  # fmt: skip
             stack.callback(stop, server)
             os.environ["MLFLOW_TRACKING_URI"] = f"http://127.0.0.1:{port}"

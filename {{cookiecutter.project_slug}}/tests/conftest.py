@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.package_name }} import protocol
+from {{ cookiecutter.package_name }}.local_stack import MLFLOW_SERVER_ENV
 from {{ cookiecutter.package_name }}.settings import SERVING_PORTS, load_settings
 
 from .git_repos import bare_platform_repo
@@ -66,6 +67,7 @@ def mlflow_server(state_dir: Path) -> Iterator[str]:
             "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         ],
         state_dir / "mlflow-server.log", f"{uri}/health", timeout=180,
+        env={**os.environ, **MLFLOW_SERVER_ENV},
     )  # fmt: skip
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", uri)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -51,9 +53,14 @@ def metric_total(text: str, name: str, **labels: str) -> float:
     return total
 
 
-def promtool() -> str:
-    """The promtool binary (Debian's prometheus package); a clear failure without it."""
-    path = shutil.which("promtool")
+def tool(name: str) -> str:
+    """A tool `make tools` linked into .venv/bin (else from PATH), or a clear failure."""
+    beside = Path(sys.executable).parent / name
+    path = str(beside) if beside.exists() else shutil.which(name)
     if path is None:
-        pytest.fail("promtool is missing: install Debian's prometheus package (apt)")
+        pytest.fail(f"{name} is missing: run `make tools` (it installs or names what is needed)")
     return path
+
+
+def promtool() -> str:
+    return tool("promtool")

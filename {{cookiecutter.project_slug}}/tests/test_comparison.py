@@ -19,11 +19,13 @@ from {{ cookiecutter.package_name }}.settings import MODEL_NAME
 {%- if cookiecutter.serving_runtime == "seldon-core" %}
 
 from .fake_review_api import FakeReviewApi
+from .probes import tool
 from .servers import free_port, start_server, stop
 from .test_delivery import TOKEN, promote_argv, push_overlay, run_cli
 from .test_rollout import merge_promotion
 {%- else %}
 
+from .probes import tool
 from .servers import free_port, start_server, stop
 {%- endif %}
 
@@ -103,7 +105,7 @@ def recorded_prometheus(tmp_path_factory):
     (directory / "series.om").write_text(text)
     data = directory / "data"
     promtool = subprocess.run(
-        ["promtool", "tsdb", "create-blocks-from", "openmetrics",
+        [tool("promtool"), "tsdb", "create-blocks-from", "openmetrics",
          str(directory / "series.om"), str(data)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
@@ -111,7 +113,7 @@ def recorded_prometheus(tmp_path_factory):
     (directory / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
     port = free_port()
     process = start_server(
-        ["prometheus", f"--config.file={directory / 'prometheus.yml'}",
+        [tool("prometheus"), f"--config.file={directory / 'prometheus.yml'}",
          f"--storage.tsdb.path={data}", f"--web.listen-address=127.0.0.1:{port}",
          "--storage.tsdb.retention.time=30d"],
         directory / "prometheus.log", f"http://127.0.0.1:{port}/-/ready", timeout=60,

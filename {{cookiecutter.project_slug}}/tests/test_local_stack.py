@@ -20,13 +20,9 @@ import yaml
 from {{ cookiecutter.package_name }} import local_stack
 from {{ cookiecutter.package_name }}.local_stack import Service, Stack, StackError
 
+from .probes import tool
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    assert path, f"{name} is needed (apt-get install prometheus prometheus-alertmanager)"
-    return path
 
 
 @pytest.fixture

