@@ -40,12 +40,15 @@ format: install ## apply ruff fixes and formatting
 tools: ## check (or install) the command-line tools every tier needs, before anything else
 	@$(ENSURE_TOOLS) $(TOOLS)
 
+# Two xdist workers: the fast tier is spread over both; the slow tier runs in one, in order.
+PYTEST := $(BIN)/pytest -n 2 --dist loadgroup
+
 test: tools install ## every tier: bakes, hooks, then installs a bake and runs its own tests
 	@$(ENSURE_TOOLS) --link-into $(BIN) $(TOOLS)
-	$(BIN)/pytest
+	$(PYTEST)
 
-test-fast: install ## the bake and hook tests only (about a minute)
-	$(BIN)/pytest -m "not slow"
+test-fast: install ## the bake and hook tests only (under a minute)
+	$(PYTEST) -m "not slow"
 
 demo: install ## bake a model repo, train, register, serve, predict, print, stop
 	$(BIN)/python -m scripts.demo

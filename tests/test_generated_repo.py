@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,9 @@ def test_baked_repo_installs_lints_and_passes_its_own_tests(tmp_path, answers):
     # A newcomer's machine: promtool, Prometheus and Alertmanager are not on PATH. The repo's
     # set-up obtains them (links them into .venv/bin) and everything after finds them there.
     env = env_without(tmp_path / "path", OPTIONAL_TOOLS)
+    # The template's venv has uv: the bake's install uses it, as a user's machine with uv would.
+    if not (tmp_path / "path" / "uv").exists():
+        (tmp_path / "path" / "uv").symlink_to(Path(sys.executable).with_name("uv"))
     make(root, "install", timeout=900, env=env)
     assert (root / ".venv" / "bin" / "promtool").exists()
     make(root, "lint", timeout=300, env=env)

@@ -31,7 +31,10 @@ CI_FILES = {"github": ".github/workflows/platform.yml", "gitlab": ".gitlab-ci.ym
 VARIANTS = [("github", "seldon-core"), ("gitlab", "kserve"), ("github", "seldon-core+kserve")]
 
 
-@pytest.fixture(scope="module", params=VARIANTS, ids=["-".join(v) for v in VARIANTS])
+@pytest.fixture(scope="module", params=[
+    pytest.param(v, id="-".join(v), marks=pytest.mark.xdist_group("platform-" + "-".join(v)))
+    for v in VARIANTS
+])  # fmt: skip
 def platform(request, tmp_path_factory) -> tuple[str, Path]:
     provider, runtimes = request.param
     root = bake_platform(tmp_path_factory.mktemp("platform"), ci_provider=provider,

@@ -73,10 +73,19 @@ def test_alertmanager_routes_drift_alerts_like_the_cluster_does(stack):
 {%- endif %}
 
 
-def test_a_missing_tool_is_named_with_how_to_get_it(monkeypatch):
-    monkeypatch.setenv("PATH", "/nonexistent")  # prometheus comes from the system, not the venv
-    with pytest.raises(StackError, match="prometheus is not installed: apt-get install"):
+def test_a_missing_tool_is_named_with_how_to_get_it(monkeypatch, tmp_path):
+    # Neither linked into the venv (`make tools`) nor on PATH.
+    monkeypatch.setattr(local_stack, "BIN", tmp_path)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(StackError, match=r"prometheus is not installed: run `make install`"):
         local_stack.executable("prometheus")
+
+
+def test_the_tools_the_stack_runs_are_the_ones_make_install_linked():
+    for name in ("prometheus", "promtool"{% if cookiecutter.include_drift_detection %}, "alertmanager", "amtool"{% endif %}):
+        linked = local_stack.BIN / name
+        assert linked.is_symlink(), f"{name}: `make tools` links it into {local_stack.BIN}"
+        assert local_stack.executable(name) == str(linked)
 
 
 def sleeper(directory: Path) -> subprocess.Popen:

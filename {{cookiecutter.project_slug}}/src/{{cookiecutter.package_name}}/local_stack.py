@@ -70,18 +70,6 @@ def tcp_open(port: int) -> bool:
     return False
 
 
-def wait_until(ready: Callable[[], bool], process: subprocess.Popen, what: str, timeout: float):
-    """Poll `ready` until it holds; fail early if the process died."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise StackError(f"{what} exited with {process.returncode} before it was ready")
-        if ready():
-            return
-        time.sleep(0.3)
-    raise StackError(f"{what} was not ready within {timeout:.0f} s")
-
-
 def stop_pid(pid: int, timeout: float = 15) -> bool:
     """SIGTERM the process group of `pid`, SIGKILL it after `timeout`; False if it was gone."""
     try:
@@ -111,6 +99,7 @@ class Service:
     url: str = ""  # what a person opens, for the summary
     extra_env: dict[str, str] = field(default_factory=dict)
     timeout: float = 180
+    needs: tuple[str, ...] = ()  # services that must be ready before this one starts
 
 
 @dataclass
@@ -217,7 +206,7 @@ def infrastructure(stack: Stack) -> list[Service]:
             "prefect-worker",
             [executable("prefect"), "worker", "start", "--pool", LOCAL_POOL, "--type", "process"],
             f"{stack.url('prefect')}/api/work_pools/{LOCAL_POOL}",
-            extra_env={"PREFECT_WORKER_QUERY_SECONDS": "2"},
+            extra_env={"PREFECT_WORKER_QUERY_SECONDS": "2"}, needs=("prefect-server",),
         ),
     ]  # fmt: skip
 
@@ -342,41 +331,93 @@ def process_env(stack: Stack, extra: dict[str, str] | None = None) -> dict[str, 
     }  # fmt: skip
 
 
-def start(stack: Stack, service: Service, log: Callable[[str], None]) -> None:
-    env = process_env(stack, service.extra_env)
+@dataclass
+class Launched:
+    service: Service
+    process: subprocess.Popen
+    log_path: Path
+    started: float = field(default_factory=time.monotonic)
+
+    def ready(self) -> bool:
+        if self.service.ready.startswith("tcp:"):
+            return tcp_open(int(self.service.ready.removeprefix("tcp:")))
+        return http_ok(self.service.ready)
+
+    def failure(self, what: str) -> StackError:
+        tail = self.log_path.read_text()[-3000:]
+        return StackError(f"{self.service.name} {what}; its log ({self.log_path}):\n{tail}")
+
+
+def launch(stack: Stack, service: Service) -> Launched:
     log_path = stack.directory / "logs" / f"{service.name}.log"
-    started = time.monotonic()
     process = subprocess.Popen(
-        service.command, cwd=REPO_ROOT, env=env, start_new_session=True,
-        stdout=log_path.open("a"), stderr=subprocess.STDOUT,
+        service.command, cwd=REPO_ROOT, env=process_env(stack, service.extra_env),
+        start_new_session=True, stdout=log_path.open("a"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     stack.pids[service.name] = process.pid
     stack.save()  # `down` can stop it even if this `up` dies now
-    if service.ready.startswith("tcp:"):
-        port = int(service.ready.removeprefix("tcp:"))
-        ready = lambda: tcp_open(port)  # noqa: E731
-    else:
-        ready = lambda: http_ok(service.ready)  # noqa: E731
-    try:
-        wait_until(ready, process, service.name, service.timeout)
-    except StackError as error:
-        tail = log_path.read_text()[-3000:]
-        raise StackError(f"{error}; its log ({log_path}):\n{tail}") from None
-    log(f"  {service.name:<17} {service.url:<48} up in {time.monotonic() - started:4.1f} s")
+    return Launched(service, process, log_path)
 
 
-def run_step(stack: Stack, what: str, command: list[str], log: Callable[[str], None]) -> None:
+def start_all(
+    stack: Stack,
+    services: list[Service],
+    log: Callable[[str], None],
+    when_ready: dict[str, Callable[[], None]] | None = None,
+) -> None:
+    """Start every service as soon as the ones it `needs` are ready; return when all are.
+
+    Independent services start together (MLflow and Prefect each take seconds to import):
+    the stack is up in the time of its slowest chain, not of the sum. `when_ready[name]` is
+    called as soon as that service is ready.
+    """
+    pending, running, ready = list(services), [], set(stack.pids) - {s.name for s in services}
+    when_ready = when_ready or {}
+    while pending or running:
+        for service in [s for s in pending if set(s.needs) <= ready]:
+            running.append(launch(stack, service))
+            pending.remove(service)
+        if not running:
+            names = ", ".join(f"{s.name} (needs {', '.join(s.needs)})" for s in pending)
+            raise StackError(f"nothing can start: {names}")
+        for item in list(running):
+            if item.process.poll() is not None:
+                raise item.failure(f"exited with {item.process.returncode} before it was ready")
+            elapsed = time.monotonic() - item.started
+            if item.ready():
+                log(f"  {item.service.name:<17} {item.service.url:<48} up in {elapsed:4.1f} s")
+                ready.add(item.service.name)
+                running.remove(item)
+                if item.service.name in when_ready:
+                    when_ready[item.service.name]()
+            elif elapsed > item.service.timeout:
+                raise item.failure(f"was not ready within {item.service.timeout:.0f} s")
+        time.sleep(0.2)
+
+
+@dataclass
+class Step:
     """A one-off command with the stack's environment (deploying the flow, training)."""
-    env = process_env(stack)
-    log_path = stack.directory / "logs" / f"{what}.log"
-    started = time.monotonic()
-    with log_path.open("a") as output:
-        result = subprocess.run(
-            command, cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, check=False
-        )
-    if result.returncode != 0:
-        raise StackError(f"{what} failed; its log ({log_path}):\n{log_path.read_text()[-3000:]}")
-    log(f"  {what:<17} {'':<48} done in {time.monotonic() - started:4.1f} s")
+
+    what: str
+    process: subprocess.Popen
+    log_path: Path
+    started: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def begin(cls, stack: Stack, what: str, command: list[str]) -> Step:
+        log_path = stack.directory / "logs" / f"{what}.log"
+        with log_path.open("a") as output:
+            process = subprocess.Popen(command, cwd=REPO_ROOT, env=process_env(stack),
+                                       stdout=output, stderr=subprocess.STDOUT)  # fmt: skip
+        return cls(what, process, log_path)
+
+    def finish(self, log: Callable[[str], None]) -> None:
+        if self.process.wait() != 0:
+            tail = self.log_path.read_text()[-3000:]
+            raise StackError(f"{self.what} failed; its log ({self.log_path}):\n{tail}")
+        elapsed = time.monotonic() - self.started
+        log(f"  {self.what:<17} {'':<48} done in {elapsed:4.1f} s")
 
 
 def has_staging_version(stack: Stack) -> bool:
@@ -447,20 +488,39 @@ def up(directory: Path, alert_for: str = DEFAULT_ALERT_FOR, log=print) -> Stack:
     write_configs(stack, alert_for)
     write_training_data(stack)
     log(f"local stack in {directory} (logs in {directory / 'logs'})")
+    steps: dict[str, Step] = {}
+    commands = {
+        "train-v1": [sys.executable, "-m", PACKAGE_NAME, "train", "--reason", "local-stack"],
+        "deploy-flow": [executable("prefect"), "--no-prompt", "deploy", "--name",
+                        LOCAL_DEPLOYMENT, "--version", "local"],
+    }  # fmt: skip
+
+    def begin(what: str) -> Callable[[], None]:
+        return lambda: steps.setdefault(what, Step.begin(stack, what, commands[what]))
+
+    # Each step starts as soon as what it needs answers, beside everything else: the
+    # deployment's registration once the worker's pool exists; on a new registry, version 1's
+    # training once MLflow answers (it waits for Prefect itself). The model's services start
+    # once a version exists, while the deployment may still be registering.
+    fresh = not (directory / "mlflow" / "mlflow.db").exists()
+    when_ready = {"prefect-worker": begin("deploy-flow")}
+    if fresh:
+        when_ready["mlflow"] = begin("train-v1")
     try:
-        for service in infrastructure(stack):
-            start(stack, service, log)
+        start_all(stack, infrastructure(stack), log, when_ready)
         create_request_topic(stack)
-        deploy = [executable("prefect"), "--no-prompt", "deploy", "--name", LOCAL_DEPLOYMENT,
-                  "--version", "local"]  # fmt: skip
-        run_step(stack, "deploy-flow", deploy, log)
-        if not has_staging_version(stack):
-            run_step(stack, "train-v1", [sys.executable, "-m", PACKAGE_NAME, "train",
-                                         "--reason", "local-stack"], log)  # fmt: skip
-        for service in model_services(stack):
-            start(stack, service, log)
+        if not fresh and not has_staging_version(stack):
+            begin("train-v1")()
+        if "train-v1" in steps:
+            steps["train-v1"].finish(log)
+        start_all(stack, model_services(stack), log)
+        steps["deploy-flow"].finish(log)
         wait_for_first_scrapes(stack, log)
     except BaseException:
+        for step in steps.values():
+            if step.process.poll() is None:
+                step.process.kill()
+                step.process.wait()
         down(directory, log=lambda line: None)
         raise
     stack.save()
