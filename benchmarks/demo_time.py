@@ -1,4 +1,4 @@
-"""Time the demo from bake to the first successful prediction (target: <= 90 s).
+"""Time the demo from bake to the first successful prediction (target: <= 40 s).
 
 Run it twice: the first run warms the package cache (uv), the second is the figure.
 """
@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 from demo import ROOT, run_demo
 
-TARGET_SECONDS = 90.0
+TARGET_SECONDS = 40.0
 
 
 def main() -> int:

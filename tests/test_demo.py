@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 
 def test_demo_trains_serves_predicts_and_stops(tmp_path):
     lines: list[str] = []
-    timings = run_demo(tmp_path, report=lines.append)
+    timings = run_demo(tmp_path, report=lines.append, bytecode_cache=None)
     steps = [name for name, _ in timings]
     assert steps[0].startswith("baked")
     assert any(step.startswith("trained and registered version 1") for step in steps)

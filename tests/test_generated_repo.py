@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +29,10 @@ LOOP_STEPS = [
 ]
 
 
-def make(root, target: str, timeout: float, env: dict[str, str]) -> str:
+def make(root, target: str, timeout: float, env: dict[str, str] | None = None) -> str:
+    """`make TARGET` in `root` (outside this venv unless `env` says otherwise); its output."""
+    if env is None:
+        env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
     result = subprocess.run(
         ["make", target], cwd=root, capture_output=True, text=True, timeout=timeout, env=env
     )  # fmt: skip
