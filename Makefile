@@ -40,12 +40,14 @@ format: install ## apply ruff fixes and formatting
 tools: ## check (or install) the command-line tools every tier needs, before anything else
 	@$(ENSURE_TOOLS) $(TOOLS)
 
-# Two xdist workers: the fast tier is spread over both; the slow tier runs in one, in order.
+# Two xdist workers: the fast tier is spread over both; the slow tier runs as two halves side
+# by side, each in order (see tests/conftest.py).
 PYTEST := $(BIN)/pytest -n 2 --dist loadgroup
 
-test: tools install ## every tier: bakes, hooks, then installs a bake and runs its own tests
+test: tools install ## every tier: bakes, hooks, then installs two bakes and runs their own tests
 	@$(ENSURE_TOOLS) --link-into $(BIN) $(TOOLS)
-	$(PYTEST)
+	$(PYTEST) -m "not slow"
+	$(PYTEST) -m slow
 
 test-fast: install ## the bake and hook tests only (under a minute)
 	$(PYTEST) -m "not slow"

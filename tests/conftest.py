@@ -42,9 +42,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.write_line(f"whole session: {wall:.1f} s wall clock")
 
 
+# The slow tier in two halves of about equal length, one per xdist worker, each half's tests
+# one after another: the default bake's suite and the demo; the open-licence bake's suite, the
+# platform's and the set-up checks. Each test starts servers of its own on free ports.
+SLOW_HALVES = {"seldon-alibi-tuning": "slow-1", "test_demo.py": "slow-1"}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slow tier runs in one xdist worker, one test after another: each of its tests
-    starts a stack of servers that needs the machine; the fast tier shares the other."""
     for item in items:
         if item.get_closest_marker("slow"):
-            item.add_marker(pytest.mark.xdist_group("slow-tier"))
+            half = next((g for key, g in SLOW_HALVES.items() if key in item.nodeid), "slow-2")
+            item.add_marker(pytest.mark.xdist_group(half))
