@@ -47,7 +47,7 @@ PYTEST := $(BIN)/pytest -n 2 --dist loadgroup
 test: tools install ## every tier: bakes, hooks, then installs two bakes and runs their own tests
 	@$(ENSURE_TOOLS) --link-into $(BIN) $(TOOLS)
 	$(PYTEST) -m "not slow"
-	$(PYTEST) -m slow
+	$(PYTEST) -m slow --durations=10
 
 test-fast: install ## the bake and hook tests only (under a minute)
 	$(PYTEST) -m "not slow"
