@@ -131,6 +131,43 @@ def test_a_service_that_fails_stops_everything_already_started(tmp_path, monkeyp
     assert not local_stack.http_ok(f"http://127.0.0.1:{port}/"), "the healthy one is stopped too"
 
 
+def _stack_of(tmp_path) -> Stack:
+    stack = Stack(tmp_path, {name: 1 for name in local_stack.PORT_NAMES})
+    (tmp_path / "logs").mkdir()
+    return stack
+
+
+def test_a_service_starts_once_what_it_needs_is_ready_and_callbacks_follow(tmp_path):
+    first, second = local_stack.free_port(), local_stack.free_port()
+    # "second" exits at once unless "first" already answers when it starts.
+    needs_first = (
+        "import sys, urllib.request, http.server\n"
+        f"urllib.request.urlopen('http://127.0.0.1:{first}/', timeout=2)\n"
+        f"http.server.test(http.server.SimpleHTTPRequestHandler, port={second}, bind='127.0.0.1')"
+    )
+    services = [
+        Service("second", [sys.executable, "-c", needs_first], f"http://127.0.0.1:{second}/",
+                timeout=30, needs=("first",)),
+        Service("first", [sys.executable, "-c", "import time, http.server; time.sleep(1.5); "
+                          "http.server.test(http.server.SimpleHTTPRequestHandler, "
+                          f"port={first}, bind='127.0.0.1')"],
+                f"http://127.0.0.1:{first}/", timeout=30),
+    ]  # fmt: skip
+    stack, order = _stack_of(tmp_path), []
+    try:
+        local_stack.start_all(stack, services, order.append,
+                              when_ready={"first": lambda: order.append("callback")})  # fmt: skip
+        assert [line.split()[0] for line in order] == ["first", "callback", "second"]
+    finally:
+        local_stack.down(tmp_path, log=lambda line: None)
+
+
+def test_a_need_nothing_provides_is_named(tmp_path):
+    orphan = Service("orphan", [sys.executable, "-c", "pass"], "tcp:1", needs=("nowhere",))
+    with pytest.raises(StackError, match=r"nothing can start: orphan \(needs nowhere\)"):
+        local_stack.start_all(_stack_of(tmp_path), [orphan], lambda line: None)
+
+
 def test_the_env_file_points_at_the_stack(stack):
     stack.save()
     env = dict(line.removeprefix("export ").split("=", 1)
