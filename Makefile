@@ -9,8 +9,8 @@ UV_VERSION := 0.13.9
 FIND_PYTHON := '{{cookiecutter.project_slug}}/scripts/find-python'
 ENSURE_TOOLS := '{{cookiecutter.project_slug}}/scripts/ensure-tools'
 # What the tests need beside Python: make, git and kubectl must exist; promtool, Prometheus,
-# Alertmanager and amtool (for the bakes' own suites) are linked into .venv/bin, installed
-# with apt-get or Homebrew when missing (SYSTEM_INSTALL=no only names the command).
+# Alertmanager and amtool (which each bake links into its own .venv/bin) are installed with
+# apt-get or Homebrew when missing (SYSTEM_INSTALL=no only names the command).
 REQUIRED_TOOLS := make git kubectl
 TOOLS := $(REQUIRED_TOOLS) promtool prometheus alertmanager amtool
 unexport PYTHONDONTWRITEBYTECODE
@@ -45,7 +45,6 @@ tools: ## check (or install) the command-line tools every tier needs, before any
 PYTEST := $(BIN)/pytest -n 2 --dist loadgroup
 
 test: tools install ## every tier: bakes, hooks, then installs two bakes and runs their own tests
-	@$(ENSURE_TOOLS) --link-into $(BIN) $(TOOLS)
 	$(PYTEST) -m "not slow"
 	$(PYTEST) -m slow --durations=10
 

@@ -95,12 +95,14 @@ def run_demo(
 def _start_prefect(home: Path) -> tuple[subprocess.Popen, str]:
     home.mkdir(parents=True)
     port = _free_port()
-    process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("prefect")), "server", "start",
-         "--host", "127.0.0.1", "--port", str(port)],
-        start_new_session=True, stdout=(home / "server.log").open("w"), stderr=subprocess.STDOUT,
-        env={**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"},
-    )  # fmt: skip
+    with (home / "server.log").open("w") as log:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("prefect")), "server", "start",
+             "--host", "127.0.0.1", "--port", str(port)],
+            start_new_session=True, stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, "PREFECT_HOME": str(home),
+                 "PREFECT_SERVER_ANALYTICS_ENABLED": "false"},
+        )  # fmt: skip
     return process, f"http://127.0.0.1:{port}/api"
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
-import sys
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
+
+from {{ cookiecutter.package_name }}.local_stack import StackError, executable
 
 
 def post(url: str, body: bytes | object, timeout: float = 10) -> tuple[int, dict]:
@@ -54,12 +53,12 @@ def metric_total(text: str, name: str, **labels: str) -> float:
 
 
 def tool(name: str) -> str:
-    """A tool `make tools` linked into .venv/bin (else from PATH), or a clear failure."""
-    beside = Path(sys.executable).parent / name
-    path = str(beside) if beside.exists() else shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} is missing: run `make tools` (it installs or names what is needed)")
-    return path
+    """A tool `make tools` linked into .venv/bin (else from PATH), as the local stack finds
+    it, or a clear failure."""
+    try:
+        return executable(name)
+    except StackError as error:
+        pytest.fail(str(error))
 
 
 def promtool() -> str:
