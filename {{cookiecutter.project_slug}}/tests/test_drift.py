@@ -11,6 +11,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -348,6 +350,64 @@ def test_a_broker_outage_shows_in_health_and_processing_resumes(resumed, kafka, 
         "a window after the outage", timeout=90,
     )  # fmt: skip
     assert service.value("drift_broker_up") == 1
+
+
+@pytest.mark.slow
+def test_the_group_is_joined_again_after_a_broker_restart_with_a_commit_pending(kafka, reference):
+    """A window tested while its commit failed, then the broker restarts and the group is
+    gone: the service must join again and consume, not stay healthy with no partition."""
+    if kafka.external:
+        pytest.skip("an external broker cannot be stopped by the tests")
+    from {{ cookiecutter.package_name }}.drift import detector
+    from {{ cookiecutter.package_name }}.drift.service import DriftService, WatchedVersion
+
+    topic, group = f"drift-test-{uuid.uuid4().hex[:8]}", f"drift-test-{uuid.uuid4().hex[:8]}"
+    kafka.create_topic(topic)
+    settings = load_settings({**os.environ, "REQUEST_TOPIC": topic, "DRIFT_CONSUMER_GROUP": group,
+                              "DRIFT_START_OFFSET": "earliest"})  # fmt: skip
+    fitted = detector.fit(reference, load_config(), seed=1)
+    service = DriftService(settings, WatchedVersion(MODEL_NAME, "1", "run"), fitted)
+    window = fitted.config.window_size
+
+    def until(condition, what: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}: {service.health()}"
+            time.sleep(0.1)
+
+    # Driven step by step, as run() drives it: joined, then one window tested whose commit
+    # is refused (as when the broker goes away between the test and the commit).
+    service._consumer = service._connect()
+    runner = threading.Thread(target=service.run, daemon=True)
+    try:
+        until(lambda: service.step() or service.health()[1]["assigned_partitions"], "a partition")
+        produce(kafka, topic, one_row_messages(traffic(reference, window, seed=5), "1"))
+
+        def refuse() -> None:
+            if service.buffer.committable():
+                raise RuntimeError("commit refused")
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(service, "_commit", refuse)
+            with pytest.raises(RuntimeError, match="commit refused"):
+                until(lambda: service.step() or False, "the window", timeout=30)
+        assert service.buffer.committable() == {0: window}
+        kafka.stop()
+        kafka.start()  # in-memory broker: the group and the topic are gone
+        kafka.create_topic(topic)
+        runner.start()
+        until(lambda: not service.health()[1]["assigned_partitions"], "the partition revoked")
+        # (tansu may auto-create the topic with more partitions before create_topic runs)
+        until(lambda: service.health()[1]["assigned_partitions"], "a partition again")
+        produce(kafka, topic, one_row_messages(traffic(reference, window, seed=6), "1"))
+        until(lambda: service.buffer.pending_rows or service._committed, "messages consumed again")
+        assert service.health()[0]
+    finally:
+        service.stopping.set()
+        if runner.is_alive():
+            runner.join(30)  # run() commits and closes the consumer on its way out
+        else:
+            service._shutdown()
 
 
 @pytest.mark.slow

@@ -33,6 +33,11 @@ MAX_POLL_RECORDS = 5000
 # How often the end offsets are fetched: the consumer lag and the broker check.
 LAG_INTERVAL = 1.0
 BROKER_TIMEOUT_MS = 3000
+# How often the topic's metadata is re-read. A group joined while the topic was missing gets
+# no partition until the consumer sees the topic at a metadata refresh (librdkafka's default:
+# every 5 minutes); the same holds for partitions added later. One small metadata request
+# every few seconds keeps that wait short.
+METADATA_REFRESH_MS = 5000
 RECONNECT_BACKOFF = (0.5, 10.0)
 # /live fails (and Kubernetes restarts the pod) if the loop has not turned for this long.
 STUCK_AFTER = 120.0
@@ -78,6 +83,7 @@ class DriftService:
         self._broker_error: str | None = "not connected yet"
         self._heartbeat = time.monotonic()
         self._last_lag_check = 0.0
+        self._client_error: Any = None
         self._last_verdict: bool | None = None
 
     # -- health -----------------------------------------------------------------------------
@@ -95,74 +101,104 @@ class DriftService:
     def alive(self) -> bool:
         return time.monotonic() - self._heartbeat < STUCK_AFTER
 
-    # -- Kafka --------------------------------------------------------------------------------
+    # -- Kafka (librdkafka through confluent-kafka, as the request log's producer) ---------
     def _connect(self) -> Any:
-        from kafka import ConsumerRebalanceListener, KafkaConsumer
+        from confluent_kafka import Consumer
 
-        service = self
-
-        class Rebalance(ConsumerRebalanceListener):
-            def on_partitions_revoked(self, revoked: Any) -> None:
-                service._commit(force=True)
-                # Uncommitted messages of every partition will be delivered again.
-                service.buffer.clear()
-                service._committed.clear()
-                service._assigned = []
-
-            def on_partitions_assigned(self, assigned: Any) -> None:
-                service._assigned = sorted(tp.partition for tp in assigned)
-                topic = service.settings.request_topic
-                log.info("assigned partitions %s of %s", service._assigned, topic)
-
-        consumer = KafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers.split(","),
-            group_id=self.settings.drift_consumer_group,
-            client_id=f"{self.watched.model_name}-drift",
-            enable_auto_commit=False,
-            auto_offset_reset=self.settings.drift_start_offset,
-            session_timeout_ms=6000,
-            heartbeat_interval_ms=2000,
-            request_timeout_ms=10000,
-            fetch_max_wait_ms=100,
-            max_poll_records=MAX_POLL_RECORDS,
-            reconnect_backoff_max_ms=2000,
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.settings.kafka_bootstrap_servers,
+                "group.id": self.settings.drift_consumer_group,
+                "client.id": f"{self.watched.model_name}-drift",
+                "enable.auto.commit": False,
+                "auto.offset.reset": self.settings.drift_start_offset,
+                "session.timeout.ms": 6000,
+                "heartbeat.interval.ms": 2000,
+                "fetch.wait.max.ms": 100,
+                "reconnect.backoff.max.ms": 2000,
+                "topic.metadata.refresh.interval.ms": METADATA_REFRESH_MS,
+                # Connection trouble comes through error_cb (and shows on /health), not as
+                # a log line at every reconnect.
+                "log_level": 2,
+                "error_cb": self._on_client_error,
+            }
         )
-        consumer.subscribe([self.settings.request_topic], listener=Rebalance())
+        # The callbacks run inside consume(), on this thread. They only forget what was read
+        # and not committed: every step commits what it has tested, and the rest is
+        # delivered again to whoever owns the partition next.
+        consumer.subscribe([self.settings.request_topic], on_assign=self._on_assign,
+                           on_revoke=self._on_revoke, on_lost=self._on_revoke)  # fmt: skip
         return consumer
 
-    def _commit(self, force: bool = False) -> None:
-        from kafka import TopicPartition
-        from kafka.structs import OffsetAndMetadata
+    def _on_assign(self, _consumer: Any, partitions: list) -> None:
+        self._assigned = sorted(tp.partition for tp in partitions)
+        log.info("assigned partitions %s of %s", self._assigned, self.settings.request_topic)
+
+    def _on_revoke(self, _consumer: Any, _partitions: list) -> None:
+        self.buffer.clear()
+        self._committed.clear()
+        self._assigned = []
+
+    def _on_client_error(self, error: Any) -> None:
+        """librdkafka reports connection trouble here (inside consume()), it raises nothing."""
+        from confluent_kafka import KafkaError
+
+        if error.fatal() or error.code() == KafkaError._ALL_BROKERS_DOWN:
+            self._client_error = error
+
+    def _raise_client_error(self) -> None:
+        from confluent_kafka import KafkaException
+
+        error, self._client_error = self._client_error, None
+        if error is not None:
+            raise KafkaException(error)
+
+    def _commit(self) -> None:
+        from confluent_kafka import KafkaException, TopicPartition
 
         offsets = {p: o for p, o in self.buffer.committable().items()
                    if self._committed.get(p) != o}  # fmt: skip
         if not offsets or self._consumer is None:
             return
         topic = self.settings.request_topic
-        self._consumer.commit(
-            {TopicPartition(topic, p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()}
+        answers = self._consumer.commit(
+            offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()], asynchronous=False
         )
+        for answer in answers or []:
+            if answer.error is not None:
+                raise KafkaException(answer.error)
         self._committed.update(offsets)
 
     def _refresh_lag(self) -> None:
         """Fetch end offsets: the lag metric, and a bounded-time check that the broker answers."""
-        from kafka import TopicPartition
+        from confluent_kafka import TopicPartition
 
         now = time.monotonic()
         if now - self._last_lag_check < LAG_INTERVAL:
             return
         self._last_lag_check = now
-        partitions = [TopicPartition(self.settings.request_topic, p) for p in self._assigned]
-        if not partitions:
+        topic, timeout = self.settings.request_topic, BROKER_TIMEOUT_MS / 1000
+        if not self._assigned:
             # Not in the group yet: still check that the broker answers.
-            self._consumer.topics()
+            self._consumer.list_topics(topic, timeout=timeout)
             return
-        ends = self._consumer.end_offsets(partitions, timeout_ms=BROKER_TIMEOUT_MS)
         lag = 0
-        for partition in partitions:
-            position = self._consumer.position(partition, timeout_ms=BROKER_TIMEOUT_MS)
-            lag += max(0, ends[partition] - (position or 0))
+        for position in self._consumer.position([TopicPartition(topic, p) for p in self._assigned]):
+            low, high = self._consumer.get_watermark_offsets(
+                TopicPartition(topic, position.partition), timeout=timeout, cached=False
+            )
+            # Before the first fetch the position is not known yet: the last commit tells.
+            known = position.offset >= 0
+            offset = position.offset if known else self._committed.get(position.partition, low)
+            lag += max(0, high - offset)
         self.metrics.lag.set(lag)
+
+    def _close_consumer(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        try:
+            consumer.close()  # leaves the group; auto-commit is off, so it commits nothing
+        except Exception as error:  # it is gone anyway; the group forgets it after a timeout
+            log.warning("closing the consumer failed (%s)", error)
 
     # -- processing ---------------------------------------------------------------------------
     def handle(self, partition: int, offset: int, value: bytes | None) -> None:
@@ -189,12 +225,16 @@ class DriftService:
                 self._last_verdict = result.drift
 
     def step(self) -> None:
-        """One turn: poll, test every full window, commit, refresh the lag."""
-        batch = self._consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=MAX_POLL_RECORDS)
-        for partition, records in batch.items():
-            for record in records:
-                self.handle(partition.partition, record.offset, record.value)
-            self.metrics.consumed.inc(len(records))
+        """One turn: consume, test every full window, commit, refresh the lag."""
+        from confluent_kafka import KafkaException
+
+        messages = self._consumer.consume(MAX_POLL_RECORDS, timeout=POLL_TIMEOUT_MS / 1000)
+        for message in messages:
+            if message.error() is not None:  # e.g. the topic does not exist (yet)
+                raise KafkaException(message.error())
+            self.handle(message.partition(), message.offset(), message.value())
+            self.metrics.consumed.inc()
+        self._raise_client_error()
         self.test_full_windows()
         self._commit()
         self._refresh_lag()
@@ -209,6 +249,9 @@ class DriftService:
                 self.step()
             except Exception as error:  # broker gone, commit refused, ...: back off, retry
                 self._broker_down(error, backoff)
+                if _fatal(error):  # librdkafka has given this consumer up: start a new one
+                    self._close_consumer()
+                    self._on_revoke(None, [])
                 self.stopping.wait(backoff)
                 backoff = min(backoff * 2, RECONNECT_BACKOFF[1])
                 continue
@@ -232,15 +275,19 @@ class DriftService:
             self._commit()
         except Exception as error:  # the messages are read again on restart: nothing lost
             log.warning("final commit failed (%s)", error)
-        self._consumer.close(autocommit=False)
-        self._consumer = None
+        self._close_consumer()
+
+
+def _fatal(error: Exception) -> bool:
+    reason = error.args[0] if error.args else None
+    return bool(getattr(reason, "fatal", lambda: False)())
 
 
 def main(settings: Settings) -> int:
     """`{{ cookiecutter.project_slug }} drift`: run until SIGTERM or SIGINT."""
-    # Quiet libraries: a progress bar per download, Kafka's metadata refreshes every second.
+    # Quiet libraries: a progress bar per download, the drift libraries' info lines.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    for name in ("kafka", "alibi_detect", "evidently"):
+    for name in ("alibi_detect", "evidently"):
         logging.getLogger(name).setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="drift-") as workdir:
         watched, fitted, load_seconds = load_watched(settings, Path(workdir))
