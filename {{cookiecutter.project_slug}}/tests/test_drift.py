@@ -337,9 +337,7 @@ def test_a_broker_outage_shows_in_health_and_processing_resumes(resumed, kafka, 
         assert detail["broker"].startswith("down")
         assert service.value("drift_broker_up") == 0
     finally:
-        kafka.start()  # in-memory broker: topics are gone, create them again
-        kafka.create_topic(resumed.topic)
-        kafka.create_topic(load_settings().request_topic)
+        kafka.restart()  # in-memory broker: its topics are created again, empty
     service.wait_for(lambda: service.health()[0] == 200, "health 200", timeout=90)
     service.wait_until_consuming()
     windows_before = service.value("drift_windows_processed_total")
@@ -392,9 +390,7 @@ def test_the_group_is_joined_again_after_a_broker_restart_with_a_commit_pending(
             with pytest.raises(RuntimeError, match="commit refused"):
                 until(lambda: service.step() or False, "the window", timeout=30)
         assert service.buffer.committable() == {0: window}
-        kafka.stop()
-        kafka.start()  # in-memory broker: the group and the topic are gone
-        kafka.create_topic(topic)
+        kafka.restart()  # in-memory broker: the group is gone, the topics are created again
         runner.start()
         until(lambda: not service.health()[1]["assigned_partitions"], "the partition revoked")
         # (tansu may auto-create the topic with more partitions before create_topic runs)
