@@ -1,31 +1,42 @@
-"""Alert to retraining against a real Prefect server: one incident starts one run."""
+"""Alert to retraining against a real Prefect server and a real Alertmanager: one incident
+starts one run, a repeat starts none, the next firing after the cool-down starts the next."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
+import time
+import urllib.request
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
-from {{ cookiecutter.package_name }}.retrain_receiver import PayloadError, firing_drift_alerts
+from {{ cookiecutter.package_name }}.retrain_receiver import (
+    PayloadError,
+    firing_drift_alerts,
+    incident_of,
+)
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME
 
-from .probes import post
+from .probes import get, post, tool
 from .servers import PREFECT, free_port, start_server, stop
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def alert(fingerprint: str, status: str = "firing", **labels: str) -> dict:
+def alert(fingerprint: str, status: str = "firing", starts_at: str = "2026-11-27T10:00:00Z",
+          **labels: str) -> dict:  # fmt: skip
     return {
         "status": status,
         "labels": {"alertname": "ModelDriftDetected", "model": MODEL_NAME, **labels},
         "annotations": {"summary": "drift"},
-        "startsAt": "2026-11-27T10:00:00Z",
+        "startsAt": starts_at,
         "fingerprint": fingerprint,
     }
 
@@ -44,11 +55,20 @@ def webhook(*alerts: dict) -> dict:
         ({"alerts": [1]}, "alerts[0] must be an object"),
         ({"alerts": [{"labels": {}}]}, "alerts[0] needs 'status'"),
         ({"alerts": [{**alert("f"), "fingerprint": ""}]}, "alerts[0] needs its 'fingerprint'"),
+        ({"alerts": [alert("f", starts_at="")]}, "alerts[0] needs 'startsAt'"),
+        ({"alerts": [alert("f", starts_at="yesterday")]}, "alerts[0] needs 'startsAt'"),
     ],
 )
 def test_a_malformed_webhook_is_refused_naming_the_field(payload, message):
     with pytest.raises(PayloadError, match=message.replace("[", r"\[").replace("]", r"\]")):
         firing_drift_alerts(payload)
+
+
+def test_an_incident_is_the_fingerprint_and_when_it_started_firing():
+    first = incident_of(alert("f", starts_at="2026-11-27T10:00:00.123456789Z"))
+    assert first == "incident:f@20261127T100000Z"
+    assert incident_of(alert("f", starts_at="2026-11-27T11:00:00.123456789+01:00")) == first
+    assert incident_of(alert("f", starts_at="2026-11-27T10:20:00Z")) != first  # fired again
 
 
 def test_only_this_models_firing_drift_alerts_count():
@@ -88,8 +108,8 @@ def deployed(prefect_api: str) -> str:
     return prefect_api
 
 
-def start_receiver(api: str, log: Path, **env: str):
-    port = free_port()
+def start_receiver(api: str, log: Path, port: int | None = None, **env: str):
+    port = port or free_port()
     process = start_server(
         [sys.executable, "-m", "{{ cookiecutter.package_name }}", "retrain-receiver"],
         log, f"http://127.0.0.1:{port}/health", timeout=120,
@@ -98,14 +118,33 @@ def start_receiver(api: str, log: Path, **env: str):
     return process, f"http://127.0.0.1:{port}/alerts"
 
 
+def announce_body(url: str, length: int) -> tuple[int, dict]:
+    """POST headers announcing a body of `length` bytes, send none of it: the answer."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        connection.putrequest("POST", parts.path)
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", str(length))
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
 @pytest.mark.slow
 def test_a_drift_alert_starts_one_training_run_per_incident(deployed, tmp_path):
     incident = uuid.uuid4().hex[:16]
+    tag = incident_of(alert(incident))
     process, url = start_receiver(deployed, tmp_path / "receiver.log")
     try:
         status, body = post(url, webhook(alert(incident)))
         assert status == 200 and len(body["started"]) == 1, body
-        runs = runs_tagged(deployed, f"incident:{incident}")
+        runs = runs_tagged(deployed, tag)
         assert len(runs) == 1
         assert runs[0].parameters["reason"].startswith("drift-alert ModelDriftDetected")
         assert runs[0].deployment_id is not None
@@ -113,8 +152,7 @@ def test_a_drift_alert_starts_one_training_run_per_incident(deployed, tmp_path):
         # Alertmanager repeats a firing alert: the same incident never starts a second run.
         status, body = post(url, webhook(alert(incident)))
         assert status == 200 and body["started"] == []
-        skipped = {"incident": f"incident:{incident}", "reason": "already started"}
-        assert body["skipped"] == [skipped]
+        assert body["skipped"] == [{"incident": tag, "reason": "already started"}]
         # A new incident inside the cool-down waits too.
         status, body = post(url, webhook(alert(incident + "-2")))
         assert body["skipped"][0]["reason"] == "cool-down"
@@ -122,6 +160,10 @@ def test_a_drift_alert_starts_one_training_run_per_incident(deployed, tmp_path):
         assert post(url, webhook(alert(incident, status="resolved")))[1]["started"] == []
         status, body = post(url, b"not json")
         assert status == 400 and "not JSON" in body["error"]
+        status, body = post(url, b"[" * 100_000 + b"]" * 100_000)
+        assert status == 400 and "not JSON" in body["error"]
+        status, body = announce_body(url, 2 << 20)
+        assert status == 413 and "over 1048576 bytes" in body["error"]
     finally:
         stop(process)
 
@@ -131,8 +173,118 @@ def test_a_drift_alert_starts_one_training_run_per_incident(deployed, tmp_path):
     try:
         status, body = post(url, webhook(alert(incident)))
         assert status == 200 and body["started"] == [], body
-        assert len(runs_tagged(deployed, f"incident:{incident}")) == 1
+        assert len(runs_tagged(deployed, tag)) == 1
     finally:
+        stop(process)
+
+
+@pytest.mark.slow
+def test_two_receivers_racing_on_one_incident_start_one_run(deployed, tmp_path):
+    """Two environments' receivers, or two replicas, get the same incident at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    incident = uuid.uuid4().hex[:16]
+    receivers = [start_receiver(deployed, tmp_path / f"r{i}.log", RETRAIN_COOLDOWN_SECONDS="0")
+                 for i in range(2)]  # fmt: skip
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda i: post(receivers[i % 2][1], webhook(alert(incident))),
+                                    range(8)))  # fmt: skip
+        # Prefect on SQLite may answer 503 to writes at once: the receiver says 502 and
+        # Alertmanager sends again, as it would.
+        answers += [post(receivers[0][1], webhook(alert(incident))) for status, _ in answers
+                    if status == 502]  # fmt: skip
+        assert {status for status, _ in answers} <= {200, 502}, answers
+        assert sum(len(body.get("started", [])) for _, body in answers) == 1, answers
+        assert len(runs_tagged(deployed, incident_of(alert(incident)))) == 1
+    finally:
+        for process, _ in receivers:
+            stop(process)
+
+
+def _now(offset: float = 0.0) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=offset)).isoformat().replace("+00:00", "Z")
+
+
+@pytest.mark.slow
+def test_incidents_over_time_through_a_real_alertmanager(deployed, tmp_path):
+    """Alertmanager repeats a firing alert every 2 s, as it would every hour in a cluster:
+    incident 1 starts a run and its repeats none; it resolves and fires again inside the
+    cool-down (nothing) and starts a second run once the cool-down is over; a restarted
+    receiver still refuses the next firing inside the new cool-down."""
+    cooldown = 12
+    labels = {"alertname": "ModelDriftDetected", "model": MODEL_NAME, "severity": "warning",
+              "action": "retrain", "namespace": f"drift-test-{uuid.uuid4().hex[:6]}"}  # fmt: skip
+    process, url = start_receiver(deployed, tmp_path / "receiver.log",
+                                  RETRAIN_COOLDOWN_SECONDS=str(cooldown))  # fmt: skip
+    port = int(url.split(":")[2].split("/")[0])
+    am_port = free_port()
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(yaml.safe_dump({
+        "route": {"receiver": "retrain", "group_by": ["alertname", "model", "namespace"],
+                  "group_wait": "0s", "group_interval": "1s", "repeat_interval": "2s"},
+        "receivers": [{"name": "retrain", "webhook_configs": [
+            {"url": f"http://127.0.0.1:{port}/alerts", "send_resolved": False}]}],
+    }))  # fmt: skip
+    alertmanager = start_server(
+        [tool("alertmanager"), f"--config.file={config}", f"--storage.path={tmp_path / 'am'}",
+         f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address="],
+        tmp_path / "alertmanager.log", f"http://127.0.0.1:{am_port}/-/ready", timeout=30,
+    )  # fmt: skip
+    api = f"http://127.0.0.1:{am_port}/api/v2/alerts"
+
+    def fire(starts_at: str, ends_at: str | None = None) -> None:
+        sent = {"labels": labels, "annotations": {"summary": "drift"}, "startsAt": starts_at}
+        if ends_at:
+            sent["endsAt"] = ends_at
+        request = urllib.request.Request(api, data=json.dumps([sent]).encode(),
+                                         headers={"Content-Type": "application/json"})  # fmt: skip
+        with urllib.request.urlopen(request, timeout=10) as response:  # Alertmanager: no body
+            assert response.status == 200
+
+    def runs() -> list:  # this alert's runs (its labels, so its fingerprint, are its own)
+        status, text = get(api)
+        assert status == 200, text
+        fingerprints = {item["fingerprint"] for item in json.loads(text)}
+        return [run for run in runs_tagged(deployed, "drift-alert")
+                if any(tag.split("@")[0] == f"incident:{fp}" for tag in run.tags
+                       for fp in fingerprints)]  # fmt: skip
+
+    def wait_for_runs(count: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while len(runs()) < count:
+            assert time.monotonic() < deadline, f"{len(runs())} runs, waited for {count}"
+            time.sleep(0.5)
+
+    try:
+        first = _now()
+        fire(first)
+        wait_for_runs(1, 30)
+        time.sleep(5)  # two or three repeats of the same incident
+        assert len(runs()) == 1
+        fire(first, ends_at=_now())  # drift is gone: the alert resolves
+        time.sleep(2)
+        second = _now(1)
+        fire(second)  # and fires again: a new incident, inside the cool-down
+        time.sleep(3)
+        assert len(runs()) == 1
+        assert "no training run (cool-down)" in (tmp_path / "receiver.log").read_text()
+        wait_for_runs(2, cooldown + 20)  # a repeat after the cool-down starts it
+        assert len(runs()) == 2
+
+        # A restarted receiver derives the cool-down from Prefect, not from its memory.
+        stop(process)
+        process, url = start_receiver(deployed, tmp_path / "receiver-2.log", port=port,
+                                      RETRAIN_COOLDOWN_SECONDS="3600")  # fmt: skip
+        fire(second, ends_at=_now())
+        time.sleep(2)
+        fire(_now(1))
+        time.sleep(6)
+        log = (tmp_path / "receiver-2.log").read_text()
+        assert "no training run (cool-down)" in log, log[-2000:]
+        assert len(runs()) == 2
+    finally:
+        stop(alertmanager)
         stop(process)
 
 
