@@ -88,9 +88,9 @@ class KafkaBroker:
     Storage is in memory, so a restart loses topics and groups: `restart()` creates again
     every topic created through `create_topic`, and reuses the same port so the clients of
     the stopped broker find it again. (Until then a client's metadata request may create a
-    topic with tansu's default of several partitions: `read` reads them all.) With TEST_KAFKA_BOOTSTRAP_SERVERS set, an
-    external broker (e.g. Apache Kafka in a CI service container) is used instead and
-    cannot be restarted.
+    topic with tansu's default of several partitions: `read` reads them all.) With
+    TEST_KAFKA_BOOTSTRAP_SERVERS set, an external broker (e.g. Apache Kafka in a CI service
+    container) is used instead and cannot be restarted.
     """
 
     def __init__(self, log_path: Path) -> None:
