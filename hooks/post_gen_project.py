@@ -35,7 +35,7 @@ def optional_paths(answers: dict) -> list[tuple[bool, list[str]]]:
             f"{package}/retrain_receiver.py", "tests/test_retrain_receiver.py",
             "tests/drift_process.py", "scripts/loop_demo.py", "compose/alertmanager.yml",
             "benchmarks/closed_loop.py",
-            "k8s/base/retrain-receiver.yaml", "tests/schemas/alertmanagerconfig.schema.json",
+            "k8s/base/retrain", "tests/schemas/alertmanagerconfig.schema.json",
         ]),
         (answers["serving_runtime"] == "seldon-core", [
             "k8s/base/seldondeployment.yaml", "tests/schemas/seldondeployment.schema.json",

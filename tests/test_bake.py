@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import py_compile
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -33,7 +34,7 @@ COMMON_FILES = {
     ".cruft.json", ".gitignore", "Makefile", "README.md", "pyproject.toml", "requirements.lock",
     "scripts/find-python", "scripts/ensure-tools",
     "k8s/base/kustomization.yaml", "k8s/base/kustomizeconfig.yaml",
-    "k8s/base/serviceaccount.yaml", "src/{pkg}/protocol.py",
+    "k8s/base/serviceaccount.yaml", "k8s/base/training.yaml", "src/{pkg}/protocol.py",
     "src/{pkg}/__init__.py", "src/{pkg}/__main__.py", "src/{pkg}/cli.py", "src/{pkg}/data.py",
     "src/{pkg}/model.py", "src/{pkg}/registry.py", "src/{pkg}/serving.py",
     "src/{pkg}/settings.py", "src/{pkg}/training.py", "src/{pkg}/tuning.py",
@@ -50,8 +51,9 @@ COMMON_FILES = {
     "tests/test_validation.py", "src/{pkg}/evaluation.py", "tests/probes.py",
     ".pre-commit-config.yaml", "src/{pkg}/delivery/__init__.py", "src/{pkg}/delivery/overlay.py",
     "src/{pkg}/delivery/platform_repo.py", "src/{pkg}/delivery/promotion.py",
+    "src/{pkg}/delivery/contract.py",
     "src/{pkg}/delivery/registration.py", "tests/test_delivery.py", "tests/fake_review_api.py",
-    "tests/test_ci_files.py", "tests/test_manifests.py",
+    "tests/test_ci_files.py", "tests/test_manifests.py", "tests/test_cluster_contract.py",
     "tests/schemas/servicemonitor.schema.json",
     "src/{pkg}/grafana.py", "k8s/base/prometheusrule.yaml", "k8s/base/monitoring/dashboard.json",
     "k8s/base/monitoring/grafana-alerts.json", "tests/monitoring/rules.test.yaml",
@@ -74,7 +76,8 @@ OPTIONAL_FILES = {
         "k8s/base/drift-service.yaml", "k8s/base/drift-servicemonitor.yaml",
         "src/{pkg}/retrain_receiver.py", "tests/test_retrain_receiver.py",
         "tests/drift_process.py",
-        "k8s/base/retrain-receiver.yaml", "tests/schemas/alertmanagerconfig.schema.json",
+        "k8s/base/retrain/kustomization.yaml", "k8s/base/retrain/retrain-receiver.yaml",
+        "tests/schemas/alertmanagerconfig.schema.json",
         "scripts/loop_demo.py", "compose/alertmanager.yml", "benchmarks/closed_loop.py",
     },
     ("serving_runtime", "seldon-core"): {
@@ -185,19 +188,31 @@ def pod_specs(documents: list[dict]) -> dict[str, dict]:
 CREDENTIAL_WORDS = ("PASSWORD", "TOKEN", "SECRET", "USERNAME", "ACCESS_KEY")
 
 
-def test_kustomize_base_renders(baked):
-    answers, root = baked
+def kustomize(directory: Path) -> list[dict]:
     result = subprocess.run(
-        ["kubectl", "kustomize", str(root / "k8s" / "base")],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        ["kubectl", "kustomize", str(directory)], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr
-    documents = list(yaml.load_all(result.stdout, Loader=SafeLoader))
+    return list(yaml.load_all(result.stdout, Loader=SafeLoader))
+
+
+def test_kustomize_base_renders(baked, tmp_path):
+    answers, root = baked
+    documents = kustomize(root / "k8s" / "base")
     server = {"seldon-core": "SeldonDeployment", "kserve": "InferenceService"}
     kinds = ["ConfigMap", "ConfigMap", "ConfigMap", "PodMonitor", "PrometheusRule",
-             server[answers["serving_runtime"]], "ServiceAccount"]  # fmt: skip
+             server[answers["serving_runtime"]], "ServiceAccount", "ServiceAccount"]  # fmt: skip
     if answers["include_drift_detection"]:
         kinds += ["Deployment", "Service", "ServiceAccount", "ServiceMonitor"]  # drift service
+        assert sorted(d["kind"] for d in documents) == sorted(kinds)
+        # Retraining is the component only production includes (as render-overlay writes it).
+        shutil.copytree(root / "k8s", tmp_path / "k8s")
+        (tmp_path / "k8s" / "production").mkdir()
+        (tmp_path / "k8s" / "production" / "kustomization.yaml").write_text(
+            f"namespace: {DEFAULTS['kubernetes_namespace']}-production\n"
+            "resources: [../base]\ncomponents: [../base/retrain]\n"
+        )
+        documents = kustomize(tmp_path / "k8s" / "production")
         kinds += ["AlertmanagerConfig", "Deployment", "Service", "ServiceAccount"]  # retraining
     assert sorted(d["kind"] for d in documents) == sorted(kinds)
     config_maps = [d for d in documents if d["kind"] == "ConfigMap"]

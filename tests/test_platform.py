@@ -24,6 +24,7 @@ BIN = Path(sys.executable).parent
 GO_TEMPLATE_FILES = {
     ".github/workflows/platform.yml", "apps/models.yaml",
     "infrastructure/secrets/databases.yaml", "infrastructure/secrets/object-storage.yaml",
+    "values/prefect-worker.yaml",  # Prefect's job-template placeholders
 }  # fmt: skip
 CI_FILES = {"github": ".github/workflows/platform.yml", "gitlab": ".gitlab-ci.yml"}
 
@@ -141,6 +142,13 @@ def test_model_resource_schemas_are_the_model_repos_own(platform):
              "prometheusrule", "alertmanagerconfig"]  # fmt: skip
     for name in (f"{kind}.schema.json" for kind in kinds):
         assert (root / "schemas" / name).read_text() == (model_schemas / name).read_text(), name
+
+
+def test_the_cluster_contract_is_the_model_repos_own(platform):
+    """`gitops validate` and the model repos' tests check the cluster with the same code."""
+    _, root = platform
+    model = MODEL_TEMPLATE / "src" / "{{cookiecutter.package_name}}" / "delivery" / "contract.py"
+    assert (root / "src" / "gitops" / "contract.py").read_text() == model.read_text()
 
 
 INVALID_ANSWERS = [

@@ -62,7 +62,7 @@ def test_alertmanager_routes_drift_alerts_like_the_cluster_does(stack):
     result = subprocess.run([tool("amtool"), "check-config", str(config)],
                             capture_output=True, text=True, check=False)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    manifests = (REPO / "k8s" / "base" / "retrain-receiver.yaml").read_text()
+    manifests = (REPO / "k8s" / "base" / "retrain" / "retrain-receiver.yaml").read_text()
     cluster = next(d for d in yaml.safe_load_all(manifests) if d["kind"] == "AlertmanagerConfig")
     cluster = cluster["spec"]["route"]
     local = yaml.safe_load(config.read_text())["route"]["routes"][0]

@@ -127,6 +127,7 @@ def test_grafana_alerts_follow_the_provisioning_schema_and_the_rule():
             if query["model"].get("expression"):
                 assert query["model"]["expression"] in refs, rule["title"]
         source = prometheus[rule["title"]]
+        assert rule["data"][0]["model"]["expr"].startswith("count by (model, namespace) (")
         assert rule["for"] == source["for"], rule["title"]
         assert rule["labels"]["severity"] == source["labels"]["severity"], rule["title"]
 
@@ -141,6 +142,11 @@ def test_the_dashboard_is_consistent():
         assert variable in variables or uid == grafana.DATASOURCE_UID, panel["title"]
         refs = [target["refId"] for target in panel["targets"]]
         assert len(set(refs)) == len(refs), panel["title"]
+        # Staging and production are told apart: every query is limited to the chosen ones.
+        for target in panel["targets"]:
+            assert 'namespace=~"$namespace"' in target["expr"], (panel["title"], target["expr"])
+    environment = next(v for v in DASHBOARD["templating"]["list"] if v["name"] == "namespace")
+    assert environment["query"].endswith(", namespace)") and environment["allValue"] == ".*"
     titles = {panel["title"] for panel in DASHBOARD["panels"]}
     assert {"Requests per second", "Prediction latency", "Predictions per class"} <= titles
     if DRIFT_DETECTION:

@@ -17,6 +17,8 @@ BASE_KUSTOMIZATION = """\
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 namespace: models
+configurations:
+  - kustomizeconfig.yaml
 resources:
   - serviceaccount.yaml
   - {server_file}
@@ -29,6 +31,17 @@ images:
   - name: {model}
     newName: ghcr.io/acme/{model}
     newTag: latest
+"""
+# Where the model servers refer to the generated ConfigMap (its hashed name goes there too).
+KUSTOMIZE_CONFIG = """\
+nameReference:
+  - kind: ConfigMap
+    version: v1
+    fieldSpecs:
+      - kind: SeldonDeployment
+        path: spec/predictors/componentSpecs/spec/containers/envFrom/configMapRef/name
+      - kind: InferenceService
+        path: spec/predictor/containers/envFrom/configMapRef/name
 """
 SERVICE_ACCOUNT = """\
 apiVersion: v1
@@ -46,6 +59,8 @@ spec:
   protocol: seldon
   predictors:
     - name: default
+      annotations:
+        seldon.io/no-engine: "true"
       replicas: 1
       graph:
         name: model
@@ -147,6 +162,7 @@ def write_overlay(
               "server_file": SERVER_FILES[runtime]}  # fmt: skip
     (base / "kustomization.yaml").write_text(BASE_KUSTOMIZATION.format(**values))
     (base / "serviceaccount.yaml").write_text(SERVICE_ACCOUNT.format(**values))
+    (base / "kustomizeconfig.yaml").write_text(KUSTOMIZE_CONFIG)
     (base / SERVER_FILES[runtime]).write_text(SERVERS[runtime].format(**values))
     (overlay / "kustomization.yaml").write_text(OVERLAY.format(**values))
     if candidate is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
@@ -157,3 +159,111 @@ def test_a_kind_without_a_schema_or_an_operator_is_reported(platform):
     found = problems(platform)
     assert any("no schema for example.com/Widget" in p for p in found)
     assert any("uses example.com, which no Application of this repo installs" in p for p in found)
+
+
+# -- the cluster contract: what the cluster does with what renders ------------------------------
+def edit_base(platform, model: str, environment: str, name: str, change) -> None:
+    overlay = write_overlay(platform, model, environment, "1", runtime=RUNTIMES[0])
+    edit_yaml(overlay / "base" / name, change)
+
+
+def server_pod(document: dict) -> dict:
+    if document["kind"] == "SeldonDeployment":
+        return document["spec"]["predictors"][0]["componentSpecs"][0]["spec"]
+    return document["spec"]["predictor"]
+
+
+def test_an_address_of_a_service_that_does_not_exist_is_named(platform):
+    overlay = write_overlay(platform, "iris", "staging", "1", runtime=RUNTIMES[0])
+    kustomization = overlay / "base" / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text().replace(
+        "mlflow.mlflow.svc.cluster.local:5000", "mlflow.mlops.svc.cluster.local:5000"))  # fmt: skip
+    found = problems(platform)
+    assert len(found) == 1, found
+    assert found[0].startswith("ConfigMap models-staging/iris-config-")
+    assert "data.MLFLOW_TRACKING_URI: mlflow.mlops.svc.cluster.local:5000 names no Service " \
+        "mlflow in namespace mlops" in found[0]  # fmt: skip
+
+
+def test_a_port_the_service_does_not_have_is_named(platform):
+    overlay = write_overlay(platform, "iris", "staging", "1", runtime=RUNTIMES[0])
+    kustomization = overlay / "base" / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text().replace(":5000", ":8080"))
+    found = problems(platform)
+    assert len(found) == 1 and "Service mlflow/mlflow has no port 8080 (it has 5000)" in found[0]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda pod: pod["containers"][0]["securityContext"].update(privileged=True),
+         "containers[model].securityContext.privileged: must not be true"),
+        (lambda pod: pod["securityContext"].update(runAsUser=0),
+         "securityContext.runAsUser: must not be 0"),
+        (lambda pod: pod["containers"][0]["securityContext"].pop("allowPrivilegeEscalation"),
+         "containers[model].securityContext.allowPrivilegeEscalation: must be false"),
+        (lambda pod: pod.update(serviceAccountName="nobody"),
+         "serviceAccountName: no ServiceAccount nobody in models-production"),
+    ],
+    ids=["privileged", "root", "escalation", "service-account"],
+)  # fmt: skip
+def test_a_pod_the_namespace_would_refuse_is_named(platform, change, expected):
+    edit_base(platform, "iris", "production", SERVER_FILES[RUNTIMES[0]],
+              lambda docs: change(server_pod(docs[0])))  # fmt: skip
+    found = problems(platform)
+    assert len(found) == 1, found
+    assert expected in found[0], found
+    assert found[0].startswith(("SeldonDeployment models-production/iris: ",
+                                "InferenceService models-production/iris: "))  # fmt: skip
+{%- if "seldon-core" in cookiecutter.serving_runtimes.split("+") %}
+
+
+def test_seldons_injected_executor_is_checked_too(platform):
+    """Without seldon.io/no-engine the operator adds a container restricted refuses."""
+    edit_base(platform, "iris", "staging", SERVER_FILES["seldon-core"],
+              lambda docs: docs[0]["spec"]["predictors"][0].pop("annotations"))  # fmt: skip
+    found = problems(platform)
+    assert found and all("containers[seldon-container-engine]" in p for p in found), found
+    assert any("capabilities.drop: must include ALL" in p for p in found), found
+{%- endif %}
+
+
+def test_the_work_pools_job_template_must_pass_pod_security(platform):
+    values = platform / "values" / "prefect-worker.yaml"
+    text = values.read_text()
+    values.write_text(text.replace('"readOnlyRootFilesystem": true,', "").replace(
+        '"allowPrivilegeEscalation": false,', '"allowPrivilegeEscalation": true,'))  # fmt: skip
+    found = problems(platform)
+    assert found == [
+        "work pool kubernetes (values/prefect-worker.yaml): job_manifest.spec.template.spec."
+        "containers[prefect-job].securityContext.allowPrivilegeEscalation: must be false "
+        "(Pod Security restricted)"
+    ]
+    values.write_text(text.replace("    baseJobTemplate:", "    unusedJobTemplate:"))
+    found = problems(platform)
+    assert len(found) == 1 and "baseJobTemplate.configuration is not set" in found[0], found
+
+
+def test_the_job_template_runs_a_model_repos_training_job():
+    """A deployment's job variables, as a model repo's prefect.yaml sets them, fill the
+    template into a Job the staging namespace admits."""
+    from gitops import contract
+    from gitops.settings import ROOT
+
+    values = yaml.safe_load((ROOT / "values" / "prefect-worker.yaml").read_text())
+    template = json.loads(values["worker"]["config"]["baseJobTemplate"]["configuration"])
+    variables = {"image": "ghcr.io/acme/iris-train:abc", "namespace": "models-staging",
+                 "service_account_name": "iris-training",
+                 "env": {"HOME": "/tmp", "MLFLOW_TRACKING_URI": "http://mlflow:5000"}}  # fmt: skip
+    job = contract.render_job_template(template, variables)
+    pod = job["spec"]["template"]["spec"]
+    assert job["metadata"]["namespace"] == "models-staging"
+    assert pod["serviceAccountName"] == "iris-training"
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["containers"][0]["image"] == "ghcr.io/acme/iris-train:abc"
+    assert {"name": "HOME", "value": "/tmp"} in pod["containers"][0]["env"]
+    assert pod["containers"][0]["resources"]["limits"]["memory"] == "2Gi"
+    assert contract.pod_security(pod, "restricted") == []
+    assert set(variables) <= contract.job_template_variables(template)
+    # What Prefect's Kubernetes worker requires of a job manifest is there.
+    assert pod["restartPolicy"] == "Never" and pod["containers"][0]["name"] == "prefect-job"

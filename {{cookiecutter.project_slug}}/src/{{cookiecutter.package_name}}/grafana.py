@@ -27,12 +27,16 @@ DATASOURCE_UID = "prometheus"
 EXPRESSION_UID = "__expr__"
 FOLDER = "MLOps"
 SELECTOR = f'model="{MODEL_NAME}"'
+# The panels show the environments chosen in the dashboard's `namespace` variable (all by
+# default): every series keeps the namespace it was scraped in.
+PANEL_SELECTOR = f'{SELECTOR},namespace=~"$namespace"'
 
 
 def alert_rules(prometheus_rule: dict[str, Any]) -> dict[str, Any]:
     """The PrometheusRule's alerts as Grafana alert rules, condition for condition.
 
-    Query A counts, per model, the series the Prometheus alert expression returns (so a
+    Query A counts, per model and namespace (environment), the series the Prometheus alert
+    expression returns (so a
     comparison such as `== 0` or `absent()` counts as firing); C fires when A > 0. "No data"
     means the condition is false, as in Prometheus.
     """
@@ -54,7 +58,7 @@ def alert_rules(prometheus_rule: dict[str, Any]) -> dict[str, Any]:
                             "model": {
                                 "refId": "A",
                                 "instant": True,
-                                "expr": f"count by (model) ({rule['expr'].strip()})",
+                                "expr": f"count by (model, namespace) ({rule['expr'].strip()})",
                             },
                         },
                         {
@@ -105,7 +109,7 @@ def _panel(title: str, kind: str, exprs: dict[str, str], unit: str = "short") ->
 def panels() -> list[dict[str, Any]]:
     """Serving panels per predictor (a rollout runs a candidate beside the default), drift
     panels per watched version (each predictor's drift service watches its own)."""
-    s = SELECTOR
+    s = PANEL_SELECTOR
     rows = [
         _panel(
             "Requests per second",
@@ -210,7 +214,19 @@ def dashboard() -> dict[str, Any]:
                     "type": "datasource",
                     "query": "prometheus",
                     "current": {"text": "Prometheus", "value": DATASOURCE_UID},
-                }
+                },
+                {
+                    "name": "namespace",
+                    "label": "Environment",
+                    "type": "query",
+                    "datasource": {"type": "prometheus", "uid": "${datasource}"},
+                    "query": f"label_values(model_served_version{{{SELECTOR}}}, namespace)",
+                    "refresh": 2,
+                    "multi": True,
+                    "includeAll": True,
+                    "allValue": ".*",
+                    "current": {"text": "All", "value": "$__all"},
+                },
             ]
         },
         "panels": panels(),

@@ -296,12 +296,12 @@ def write_configs(stack: Stack, alert_for: str) -> None:
     prometheus["alerting"] = {
         "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{p['alertmanager']}"]}]}]
     }
-    # The same route as k8s/base/retrain-receiver.yaml: drift alerts of this model go to the
-    # retrain receiver's webhook.
+    # The same route as k8s/base/retrain/retrain-receiver.yaml: drift alerts of this model go
+    # to the retrain receiver's webhook.
     alertmanager = {
         "route": {
             "receiver": "none",
-            "group_by": ["alertname", "model"],
+            "group_by": ["alertname", "model", "namespace"],
             "group_wait": "1s",
             "group_interval": "5s",
             "repeat_interval": "1h",

@@ -30,6 +30,10 @@ IMAGES = {
 {%- endif %}
 }
 
+# The platform runs each environment in its own namespace, <NAMESPACE_PREFIX>-<environment>
+# (its ApplicationSet's kustomize.namespace; the overlays set the same).
+NAMESPACE_PREFIX = "{{ cookiecutter.kubernetes_namespace }}"
+
 # Registry aliases (no stages). The training flow compares each new version with CHAMPION:
 # the first version becomes CHAMPION; a later one that wins becomes CHALLENGER and STAGING
 # (what the staging environment serves). The GitOps promotion moves PRODUCTION and CHAMPION

@@ -43,3 +43,14 @@ CRD_PROVIDERS = {
     "cert-manager.io": "cert-manager",
     "monitoring.coreos.com": "monitoring",
 }
+# Services the pinned Helm charts create, by Application: (Service name, ports), in the
+# Application's destination namespace. `gitops validate` resolves in-cluster addresses
+# against these and every rendered Service; `make render-charts` shows the charts' own.
+CHART_SERVICES = {
+    "mlflow": ("mlflow", {5000}),
+    "prefect-server": ("prefect-server", {4200}),
+}
+# The Pod Security label a namespace enforces (unlabelled namespaces are "privileged").
+POD_SECURITY_LABEL = "pod-security.kubernetes.io/enforce"
+# The Prefect worker's values file and the work pool its base job template configures.
+PREFECT_WORKER_VALUES = "values/prefect-worker.yaml"

@@ -8,7 +8,10 @@
   namespaces of what it renders;
 - Helm value files exist and parse; no Kustomize directory is left out of every Application;
 - an Application using a custom resource syncs after the one that installs its CRDs;
-- no Secret is committed: credentials come from the secret store (docs/secrets.md).
+- no Secret is committed: credentials come from the secret store (docs/secrets.md);
+- the cluster contract (contract.py) over everything rendered, each object in the namespace
+  it lands in: every in-cluster address, service account, ConfigMap and Secret resolves, and
+  every pod (the Prefect work pool's job template too) meets its namespace's Pod Security.
 """
 
 from __future__ import annotations
@@ -22,9 +25,17 @@ from pathlib import Path
 import jsonschema
 import kubernetes_validate
 
-from . import PlatformError, inventory
+from . import PlatformError, contract, inventory
 from .inventory import Inventory, sync_wave
-from .settings import CRD_PROVIDERS, KUBERNETES_VERSION, MODELS_DIR, ROOT
+from .settings import (
+    CHART_SERVICES,
+    CRD_PROVIDERS,
+    KUBERNETES_VERSION,
+    MODELS_DIR,
+    POD_SECURITY_LABEL,
+    PREFECT_WORKER_VALUES,
+    ROOT,
+)
 
 SCHEMAS = ROOT / "schemas"
 # Kinds our own schemas cover, by "group/kind".
@@ -236,6 +247,63 @@ def orphan_directories(inv: Inventory) -> list[str]:
     return problems
 
 
+def cluster_documents(inv: Inventory) -> list[dict]:
+    """Everything the Applications deploy, each namespaced object in the namespace it lands
+    in (its own, else the Application's destination, as Argo CD applies it)."""
+    documents = []
+    for application in inv.applications:
+        destination = application["spec"]["destination"].get("namespace") or ""
+        for source in inv.sources(application):
+            if not source.local:
+                continue
+            for document in inv.documents[source.path]:
+                metadata = dict(document.get("metadata") or {})
+                if document.get("kind") not in CLUSTER_SCOPED and not metadata.get("namespace"):
+                    metadata["namespace"] = destination
+                documents.append({**document, "metadata": metadata})
+    return documents
+
+
+def cluster_contract(inv: Inventory, documents: list[dict]) -> contract.Contract:
+    services: dict[tuple[str, str], set[int]] = {}
+    for application in inv.applications:
+        if application["metadata"]["name"] in CHART_SERVICES:
+            name, ports = CHART_SERVICES[application["metadata"]["name"]]
+            services[(application["spec"]["destination"]["namespace"], name)] = set(ports)
+    levels = {
+        d["metadata"]["name"]: d["metadata"].get("labels", {}).get(POD_SECURITY_LABEL, "privileged")
+        for d in documents
+        if d.get("kind") == "Namespace"
+    }
+    return contract.Contract(services=services, pod_security=levels)
+
+
+def work_pool_pods(root: Path) -> tuple[list[contract.Pod], list[str]]:
+    """The Job pod the Prefect worker's base job template makes (with its defaults)."""
+    values = inventory.read_values(root, f"$values/{PREFECT_WORKER_VALUES}")
+    configuration = values.get("worker", {}).get("config", {}).get("baseJobTemplate", {})
+    text = configuration.get("configuration")
+    if not text:
+        return [], [f"{PREFECT_WORKER_VALUES}: worker.config.baseJobTemplate.configuration is "
+                    "not set: the work pool would run Prefect's default job template, whose "
+                    "pods Pod Security restricted refuses"]  # fmt: skip
+    try:
+        template = json.loads(text)
+    except json.JSONDecodeError as error:
+        return [], [f"{PREFECT_WORKER_VALUES}: the base job template is not JSON: {error}"]
+    job = contract.render_job_template(template, {})
+    pod = job.get("spec", {}).get("template", {}).get("spec", {})
+    owner = f"work pool {values['worker']['config'].get('workPool')} ({PREFECT_WORKER_VALUES})"
+    namespace = job.get("metadata", {}).get("namespace") or ""
+    return [contract.Pod(owner, "job_manifest.spec.template.spec", namespace, pod)], []
+
+
+def check_cluster(inv: Inventory) -> list[str]:
+    documents = cluster_documents(inv)
+    pods, problems = work_pool_pods(inv.root)
+    return problems + contract.check(documents, cluster_contract(inv, documents), pods)
+
+
 def check_repo(root: Path) -> Report:
     report = Report()
     try:
@@ -271,4 +339,8 @@ def check_repo(root: Path) -> Report:
                     report.problems.append(f"Application {source.application}: {error}")
     report.problems.extend(check_waves(inv))
     report.problems.extend(orphan_directories(inv))
+    try:
+        report.problems.extend(check_cluster(inv))
+    except PlatformError as error:
+        report.problems.append(str(error))
     return report

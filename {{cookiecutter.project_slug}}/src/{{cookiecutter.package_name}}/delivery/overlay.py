@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from ..settings import MODEL_NAME, PRODUCTION_ALIAS, STAGING_ALIAS
+from ..settings import MODEL_NAME, NAMESPACE_PREFIX, PRODUCTION_ALIAS, STAGING_ALIAS
 from . import DeliveryError
 
 ENVIRONMENTS = {"staging": STAGING_ALIAS, "production": PRODUCTION_ALIAS}
@@ -27,6 +27,9 @@ IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 # The image names of k8s/base (kustomization `images:`), by component.
 COMPONENTS = ("serve", "drift", "train")
+# Kustomize components of k8s/base that one environment only includes, where the base has
+# them: retraining on drift is decided by production's traffic (k8s/base/retrain/).
+ENVIRONMENT_PARTS = {"staging": (), "production": ("retrain",)}
 
 NEW_OVERLAY = f"""\
 # {MODEL_NAME} in %(environment)s. Written by the model repo's CI (`render-overlay`):
@@ -34,6 +37,7 @@ NEW_OVERLAY = f"""\
 # Other edits (patches, replicas, ...) are kept by every later CI run.
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
+namespace: %(namespace)s
 resources:
   - base
 images: []
@@ -78,6 +82,11 @@ def environment_alias(environment: str) -> str:
     return ENVIRONMENTS[environment]
 
 
+def namespace(environment: str) -> str:
+    environment_alias(environment)
+    return f"{NAMESPACE_PREFIX}-{environment}"
+
+
 def overlay_dir(platform_root: Path, environment: str) -> Path:
     environment_alias(environment)
     return platform_root / "models" / MODEL_NAME / environment
@@ -109,11 +118,16 @@ def render(
     text = (
         kustomization.read_text()
         if kustomization.exists()
-        else NEW_OVERLAY % {"environment": environment}
+        else NEW_OVERLAY % {"environment": environment, "namespace": namespace(environment)}
     )
     document = yaml.load(text)
+    # The namespace the platform deploys the environment into (Argo CD sets the same): the
+    # overlay renders alike with and without it, components' references included.
+    document["namespace"] = namespace(environment)
     _set_images(document, base_images(base_dir), release)
     _set_literals(document, {"MODEL_VERSION": release.model_version, "MODEL_ALIAS": alias})
+    _set_parts(document, [p for p in ENVIRONMENT_PARTS[environment]
+                          if (base_dir / p / "kustomization.yaml").exists()])  # fmt: skip
     rendered = _dump(yaml, document)
 
     changed = _sync_tree(base_dir, target / "base")
@@ -194,6 +208,17 @@ def _set_literals(document, values: dict[str, str]) -> None:
             literals.append(line)
         elif literals[index] != line:
             literals[index] = line
+
+
+def _set_parts(document, parts: list[str]) -> None:
+    """`components:` lists exactly this environment's parts of the base (others are kept)."""
+    ours = {f"base/{part}" for parts in ENVIRONMENT_PARTS.values() for part in parts}
+    components = [c for c in document.get("components") or [] if c not in ours]
+    components += [f"base/{part}" for part in parts]
+    if components:
+        document["components"] = components
+    elif "components" in document:
+        del document["components"]
 
 
 def _sync_tree(source: Path, target: Path) -> bool:

@@ -1,0 +1,450 @@
+"""The cluster contract: what a cluster does with rendered manifests, checked before it does.
+
+Schema-valid is not cluster-valid. For documents rendered as Argo CD applies them (each in
+its destination namespace), this checks what the API server and the workloads would find:
+
+- references resolve in their namespace: every in-cluster address (`<service>.<namespace>.svc`
+  in a ConfigMap, an env value, an argument, a webhook URL) names a Service, and its port,
+  that is rendered or that the platform provides; every serviceAccountName, ConfigMap and
+  Secret a pod uses exists there (a Secret may come from an ExternalSecret); every Service
+  selects some pod;
+- every pod the cluster would create meets the Pod Security level its namespace enforces, as
+  the Pod Security Standards define "baseline" and "restricted": Deployments, Jobs and the
+  other workload kinds, a SeldonDeployment's predictors together with the executor container
+  Seldon Core's operator injects, an InferenceService's predictor, and Prefect's job template.
+
+Each problem is one line: the object, the field, the rule. This file is the same in the
+platform repo (`gitops validate`) and in every model repo (its tests of its overlays).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+# A Service's cluster DNS name, with an optional port: name.namespace.svc[.cluster.local][:port]
+ADDRESS = re.compile(
+    r"(?<![\w.-])([a-z0-9](?:[-a-z0-9]*[a-z0-9])?)\.([a-z0-9](?:[-a-z0-9]*[a-z0-9])?)"
+    r"\.svc(?:\.cluster\.local)?\.?(?::(\d+))?(?![\w-])"
+)
+# A Prefect job-template placeholder (a variable name in double braces): a whole value, or
+# part of a string.
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+POD_TEMPLATE_KINDS = {
+    "Deployment": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "Job": ("spec", "template"),
+}
+LEVELS = ("privileged", "baseline", "restricted")
+# Pod Security Standards (Kubernetes 1.32), baseline profile.
+BASELINE_CAPABILITIES = {
+    "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
+    "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+}  # fmt: skip
+SAFE_SYSCTLS = {
+    "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+}  # fmt: skip
+SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
+# ... and the restricted profile.
+RESTRICTED_VOLUMES = {
+    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+    "projected", "secret",
+}  # fmt: skip
+VOLUME_FIELDS = RESTRICTED_VOLUMES | {
+    "awsElasticBlockStore", "azureDisk", "azureFile", "cephfs", "cinder", "fc", "flexVolume",
+    "flocker", "gcePersistentDisk", "gitRepo", "glusterfs", "hostPath", "image", "iscsi", "nfs",
+    "photonPersistentDisk", "portworxVolume", "quobyte", "rbd", "scaleIO", "storageos",
+    "vsphereVolume",
+}  # fmt: skip
+
+# The container Seldon Core 1.19's operator adds to every predictor pod that runs with its
+# executor: its securityContext sets only these two fields.
+SELDON_EXECUTOR = {
+    "name": "seldon-container-engine",
+    "securityContext": {"runAsUser": 8888, "allowPrivilegeEscalation": False},
+}
+SELDON_NO_ENGINE = "seldon.io/no-engine"
+
+
+@dataclass
+class Pod:
+    """A pod the cluster would create: where it comes from, and its spec."""
+
+    owner: str  # "Deployment models-staging/iris-drift"
+    path: str  # the field path of the pod spec in the owner
+    namespace: str
+    spec: dict[str, Any]
+
+
+@dataclass
+class Contract:
+    """What the rendered documents may rely on beyond themselves."""
+
+    # Services that exist though nothing here renders them (Helm charts, operators):
+    # (namespace, name) -> ports.
+    services: dict[tuple[str, str], set[int]] = field(default_factory=dict)
+    # Namespace -> the Pod Security level it enforces ("privileged" if not listed).
+    pod_security: dict[str, str] = field(default_factory=dict)
+
+
+def describe(document: dict) -> str:
+    metadata = document.get("metadata") or {}
+    namespace = metadata.get("namespace") or ""
+    return f"{document.get('kind')} {namespace}/{metadata.get('name')}".replace(" /", " ")
+
+
+def check(documents: list[dict], contract: Contract, pods: Iterable[Pod] = ()) -> list[str]:
+    """Every broken reference and every pod its namespace's Pod Security would refuse."""
+    all_pods = [*pods_of(documents), *pods]
+    problems = check_references(documents, contract, all_pods)
+    for pod in all_pods:
+        level = contract.pod_security.get(pod.namespace, "privileged")
+        problems += [f"{pod.owner}: {pod.path}.{where}: {rule} (Pod Security {level})"
+                     for where, rule in pod_security(pod.spec, level)]  # fmt: skip
+    return problems
+
+
+# -- pods ---------------------------------------------------------------------------------------
+def pods_of(documents: list[dict]) -> Iterator[Pod]:
+    """The pods the cluster would create from `documents`, operators' injections included."""
+    for document in documents:
+        kind, owner = document.get("kind"), describe(document)
+        namespace = (document.get("metadata") or {}).get("namespace") or ""
+        spec = document.get("spec") or {}
+        if kind in POD_TEMPLATE_KINDS:
+            yield Pod(
+                owner, "spec.template.spec", namespace, spec.get("template", {}).get("spec", {})
+            )
+        elif kind == "CronJob":
+            template = spec.get("jobTemplate", {}).get("spec", {}).get("template", {})
+            yield Pod(
+                owner, "spec.jobTemplate.spec.template.spec", namespace, template.get("spec", {})
+            )
+        elif kind == "Pod":
+            yield Pod(owner, "spec", namespace, spec)
+        elif kind == "SeldonDeployment":
+            for i, predictor in enumerate(spec.get("predictors") or []):
+                engine = str((predictor.get("annotations") or {}).get(SELDON_NO_ENGINE)).lower()
+                for j, component in enumerate(predictor.get("componentSpecs") or []):
+                    pod = dict(component.get("spec") or {})
+                    if engine != "true" and j == 0:  # the operator adds its executor here
+                        pod["containers"] = [*pod.get("containers", []), SELDON_EXECUTOR]
+                    path = f"spec.predictors[{predictor.get('name', i)}].componentSpecs[{j}].spec"
+                    yield Pod(owner, path, namespace, pod)
+        elif kind == "InferenceService":
+            predictor = spec.get("predictor") or {}
+            # The predictor is a PodSpec inline, beside KServe's own fields.
+            yield Pod(owner, "spec.predictor", namespace, predictor)
+
+
+def _containers(spec: dict) -> Iterator[tuple[str, dict]]:
+    for group in ("initContainers", "containers", "ephemeralContainers"):
+        for container in spec.get(group) or []:
+            yield f"{group}[{container.get('name')}]", container
+
+
+def pod_security(spec: dict, level: str) -> list[tuple[str, str]]:
+    """(field, rule) for everything in a pod spec that the Pod Security level refuses."""
+    if level not in LEVELS:
+        return [("", f"unknown Pod Security level {level!r}")]
+    if level == "privileged":
+        return []
+    found = _baseline(spec)
+    if level == "restricted":
+        found += _restricted(spec)
+    return found
+
+
+def _baseline(spec: dict) -> list[tuple[str, str]]:
+    found = []
+    pod_context = spec.get("securityContext") or {}
+    for host in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(host):
+            found.append((host, "host namespaces must not be shared"))
+    if (pod_context.get("windowsOptions") or {}).get("hostProcess"):
+        found.append(("securityContext.windowsOptions.hostProcess", "must not be true"))
+    for volume in spec.get("volumes") or []:
+        if "hostPath" in volume:
+            found.append(
+                (f"volumes[{volume.get('name')}].hostPath", "hostPath volumes are forbidden")
+            )
+    for sysctl in pod_context.get("sysctls") or []:
+        if sysctl.get("name") not in SAFE_SYSCTLS:
+            found.append(("securityContext.sysctls", f"{sysctl.get('name')} is not a safe sysctl"))
+    found += [(f"securityContext.{w}", r) for w, r in _context_baseline(pod_context)]
+    for where, container in _containers(spec):
+        context = container.get("securityContext") or {}
+        if context.get("privileged"):
+            found.append((f"{where}.securityContext.privileged", "must not be true"))
+        if (context.get("windowsOptions") or {}).get("hostProcess"):
+            found.append(
+                (f"{where}.securityContext.windowsOptions.hostProcess", "must not be true")
+            )
+        added = set((context.get("capabilities") or {}).get("add") or [])
+        if added - BASELINE_CAPABILITIES:
+            extra = ", ".join(sorted(added - BASELINE_CAPABILITIES))
+            found.append((f"{where}.securityContext.capabilities.add", f"{extra} not allowed"))
+        if context.get("procMount") not in (None, "Default"):
+            found.append((f"{where}.securityContext.procMount", "must be Default"))
+        for port in container.get("ports") or []:
+            if port.get("hostPort"):
+                found.append((f"{where}.ports", "hostPort must not be set"))
+        found += [(f"{where}.securityContext.{w}", r) for w, r in _context_baseline(context)]
+    return found
+
+
+def _context_baseline(context: dict) -> list[tuple[str, str]]:
+    found = []
+    if (context.get("seccompProfile") or {}).get("type") == "Unconfined":
+        found.append(("seccompProfile.type", "must not be Unconfined"))
+    if (context.get("appArmorProfile") or {}).get("type") not in (
+        None,
+        "RuntimeDefault",
+        "Localhost",
+    ):
+        found.append(("appArmorProfile.type", "must be RuntimeDefault or Localhost"))
+    selinux = context.get("seLinuxOptions") or {}
+    if selinux.get("type", "") not in SELINUX_TYPES:
+        found.append(("seLinuxOptions.type", f"{selinux['type']} is not allowed"))
+    if selinux.get("user") or selinux.get("role"):
+        found.append(("seLinuxOptions", "user and role must not be set"))
+    return found
+
+
+def _restricted(spec: dict) -> list[tuple[str, str]]:
+    found = []
+    pod_context = spec.get("securityContext") or {}
+    for volume in spec.get("volumes") or []:
+        kinds = set(volume) & VOLUME_FIELDS
+        if kinds - RESTRICTED_VOLUMES:
+            kind = ", ".join(sorted(kinds - RESTRICTED_VOLUMES))
+            found.append((f"volumes[{volume.get('name')}]", f"{kind} volumes are not allowed"))
+    if pod_context.get("runAsUser") == 0:
+        found.append(("securityContext.runAsUser", "must not be 0"))
+    if pod_context.get("runAsNonRoot") is False:
+        found.append(("securityContext.runAsNonRoot", "must not be false"))
+    pod_seccomp = (pod_context.get("seccompProfile") or {}).get("type")
+    for where, container in _containers(spec):
+        context = container.get("securityContext") or {}
+        if context.get("allowPrivilegeEscalation") is not False:
+            found.append((f"{where}.securityContext.allowPrivilegeEscalation", "must be false"))
+        non_root = context.get("runAsNonRoot", pod_context.get("runAsNonRoot"))
+        if non_root is not True:
+            found.append(
+                (f"{where}.securityContext.runAsNonRoot", "must be true (here or for the pod)")
+            )
+        if context.get("runAsUser") == 0:
+            found.append((f"{where}.securityContext.runAsUser", "must not be 0"))
+        seccomp = (context.get("seccompProfile") or {}).get("type", pod_seccomp)
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            found.append((f"{where}.securityContext.seccompProfile.type",
+                          "must be RuntimeDefault or Localhost (here or for the pod)"))  # fmt: skip
+        capabilities = context.get("capabilities") or {}
+        if "ALL" not in (capabilities.get("drop") or []):
+            found.append((f"{where}.securityContext.capabilities.drop", "must include ALL"))
+        if set(capabilities.get("add") or []) - {"NET_BIND_SERVICE"}:
+            found.append(
+                (f"{where}.securityContext.capabilities.add", "only NET_BIND_SERVICE may be added")
+            )
+    return found
+
+
+# -- references ---------------------------------------------------------------------------------
+def services_of(documents: list[dict]) -> dict[tuple[str, str], set[int]]:
+    """(namespace, name) -> ports of every Service the documents make, the ones operators
+    create for their custom resources included (Strimzi's Kafka bootstrap Service,
+    CloudNativePG's read-write, read-only and any-instance Services), and the API server's."""
+    services: dict[tuple[str, str], set[int]] = {("default", "kubernetes"): {443}}
+    for document in documents:
+        metadata = document.get("metadata") or {}
+        key = (metadata.get("namespace") or "", metadata.get("name") or "")
+        spec = document.get("spec") or {}
+        if document.get("kind") == "Service":
+            services[key] = {int(p["port"]) for p in spec.get("ports") or [] if "port" in p}
+        elif document.get("kind") == "Kafka" and document.get("apiVersion", "").startswith(
+            "kafka.strimzi.io/"
+        ):
+            listeners = (spec.get("kafka") or {}).get("listeners") or []
+            services[(key[0], f"{key[1]}-kafka-bootstrap")] = {int(x["port"]) for x in listeners}
+        elif document.get("kind") == "Cluster" and document.get("apiVersion", "").startswith(
+            "postgresql.cnpg.io/"
+        ):
+            for suffix in ("rw", "ro", "r"):
+                services[(key[0], f"{key[1]}-{suffix}")] = {5432}
+    return services
+
+
+def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{path}[{index}]")
+
+
+def check_references(documents: list[dict], contract: Contract, pods: list[Pod]) -> list[str]:
+    problems = []
+    services = {**contract.services, **services_of(documents)}
+    present: dict[str, set[tuple[str, str]]] = {"ServiceAccount": set(), "ConfigMap": set(),
+                                                "Secret": set()}  # fmt: skip
+    for document in documents:
+        metadata = document.get("metadata") or {}
+        namespace = metadata.get("namespace") or ""
+        if document.get("kind") in present:
+            present[document["kind"]].add((namespace, metadata.get("name")))
+        if document.get("kind") == "ExternalSecret":
+            target = (document.get("spec") or {}).get("target") or {}
+            present["Secret"].add((namespace, target.get("name") or metadata.get("name")))
+        # In-cluster addresses anywhere in the document.
+        for path, text in _strings(document):
+            if path.startswith("metadata.") or path == "apiVersion":
+                continue
+            for match in ADDRESS.finditer(text):
+                name, target_namespace, port = match.group(1), match.group(2), match.group(3)
+                ports = services.get((target_namespace, name))
+                if ports is None:
+                    problems.append(f"{describe(document)}: {path}: {match.group(0)} names no "
+                                    f"Service {name} in namespace {target_namespace}")  # fmt: skip
+                elif port and int(port) not in ports:
+                    known = ", ".join(map(str, sorted(ports))) or "none"
+                    problems.append(f"{describe(document)}: {path}: Service {target_namespace}/"
+                                    f"{name} has no port {port} (it has {known})")  # fmt: skip
+    for pod in pods:
+        problems += [f"{pod.owner}: {pod.path}.{where}: {rule}"
+                     for where, rule in _pod_references(pod, present)]  # fmt: skip
+    problems += _selectors(documents, pods)
+    return problems
+
+
+def _pod_references(pod: Pod, present: dict[str, set]) -> list[tuple[str, str]]:
+    found = []
+    account = pod.spec.get("serviceAccountName")
+    if (
+        account
+        and account != "default"
+        and (pod.namespace, account) not in present["ServiceAccount"]
+    ):
+        found.append(("serviceAccountName", f"no ServiceAccount {account} in {pod.namespace}"))
+
+    def need(kind: str, name: str | None, optional: Any, where: str) -> None:
+        if name and optional is not True and (pod.namespace, name) not in present[kind]:
+            found.append((where, f"no {kind} {name} in {pod.namespace}"))
+
+    for volume in pod.spec.get("volumes") or []:
+        where = f"volumes[{volume.get('name')}]"
+        if "configMap" in volume:
+            need(
+                "ConfigMap",
+                volume["configMap"].get("name"),
+                volume["configMap"].get("optional"),
+                where,
+            )
+        if "secret" in volume:
+            need(
+                "Secret",
+                volume["secret"].get("secretName"),
+                volume["secret"].get("optional"),
+                where,
+            )
+        for source in (volume.get("projected") or {}).get("sources") or []:
+            for kind, key in (("ConfigMap", "configMap"), ("Secret", "secret")):
+                if key in source:
+                    need(kind, source[key].get("name"), source[key].get("optional"), where)
+    for where, container in _containers(pod.spec):
+        for source in container.get("envFrom") or []:
+            for kind, key in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
+                if key in source:
+                    need(
+                        kind,
+                        source[key].get("name"),
+                        source[key].get("optional"),
+                        f"{where}.envFrom",
+                    )
+        for variable in container.get("env") or []:
+            if not isinstance(variable, dict):
+                found.append((f"{where}.env", f"{variable!r} is not a name/value object"))
+                continue
+            value_from = variable.get("valueFrom") or {}
+            for kind, key in (("ConfigMap", "configMapKeyRef"), ("Secret", "secretKeyRef")):
+                if key in value_from:
+                    ref = value_from[key]
+                    need(
+                        kind,
+                        ref.get("name"),
+                        ref.get("optional"),
+                        f"{where}.env[{variable.get('name')}]",
+                    )
+    return found
+
+
+def _selectors(documents: list[dict], pods: list[Pod]) -> list[str]:
+    """Every Service selects the pods of some workload in its namespace."""
+    labelled = []
+    for document in documents:
+        kind = document.get("kind")
+        namespace = (document.get("metadata") or {}).get("namespace") or ""
+        if kind in POD_TEMPLATE_KINDS:
+            labels = ((document.get("spec") or {}).get("template") or {}).get("metadata") or {}
+            labelled.append((namespace, labels.get("labels") or {}))
+        elif kind in ("SeldonDeployment", "InferenceService"):
+            labelled.append((namespace, None))  # the operator labels its pods: anything goes
+    problems = []
+    for document in documents:
+        if document.get("kind") != "Service":
+            continue
+        namespace = (document.get("metadata") or {}).get("namespace") or ""
+        selector = (document.get("spec") or {}).get("selector")
+        if not selector:
+            continue
+        if not any(ns == namespace and (labels is None or selector.items() <= labels.items())
+                   for ns, labels in labelled):  # fmt: skip
+            problems.append(f"{describe(document)}: spec.selector: selects no pod of any workload "
+                            f"in {namespace} ({selector})")  # fmt: skip
+    return problems
+
+
+# -- Prefect's job template ---------------------------------------------------------------------
+def render_job_template(template: dict, variables: dict[str, Any]) -> dict:
+    """The Job a Prefect Kubernetes worker would create from a work pool's base job template,
+    for a deployment's job variables (the rest from the template's defaults)."""
+    defaults = {name: spec.get("default") for name, spec in
+                ((template.get("variables") or {}).get("properties") or {}).items()}  # fmt: skip
+    values = {**defaults, **variables}
+    manifest = (template.get("job_configuration") or {}).get("job_manifest") or {}
+    job = _fill(manifest, values)
+    # The worker hands the container its environment as a list of name/value pairs.
+    pod = ((job.get("spec") or {}).get("template") or {}).get("spec") or {}
+    for container in pod.get("containers") or []:
+        if isinstance(container.get("env"), dict):
+            container["env"] = [{"name": k, "value": str(v)} for k, v in container["env"].items()]
+    return job
+
+
+def _fill(value: Any, values: dict[str, Any]) -> Any:
+    if isinstance(value, dict):
+        filled = {key: _fill(item, values) for key, item in value.items()}
+        return {key: item for key, item in filled.items() if item is not None}
+    if isinstance(value, list):
+        return [_fill(item, values) for item in value]
+    if isinstance(value, str):
+        whole = PLACEHOLDER.fullmatch(value.strip())
+        if whole:
+            return values.get(whole.group(1))
+        return PLACEHOLDER.sub(lambda m: str(values.get(m.group(1), "")), value)
+    return value
+
+
+def job_template_variables(template: dict) -> set[str]:
+    """The variables a base job template declares (a deployment may set only these)."""
+    return set((template.get("variables") or {}).get("properties") or {})

@@ -1,0 +1,173 @@
+"""What the cluster does with this repo's overlays, as Argo CD applies them in each namespace:
+every reference resolves there and Pod Security "restricted" admits every pod
+(delivery/contract.py, the same check the platform's `gitops validate` runs).
+
+The shared services (MLflow, Kafka, Prefect) are taken as this repo's configuration names
+them; the platform's `gitops validate` checks those against what the platform deploys.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from {{ cookiecutter.package_name }}.delivery import contract, overlay
+from {{ cookiecutter.package_name }}.settings import MODEL_NAME
+
+from .test_manifests import rendered_environments
+
+REPO = Path(__file__).resolve().parents[1]
+ENVIRONMENTS = ("staging", "production")
+
+
+@pytest.fixture(scope="module")
+def environments(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
+    rendered = rendered_environments(tmp_path_factory.mktemp("platform"))
+    return {environment: rendered[environment] for environment in ENVIRONMENTS}
+
+
+def platform_contract(documents: list[dict]) -> contract.Contract:
+    """The shared services this repo's ConfigMap points at, and restricted namespaces."""
+    services: dict[tuple[str, str], set[int]] = {}
+    for document in documents:
+        if document["kind"] == "ConfigMap" and document["metadata"]["name"].startswith(
+            f"{MODEL_NAME}-config"
+        ):
+            for value in document["data"].values():
+                for match in contract.ADDRESS.finditer(value):
+                    services.setdefault((match.group(2), match.group(1)), set()).update(
+                        {int(match.group(3))} if match.group(3) else set()
+                    )
+    levels = {overlay.namespace(environment): "restricted" for environment in ENVIRONMENTS}
+    return contract.Contract(services=services, pod_security=levels)
+
+
+def problems_of(documents: list[dict]) -> list[str]:
+    return contract.check(documents, platform_contract(documents))
+
+
+def test_every_environment_lands_in_its_namespace_and_meets_the_contract(environments):
+    for environment, documents in environments.items():
+        assert {d["metadata"].get("namespace") for d in documents} == {
+            overlay.namespace(environment)
+        }
+        assert problems_of(documents) == [], environment
+{%- if cookiecutter.include_drift_detection %}
+    # Production's drift alert is the one that retrains: only production has the route.
+    kinds = {e: {d["kind"] for d in documents} for e, documents in environments.items()}
+    assert "AlertmanagerConfig" in kinds["production"]
+    assert "AlertmanagerConfig" not in kinds["staging"]
+{%- endif %}
+
+
+def test_the_training_deployment_runs_where_its_service_account_is(environments):
+    """prefect.yaml's Kubernetes job variables name the staging namespace, a service account
+    rendered there, and addresses of the platform's services."""
+    deployments = yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]
+    variables = next(d for d in deployments if d["name"] == "kubernetes")["work_pool"][
+        "job_variables"
+    ]
+    staging = environments["staging"]
+    assert variables["namespace"] == overlay.namespace("staging")
+    accounts = {d["metadata"]["name"] for d in staging if d["kind"] == "ServiceAccount"}
+    assert variables["service_account_name"] in accounts
+    known = platform_contract(staging).services
+    for value in variables["env"].values():
+        for match in contract.ADDRESS.finditer(str(value)):
+            assert (match.group(2), match.group(1)) in known, value
+
+
+def mutate(documents: list[dict], kind: str, change) -> list[dict]:
+    changed = copy.deepcopy(documents)
+    target = next(d for d in changed if d["kind"] == kind)
+    change(target)
+    return changed
+
+
+def server_pod(document: dict) -> dict:
+    if document["kind"] == "SeldonDeployment":
+        return document["spec"]["predictors"][0]["componentSpecs"][0]["spec"]
+    return document["spec"]["predictor"]
+
+
+SERVER = "{{ 'SeldonDeployment' if cookiecutter.serving_runtime == 'seldon-core' else 'InferenceService' }}"
+MUTATIONS = {
+    "privileged container": (
+        SERVER,
+        lambda d: server_pod(d)["containers"][0]["securityContext"].update(privileged=True),
+        "securityContext.privileged: must not be true",
+    ),
+    "root container": (
+        SERVER,
+        lambda d: server_pod(d)["containers"][0]["securityContext"].update(runAsUser=0),
+        "securityContext.runAsUser: must not be 0",
+    ),
+    "a capability added": (
+        SERVER,
+        lambda d: server_pod(d)["containers"][0]["securityContext"]["capabilities"].update(
+            add=["NET_ADMIN"]
+        ),
+        "capabilities.add: only NET_BIND_SERVICE may be added",
+    ),
+    "a hostPath volume": (
+        SERVER,
+        lambda d: server_pod(d)["volumes"].append({"name": "host", "hostPath": {"path": "/"}}),
+        "volumes[host].hostPath: hostPath volumes are forbidden",
+    ),
+    "a missing service account": (
+        "ServiceAccount",
+        lambda d: d["metadata"].update(name="renamed"),
+        f"serviceAccountName: no ServiceAccount {MODEL_NAME} in",
+    ),
+{%- if cookiecutter.serving_runtime == "seldon-core" %}
+    "Seldon's executor injected": (
+        "SeldonDeployment",
+        lambda d: d["spec"]["predictors"][0].pop("annotations"),
+        "containers[seldon-container-engine].securityContext.capabilities.drop: must include ALL",
+    ),
+{%- endif %}
+}
+
+
+@pytest.mark.parametrize("case", list(MUTATIONS))
+def test_each_broken_manifest_is_named_in_one_line(environments, case):
+    kind, change, expected = MUTATIONS[case]
+    documents = environments["production"]
+    if kind == "ServiceAccount":  # the model server's own account, not the training one
+        documents = copy.deepcopy(documents)
+        account = next(d for d in documents if d["metadata"]["name"] == MODEL_NAME
+                       and d["kind"] == "ServiceAccount")  # fmt: skip
+        change(account)
+    else:
+        documents = mutate(documents, kind, change)
+    problems = problems_of(documents)
+    assert len([p for p in problems if expected in p]) == 1, problems
+    assert all(p.count(": ") >= 2 for p in problems), problems  # object: field: rule
+
+
+def test_a_config_map_referenced_but_not_rendered_is_named(environments):
+    documents = [d for d in environments["staging"]
+                 if not (d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith(
+                     f"{MODEL_NAME}-config"))]  # fmt: skip
+    problems = contract.check(documents, platform_contract(environments["staging"]))
+    assert problems and all("no ConfigMap" in p for p in problems), problems
+    assert any(f"{SERVER} " in p for p in problems), problems
+{%- if cookiecutter.include_drift_detection %}
+
+
+def test_a_webhook_to_the_wrong_namespace_is_named(environments):
+    def elsewhere(document: dict) -> None:
+        config = document["spec"]["receivers"][0]["webhookConfigs"][0]
+        config["url"] = config["url"].replace(overlay.namespace("production"),
+                                              overlay.namespace("staging"))  # fmt: skip
+
+    documents = mutate(environments["production"], "AlertmanagerConfig", elsewhere)
+    problems = problems_of(documents)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"AlertmanagerConfig {overlay.namespace('production')}/")
+    wrong = f"{MODEL_NAME}-retrain in namespace {overlay.namespace('staging')}"
+    assert f"names no Service {wrong}" in problems[0]
+{%- endif %}
