@@ -15,9 +15,7 @@ from .machine import OPTIONAL_TOOLS, env_without
 pytestmark = pytest.mark.slow
 
 
-LOOP_STEPS = [
-    "version served",
-    "in-distribution traffic tested",
+INCIDENT_STEPS = [
     "first shifted request",
     "drift service reports drift",
     "shifted traffic sent",
@@ -26,6 +24,15 @@ LOOP_STEPS = [
     "retrained on fresh data",
     "staging overlay pushed",
     "promotion pull request opened",
+]
+# Two incidents of the same alert on one stack: the second one retrains too.
+LOOP_STEPS = [
+    "version served",
+    "in-distribution traffic tested",
+    *INCIDENT_STEPS,
+    "traffic back to normal",
+    "alert resolved",
+    *INCIDENT_STEPS,
 ]
 
 
@@ -68,15 +75,13 @@ def test_baked_repo_installs_lints_and_passes_its_own_tests(tmp_path, answers):
     # the formatter over the fresh bake changed nothing and the tests left no stray state
     assert not (root / ".mlops").exists(), "tests must use their own registry, not the repo's"
 
-    # The closed loop, from drift in served traffic to the promotion pull request.
+    # The closed loop twice, from drift in served traffic to the promotion pull request.
     output = make(root, "loop-demo", timeout=900, env=env)
-    lines = output.splitlines()
-    positions = [
-        next((i for i, line in enumerate(lines) if f"] {step}" in line), -1) for step in LOOP_STEPS
-    ]
-    assert -1 not in positions, f"missing steps {LOOP_STEPS} in:\n{output[-5000:]}"
-    assert positions == sorted(positions), f"steps out of order:\n{output[-5000:]}"
+    steps = [line.split("] ", 1)[1].split(":")[0] for line in output.splitlines()
+             if line.startswith("[") and "] " in line]  # fmt: skip
+    assert steps == LOOP_STEPS, f"steps {steps} in:\n{output[-5000:]}"
     assert "version 2 registered" in output and '"action": "created"' in output
+    assert "version 3 registered" in output and '"action": "updated"' in output
     assert "every step ran with no manual step; the stack is stopped" in output
     assert not (root / ".stack-loop-demo" / "stack.json").exists()
     assert not processes_mentioning(root / ".stack-loop-demo"), "the demo left processes running"

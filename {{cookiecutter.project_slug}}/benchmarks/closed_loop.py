@@ -1,8 +1,8 @@
 """Benchmark of the closed loop (`make bench-loop`): from the first shifted request served to
 the promotion pull request, on the local stack, and where that time goes.
 
-Runs the loop demo once (a fresh stack, version 1, in-distribution then shifted traffic) and
-prints the total and each step's share. The alerts' `for:` is the local stack's (10 s by
+Runs the loop demo once (a fresh stack, version 1, in-distribution then shifted traffic, one
+incident) and prints the total and each step's share. The alerts' `for:` is the local stack's (10 s by
 default; production's PrometheusRule says 15 minutes): that wait is part of the figure.
 """
 
@@ -20,7 +20,7 @@ import loop_demo  # noqa: E402
 
 def main() -> int:
     started = time.time()
-    steps = loop_demo.run(REPO / ".stack-bench-loop", timeout=300)
+    steps = loop_demo.run(REPO / ".stack-bench-loop", timeout=300, incidents=1)
     ended = time.time()
     print(loop_demo.summary(steps))
     up, down = steps[0].at - started, ended - steps[-1].at

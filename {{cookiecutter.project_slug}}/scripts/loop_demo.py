@@ -1,4 +1,4 @@
-"""`make loop-demo`: the closed loop on one machine, no human step.
+"""`make loop-demo`: the closed loop on one machine, twice, no human step.
 
 Starts a fresh local stack (`make up`: version 1 trained and served), streams in-distribution
 then shifted traffic through the model server, and follows the loop: the drift service
@@ -6,9 +6,12 @@ reports drift, Prometheus fires ModelDriftDetected, Alertmanager delivers it to 
 receiver, which starts the training deployment on the Prefect worker; the flow trains on
 fresh labelled data and registers version 2; then the CI commands write the staging overlay
 into a local platform repo and open the promotion pull request (against a local stand-in of
-the GitHub/GitLab API: the one the tests use). Each step is printed with its time; the
-summary gives the time from the first shifted request to the pull request and each step's
-share. Everything started is stopped at the end, also on failure.
+the GitHub/GitLab API: the one the tests use). Then traffic goes back to normal until the
+alert resolves, drifts again, and the second incident (the same alert, so the same
+fingerprint, firing anew) trains version 3 and updates the same pull request. Each step is
+printed with its time; the summary gives, per incident, the time from the first shifted
+request to the pull request and each step's share. Everything started is stopped at the end,
+also on failure.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ SHIFT = 2.5
 ROWS_PER_REQUEST = 10
 WINDOW_ROWS = load_config().window_size  # rows per window the drift service tests
 IN_DISTRIBUTION_ROWS = 3 * WINDOW_ROWS
-SHIFTED_ROWS = 8 * WINDOW_ROWS  # most windows of the last minutes drift
+SHIFTED_ROWS = 8 * WINDOW_ROWS  # most windows of the last minutes drift (more if need be)
 WINDOWS, DRIFTED = "drift_windows_processed_total", "drift_windows_drifted_total"
 PLATFORM_REPOSITORY = "acme/mlops-platform"
 REVIEW_TOKEN = "loop-demo-token"  # only the local stand-in ever sees it
@@ -164,19 +167,19 @@ def local_platform_repo(directory: Path) -> str:
     return f"file://{bare}"
 
 
-def run(directory: Path, timeout: float) -> list[Step]:
-    shutil.rmtree(directory, ignore_errors=True)  # a fresh registry: version 1, then 2
+def run(directory: Path, timeout: float, incidents: int = 2) -> list[Step]:
+    shutil.rmtree(directory, ignore_errors=True)  # a fresh registry: version 1, then 2, 3...
     print(f"starting a fresh local stack in {directory}", flush=True)
     try:
         stack = local_stack.up(directory)
         loop = Loop(stack, timeout)
-        return follow(loop)
+        return follow(loop, incidents)
     finally:
         print("stopping everything the demo started", flush=True)
         local_stack.down(directory)
 
 
-def follow(loop: Loop) -> list[Step]:
+def follow(loop: Loop, incidents: int) -> list[Step]:
     from mlflow.tracking import MlflowClient
 
     registry = MlflowClient(loop.stack.env["MLFLOW_TRACKING_URI"])
@@ -192,29 +195,65 @@ def follow(loop: Loop) -> list[Step]:
     loop.step("in-distribution traffic tested",
               f"{IN_DISTRIBUTION_ROWS} rows, {drifted:.0f} of 3 windows drifted")  # fmt: skip
 
-    # Labels for the shifted traffic arrive with it: the fresh data the retraining reads.
-    fresh = traffic(len(load_dataset()), seed=3, shift=SHIFT)
-    data_uri = loop.stack.env["DATA_URI"]
-    fresh[[*FEATURES, TARGET]].to_csv(data_uri, mode="a", header=False, index=False)
+    platform = local_platform_repo(loop.stack.directory)
+    with FakeReviewApi(CI_PROVIDER, PLATFORM_REPOSITORY, REVIEW_TOKEN) as review_api:
+        latest = served
+        for number in range(1, incidents + 1):
+            if number > 1:
+                back_to_normal(loop, seed=10 * number)
+            latest = incident(loop, number, registry, latest, platform, review_api)
+    return loop.steps
 
-    loop.step("first shifted request", f"{SHIFTED_FEATURE} + {SHIFT}")
-    shifted = traffic(SHIFTED_ROWS, seed=2, shift=SHIFT)
-    reported = False
-    for start in range(0, SHIFTED_ROWS, WINDOW_ROWS):  # watch /metrics between windows
-        loop.stream(shifted.iloc[start : start + WINDOW_ROWS])
+
+def back_to_normal(loop: Loop, seed: int) -> None:
+    """In-distribution traffic until the drift alert is no longer firing."""
+    loop.step("traffic back to normal")
+    windows = 0
+    while loop.firing_drift_alert() is not None:
+        before = loop.drift_metric(WINDOWS)
+        loop.stream(traffic(WINDOW_ROWS, seed=seed + windows, shift=0.0))
+        loop.wait("a window of normal traffic", lambda b=before: loop.drift_metric(WINDOWS) > b)
+        windows += 1
+        if windows > 40:
+            raise RuntimeError("the drift alert still fires after 40 windows of normal traffic")
+        time.sleep(1.5)  # Prometheus scrapes and evaluates every second
+    loop.step("alert resolved", f"after {windows} windows of normal traffic")
+
+
+def incident(loop: Loop, number: int, registry, previous: str, platform: str,
+             review_api: FakeReviewApi) -> str:  # fmt: skip
+    """Shifted traffic until the alert fires; the run it starts; its pull request."""
+    # Labels for the shifted traffic arrive with it: the fresh data the retraining reads.
+    fresh = traffic(len(load_dataset()), seed=3 + number, shift=SHIFT)
+    fresh[[*FEATURES, TARGET]].to_csv(loop.stack.env["DATA_URI"], mode="a", header=False,
+                                      index=False)  # fmt: skip
+    runs_before = len(loop.drift_flow_runs())
+    drifted = loop.drift_metric(DRIFTED)
+    loop.step("first shifted request", f"incident {number}: {SHIFTED_FEATURE} + {SHIFT}")
+    reported, sent, alert = False, 0, None
+    while alert is None:  # whole windows, watching /metrics and the alert between them
+        loop.stream(traffic(WINDOW_ROWS, seed=100 * number + sent // WINDOW_ROWS, shift=SHIFT))
+        sent += WINDOW_ROWS
         if not reported and loop.drift_metric(DRIFTED) > drifted:
-            loop.step("drift service reports drift", f"after {start + WINDOW_ROWS} shifted rows")
+            loop.step("drift service reports drift", f"after {sent} shifted rows")
             reported = True
-    requests = SHIFTED_ROWS // ROWS_PER_REQUEST
-    loop.step("shifted traffic sent", f"{SHIFTED_ROWS} rows in {requests} requests")
+        if sent >= SHIFTED_ROWS:
+            if sent == SHIFTED_ROWS:
+                loop.step("shifted traffic sent",
+                          f"{sent} rows in {sent // ROWS_PER_REQUEST} requests")  # fmt: skip
+            alert = loop.firing_drift_alert()
+        if sent > 6 * SHIFTED_ROWS:
+            raise RuntimeError(f"no drift alert after {sent} shifted rows")
+        if alert is None and sent >= SHIFTED_ROWS:
+            time.sleep(1.0)
     if not reported:
         loop.wait("drift on /metrics", lambda: loop.drift_metric(DRIFTED) > drifted)
         loop.step("drift service reports drift", "after the last shifted row")
-
     alert = loop.wait("ModelDriftDetected firing in Prometheus", loop.firing_drift_alert)
     loop.step("alert firing in Prometheus", f"ModelDriftDetected since {alert['activeAt']}")
 
-    runs = loop.wait("a flow run started by the retrain receiver", loop.drift_flow_runs)
+    runs = loop.wait("a flow run started by the retrain receiver",
+                     lambda: loop.drift_flow_runs()[runs_before:] or None)  # fmt: skip
     run_id, run_name = runs[0]["id"], runs[0]["name"]
     loop.step("alert reached the retrain receiver", f"flow run {run_name} of {FLOW_NAME}/local")
 
@@ -226,36 +265,37 @@ def follow(loop: Loop) -> list[Step]:
 
     loop.wait("the retraining run to complete", finished, timeout=loop.timeout + 300)
     new = registry.get_model_version_by_alias(MODEL_NAME, STAGING_ALIAS).version
-    if new == served:
-        raise RuntimeError(f"the retrained version did not beat version {served}")
+    if new == previous:
+        raise RuntimeError(f"the retrained version did not beat the champion (still {new})")
     loop.step("retrained on fresh data", f"version {new} registered, alias {STAGING_ALIAS}")
 
-    platform = local_platform_repo(loop.stack.directory)
     pushed = cli(loop, "push-overlay", "--environment", "staging", "--image-tag", "loop-demo",
                  "--model-version", str(new), "--platform-repo", platform)  # fmt: skip
     loop.step("staging overlay pushed", f"commit {pushed['commit'][:12]} in {platform}")
-
-    with FakeReviewApi(CI_PROVIDER, PLATFORM_REPOSITORY, REVIEW_TOKEN) as review_api:
-        opened = cli(
-            loop, "open-promotion", "--platform-repo", platform,
-            "--repository", PLATFORM_REPOSITORY, "--api-url", review_api.url,
-            env={"PLATFORM_REPO_TOKEN": REVIEW_TOKEN},
-        )  # fmt: skip
-        if review_api.problems:
-            raise RuntimeError(f"the review API stand-in refused: {review_api.problems}")
+    opened = cli(
+        loop, "open-promotion", "--platform-repo", platform,
+        "--repository", PLATFORM_REPOSITORY, "--api-url", review_api.url,
+        env={"PLATFORM_REPO_TOKEN": REVIEW_TOKEN},
+    )  # fmt: skip
+    if review_api.problems:
+        raise RuntimeError(f"the review API stand-in refused: {review_api.problems}")
     loop.step("promotion pull request opened", json.dumps(opened))
-    return loop.steps
+    return str(new)
 
 
 def summary(steps: list[Step]) -> str:
-    """Where the time goes from the first shifted request to the pull request."""
-    names = [s.name for s in steps]
-    first = names.index("first shifted request")
-    total = steps[-1].at - steps[first].at
-    lines = ["", f"from the first shifted request to the promotion pull request: {total:.1f} s"]
-    for previous, step in zip(steps[first:], steps[first + 1 :], strict=False):
-        took = step.at - previous.at
-        lines.append(f"  {step.name:<36} {took:7.1f} s  {took / total:6.1%}")
+    """Per incident: where the time goes from the first shifted request to the pull request."""
+    lines = []
+    starts = [i for i, step in enumerate(steps) if step.name == "first shifted request"]
+    for number, first in enumerate(starts, start=1):
+        last = next(i for i in range(first, len(steps))
+                    if steps[i].name == "promotion pull request opened")  # fmt: skip
+        total = steps[last].at - steps[first].at
+        lines += ["", f"incident {number}: from the first shifted request to the promotion "
+                  f"pull request: {total:.1f} s"]  # fmt: skip
+        for previous, step in zip(steps[first:last], steps[first + 1 : last + 1], strict=True):
+            took = step.at - previous.at
+            lines.append(f"  {step.name:<36} {took:7.1f} s  {took / total:6.1%}")
     return "\n".join(lines)
 
 
@@ -264,9 +304,11 @@ def main() -> int:
     parser.add_argument("--dir", default=str(REPO / ".stack-loop-demo"),
                         help="the stack's folder (wiped first)")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=180, help="seconds per step")
+    parser.add_argument("--incidents", type=int, default=2, choices=range(1, 6),
+                        help="drift incidents in a row (each one retrains)")  # fmt: skip
     args = parser.parse_args()
     try:
-        steps = run(Path(args.dir), args.timeout)
+        steps = run(Path(args.dir), args.timeout, args.incidents)
     except (local_stack.StackError, RuntimeError, TimeoutError) as error:
         print(f"loop-demo failed: {error}", file=sys.stderr)
         return 1

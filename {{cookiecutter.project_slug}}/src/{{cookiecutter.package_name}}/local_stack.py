@@ -43,6 +43,8 @@ COMPOSE_RULES = Path("compose") / "rules.yml"
 MLFLOW_SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 LOCAL_POOL = "local-process"
 LOCAL_DEPLOYMENT = "local"
+# The retrain receiver's cool-down on the local stack, in seconds (an hour in the cluster).
+LOCAL_COOLDOWN_SECONDS = 20
 
 
 class StackError(RuntimeError):
@@ -128,6 +130,8 @@ class Stack:
             "DRIFT_HTTP_PORT": str(p["drift"]),
             "RETRAIN_RECEIVER_PORT": str(p["receiver"]),
             "RETRAIN_DEPLOYMENT": LOCAL_DEPLOYMENT,
+            # Incidents minutes apart on one machine: the cluster's cool-down is an hour.
+            "RETRAIN_COOLDOWN_SECONDS": str(LOCAL_COOLDOWN_SECONDS),
             "ALERTMANAGER_URL": f"http://127.0.0.1:{p['alertmanager']}",
 {%- endif %}
         }
@@ -304,7 +308,9 @@ def write_configs(stack: Stack, alert_for: str) -> None:
             "group_by": ["alertname", "model", "namespace"],
             "group_wait": "1s",
             "group_interval": "5s",
-            "repeat_interval": "1h",
+            # A firing alert is sent again this often (an hour in the cluster): an incident
+            # that came inside the cool-down starts its run at the first repeat after it.
+            "repeat_interval": "10s",
             "routes": [
                 {"receiver": "retrain", "matchers": [
                     'alertname="ModelDriftDetected"', f'model="{MODEL_NAME}"']},
