@@ -2,8 +2,9 @@
 the promotion pull request, on the local stack, and where that time goes.
 
 Runs the loop demo once (a fresh stack, version 1, in-distribution then shifted traffic, one
-incident) and prints the total and each step's share. The alerts' `for:` is the local stack's (10 s by
-default; production's PrometheusRule says 15 minutes): that wait is part of the figure.
+incident) and prints the total and each step's share. The alerts' `for:` is the local
+stack's (10 s by default; production's PrometheusRule says 15 minutes): that wait is part of
+the figure.
 """
 
 from __future__ import annotations

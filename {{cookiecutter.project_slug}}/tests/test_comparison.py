@@ -14,6 +14,7 @@ import time
 import pytest
 
 from {{ cookiecutter.package_name }}.cli import main
+from {{ cookiecutter.package_name }}.delivery.overlay import namespace
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME
 
 {%- if cookiecutter.serving_runtime == "seldon-core" %}
@@ -58,13 +59,24 @@ def sample(name: str, labels: str, value: float, at: float) -> str:
 
 
 def openmetrics(start: float) -> tuple[str, dict[str, float]]:
-    """Every scenario's series, one after the other with an hour between them; their ends."""
+    """Every scenario's series, one after the other with an hour between them; their ends.
+
+    Production's predictors carry its namespace, as Prometheus scrapes them in the cluster;
+    staging serves too, and badly (half its requests fail), which must change no verdict.
+    """
     ends, families = {}, {"requests": [], "errors": [], "predictions": [], "latency": []}
+    production, staging = namespace("production"), namespace("staging")
     for index, (name, predictors) in enumerate(SCENARIOS.items()):
         first = start + index * (LENGTH + 3600)
         ends[name] = first + LENGTH
-        for predictor, figures in zip(("default", "candidate"), predictors, strict=True):
-            labels = f'model="{MODEL_NAME}",predictor="{predictor}",scenario="{name}"'
+        served_by = [
+            ("default", production, predictors[0]),
+            ("candidate", production, predictors[1]),
+            ("candidate", staging, traffic(rate=20.0, errors=0.5)),
+        ]
+        for predictor, where, figures in served_by:
+            labels = (f'model="{MODEL_NAME}",namespace="{where}",predictor="{predictor}",'
+                      f'scenario="{name}"')  # fmt: skip
             failed_labels = f'{labels},status="500",reason="PREDICTION_FAILED"'
             for step in range(LENGTH // STEP + 1):
                 at, served = first + step * STEP, figures["rate"] * step * STEP

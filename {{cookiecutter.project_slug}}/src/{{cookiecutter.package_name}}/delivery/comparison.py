@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from ..settings import MODEL_NAME
 from . import DeliveryError
+from .overlay import namespace
 from .rollout import CANDIDATE, STABLE
 
 MIN_REQUESTS = 100  # the candidate's requests in the window before any verdict
@@ -72,7 +73,10 @@ class Prometheus:
 
 
 def figures(prometheus: Prometheus, window: str) -> dict[str, PredictorFigures]:
-    selector = "{" + f'model="{MODEL_NAME}"' + "}"  # the label matcher, braces included
+    # Rollouts run in production: production's series only (staging's traffic never moves
+    # these figures), or series with no namespace at all (a Prometheus outside Kubernetes).
+    production = namespace("production")
+    selector = "{" + f'model="{MODEL_NAME}",namespace=~"{production}|"' + "}"  # braces included
     requests = prometheus.by_predictor(
         f"sum by (predictor) (increase(model_requests_total{selector}[{window}]))"
     )
