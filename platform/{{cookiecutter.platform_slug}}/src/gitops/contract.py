@@ -337,40 +337,26 @@ def _pod_references(pod: Pod, present: dict[str, set]) -> list[tuple[str, str]]:
     ):
         found.append(("serviceAccountName", f"no ServiceAccount {account} in {pod.namespace}"))
 
-    def need(kind: str, name: str | None, optional: Any, where: str) -> None:
-        if name and optional is not True and (pod.namespace, name) not in present[kind]:
+    def need(kind: str, ref: dict, where: str, name_field: str = "name") -> None:
+        name = ref.get(name_field)
+        if name and ref.get("optional") is not True and (pod.namespace, name) not in present[kind]:
             found.append((where, f"no {kind} {name} in {pod.namespace}"))
 
     for volume in pod.spec.get("volumes") or []:
         where = f"volumes[{volume.get('name')}]"
         if "configMap" in volume:
-            need(
-                "ConfigMap",
-                volume["configMap"].get("name"),
-                volume["configMap"].get("optional"),
-                where,
-            )
+            need("ConfigMap", volume["configMap"], where)
         if "secret" in volume:
-            need(
-                "Secret",
-                volume["secret"].get("secretName"),
-                volume["secret"].get("optional"),
-                where,
-            )
+            need("Secret", volume["secret"], where, name_field="secretName")
         for source in (volume.get("projected") or {}).get("sources") or []:
             for kind, key in (("ConfigMap", "configMap"), ("Secret", "secret")):
                 if key in source:
-                    need(kind, source[key].get("name"), source[key].get("optional"), where)
+                    need(kind, source[key], where)
     for where, container in _containers(pod.spec):
         for source in container.get("envFrom") or []:
             for kind, key in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
                 if key in source:
-                    need(
-                        kind,
-                        source[key].get("name"),
-                        source[key].get("optional"),
-                        f"{where}.envFrom",
-                    )
+                    need(kind, source[key], f"{where}.envFrom")
         for variable in container.get("env") or []:
             if not isinstance(variable, dict):
                 found.append((f"{where}.env", f"{variable!r} is not a name/value object"))
@@ -378,13 +364,7 @@ def _pod_references(pod: Pod, present: dict[str, set]) -> list[tuple[str, str]]:
             value_from = variable.get("valueFrom") or {}
             for kind, key in (("ConfigMap", "configMapKeyRef"), ("Secret", "secretKeyRef")):
                 if key in value_from:
-                    ref = value_from[key]
-                    need(
-                        kind,
-                        ref.get("name"),
-                        ref.get("optional"),
-                        f"{where}.env[{variable.get('name')}]",
-                    )
+                    need(kind, value_from[key], f"{where}.env[{variable.get('name')}]")
     return found
 
 
