@@ -227,7 +227,7 @@ def incident(loop: Loop, number: int, registry, previous: str, platform: str,
     fresh = traffic(len(load_dataset()), seed=3 + number, shift=SHIFT)
     fresh[[*FEATURES, TARGET]].to_csv(loop.stack.env["DATA_URI"], mode="a", header=False,
                                       index=False)  # fmt: skip
-    runs_before = len(loop.drift_flow_runs())
+    earlier_runs = {run["id"] for run in loop.drift_flow_runs()}
     drifted = loop.drift_metric(DRIFTED)
     loop.step("first shifted request", f"incident {number}: {SHIFTED_FEATURE} + {SHIFT}")
     reported, sent, alert = False, 0, None
@@ -252,8 +252,10 @@ def incident(loop: Loop, number: int, registry, previous: str, platform: str,
     alert = loop.wait("ModelDriftDetected firing in Prometheus", loop.firing_drift_alert)
     loop.step("alert firing in Prometheus", f"ModelDriftDetected since {alert['activeAt']}")
 
-    runs = loop.wait("a flow run started by the retrain receiver",
-                     lambda: loop.drift_flow_runs()[runs_before:] or None)  # fmt: skip
+    def new_runs() -> list[dict]:  # the receiver's runs for this incident (any order)
+        return [run for run in loop.drift_flow_runs() if run["id"] not in earlier_runs]
+
+    runs = loop.wait("a flow run started by the retrain receiver", new_runs)
     run_id, run_name = runs[0]["id"], runs[0]["name"]
     loop.step("alert reached the retrain receiver", f"flow run {run_name} of {FLOW_NAME}/local")
 
