@@ -144,6 +144,33 @@ def test_model_resource_schemas_are_the_model_repos_own(platform):
         assert (root / "schemas" / name).read_text() == (model_schemas / name).read_text(), name
 
 
+def test_the_work_pool_runs_a_model_repos_training_deployment(platform, tmp_path):
+    """prefect.yaml's Kubernetes job variables are variables of the platform's base job
+    template, and the Job they make runs as the model's training account, admitted by Pod
+    Security restricted."""
+    _, root = platform
+    sys.path.insert(0, str(root / "src"))
+    try:
+        from gitops import contract
+    finally:
+        sys.path.remove(str(root / "src"))
+    model = bake(tmp_path)
+    deployments = yaml.safe_load((model / "prefect.yaml").read_text())["deployments"]
+    variables = next(d for d in deployments if d["name"] == "kubernetes")["work_pool"][
+        "job_variables"
+    ]
+    values = yaml.safe_load((root / "values" / "prefect-worker.yaml").read_text())
+    template = json.loads(values["worker"]["config"]["baseJobTemplate"]["configuration"])
+    assert set(variables) <= contract.job_template_variables(template)
+    job = contract.render_job_template(template, variables)
+    pod = job["spec"]["template"]["spec"]
+    assert job["metadata"]["namespace"] == f"{DEFAULTS['kubernetes_namespace']}-staging"
+    training = yaml.safe_load((model / "k8s" / "base" / "training.yaml").read_text())
+    assert pod["serviceAccountName"] == training["metadata"]["name"]
+    assert pod["automountServiceAccountToken"] is False
+    assert contract.pod_security(pod, "restricted") == []
+
+
 def test_the_cluster_contract_is_the_model_repos_own(platform):
     """`gitops validate` and the model repos' tests check the cluster with the same code."""
     _, root = platform
