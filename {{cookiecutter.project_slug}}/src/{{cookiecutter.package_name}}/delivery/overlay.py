@@ -212,7 +212,7 @@ def _set_literals(document, values: dict[str, str]) -> None:
 
 def _set_parts(document, parts: list[str]) -> None:
     """`components:` lists exactly this environment's parts of the base (others are kept)."""
-    ours = {f"base/{part}" for parts in ENVIRONMENT_PARTS.values() for part in parts}
+    ours = {f"base/{part}" for each in ENVIRONMENT_PARTS.values() for part in each}
     components = [c for c in document.get("components") or [] if c not in ours]
     components += [f"base/{part}" for part in parts]
     if components:
