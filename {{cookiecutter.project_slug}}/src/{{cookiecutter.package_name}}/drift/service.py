@@ -229,11 +229,15 @@ class DriftService:
         from confluent_kafka import KafkaException
 
         messages = self._consumer.consume(MAX_POLL_RECORDS, timeout=POLL_TIMEOUT_MS / 1000)
+        # Every message of the batch is handled before an error is raised: the consumer's
+        # position is already past them, so one left out would be committed over unread.
+        errors = [m.error() for m in messages if m.error() is not None]  # e.g. no topic yet
         for message in messages:
-            if message.error() is not None:  # e.g. the topic does not exist (yet)
-                raise KafkaException(message.error())
-            self.handle(message.partition(), message.offset(), message.value())
-            self.metrics.consumed.inc()
+            if message.error() is None:
+                self.handle(message.partition(), message.offset(), message.value())
+        self.metrics.consumed.inc(len(messages) - len(errors))
+        if errors:
+            raise KafkaException(errors[0])
         self._raise_client_error()
         self.test_full_windows()
         self._commit()
