@@ -242,6 +242,9 @@ def test_the_work_pools_job_template_must_pass_pod_security(platform):
     values.write_text(text.replace("    baseJobTemplate:", "    unusedJobTemplate:"))
     found = problems(platform)
     assert len(found) == 1 and "baseJobTemplate.configuration is not set" in found[0], found
+    values.write_text(text.replace('"job_configuration": {', '"job_settings": {'))
+    found = problems(platform)
+    assert len(found) == 1 and "needs a 'job_configuration' object" in found[0], found
 
 
 def test_the_job_template_runs_a_model_repos_training_job():

@@ -291,6 +291,9 @@ def work_pool_pods(root: Path) -> tuple[list[contract.Pod], list[str]]:
         template = json.loads(text)
     except json.JSONDecodeError as error:
         return [], [f"{PREFECT_WORKER_VALUES}: the base job template is not JSON: {error}"]
+    if not isinstance(template, dict) or not isinstance(template.get("job_configuration"), dict):
+        return [], [f"{PREFECT_WORKER_VALUES}: the base job template needs a "
+                    "'job_configuration' object (Prefect's base job template format)"]  # fmt: skip
     job = contract.render_job_template(template, {})
     pod = job.get("spec", {}).get("template", {}).get("spec", {})
     owner = f"work pool {values['worker']['config'].get('workPool')} ({PREFECT_WORKER_VALUES})"
