@@ -1,6 +1,7 @@
 """Remove what the answers exclude and record the answers for later re-rendering.
 
-The answers arrive as JSON data. Optional parts are listed once in OPTIONAL_PATHS; the record
+The answers arrive as JSON data, with `_options` (cookiecutter.json): which files belong to
+which option value. The record
 is a `.cruft.json`-compatible file, so `cruft update` (or a re-bake with the same answers)
 can bring a generated repo up to a newer template version.
 """
@@ -14,80 +15,42 @@ import subprocess
 import sys
 from pathlib import Path
 
-# Paths of the machine that generated the repo: meaningless anywhere else.
-MACHINE_SPECIFIC_KEYS = {"_output_dir", "_repo_dir", "__prompts__"}
-# The values of the options that pick whole-file variants (cookiecutter.json lists them too).
-VARIANT_VALUES = {
-    "serving_runtime": ("seldon-core", "kserve"),
-    "drift_library": ("alibi-detect", "evidently"),
-}
+# Paths of the machine that generated the repo: meaningless anywhere else. `_options` is
+# the template's own description of its options: an update must read the new template's.
+NOT_RECORDED = {"_output_dir", "_repo_dir", "__prompts__", "_options"}
 
 
-def optional_paths(answers: dict) -> list[tuple[bool, list[str]]]:
-    """(keep?, paths) for every part of the output that an answer can remove."""
-    package = f"src/{answers['package_name']}"
-    return [
-        (answers["ci_provider"] == "github", [".github"]),
-        (answers["ci_provider"] == "gitlab", [".gitlab-ci.yml"]),
-        (answers["include_drift_detection"], [
-            f"{package}/drift", "tests/test_drift.py", "benchmarks/drift_throughput.py",
-            "k8s/base/drift-service.yaml", "k8s/base/drift-servicemonitor.yaml",
-            f"{package}/retrain_receiver.py", "tests/test_retrain_receiver.py",
-            "tests/drift_process.py", "scripts/loop_demo.py", "compose/alertmanager.yml",
-            "benchmarks/closed_loop.py",
-            "k8s/base/retrain", "tests/schemas/alertmanagerconfig.schema.json",
-        ]),
-        (answers["serving_runtime"] == "seldon-core", [
-            "k8s/base/seldondeployment.yaml", "tests/schemas/seldondeployment.schema.json",
-        ]),
-        (answers["serving_runtime"] == "kserve", [
-            "k8s/base/inferenceservice.yaml", "tests/schemas/inferenceservice.schema.json",
-            "requirements-serve.lock",
-        ]),
-    ]  # fmt: skip
+def excluded_paths(answers: dict) -> list[str]:
+    """The paths that exist only for option values other than the answers'.
 
-
-def variant_paths(answers: dict) -> dict[str, list[str]]:
-    """Files that exist once per value of a choice option, as `<stem>.<value><suffix>`.
-
-    The chosen value's file takes the plain name (`serving.kserve.py` -> `serving.py`); the
-    others are removed. Whole-file variants keep each runtime's code readable on its own.
+    `_options` in cookiecutter.json maps each option value to the files and directories that
+    belong to it alone (a runtime's directories, a CI provider's file, ...).
     """
-    package = f"src/{answers['package_name']}"
-    return {
-        "serving_runtime": [
-            f"{package}/serving.py",
-            f"{package}/protocol.py",
-            "tests/test_serving.py",
-        ],
-        "drift_library": [f"{package}/drift/detector.py"],
-    }
-
-
-def choose_variants(root: Path, answers: dict) -> None:
-    for option, paths in variant_paths(answers).items():
-        for relative in paths:
-            plain = root / relative
-            for value in VARIANT_VALUES[option]:
-                variant = plain.with_name(f"{plain.stem}.{value}{plain.suffix}")
-                if not variant.exists():
-                    continue  # removed with its optional part (drift off)
-                if value == answers[option]:
-                    variant.rename(plain)
-                else:
-                    variant.unlink()
+    excluded = []
+    for option, values in answers["_options"].items():
+        answer = answers[option]
+        chosen = json.dumps(answer) if isinstance(answer, bool) else answer  # true / false
+        for value, paths in values.items():
+            if value != chosen:
+                excluded += [path.format(**answers) for path in paths]
+    return excluded
 
 
 def remove_excluded(root: Path, answers: dict) -> None:
-    for keep, paths in optional_paths(answers):
-        if keep:
-            continue
-        for relative in paths:
-            path = root / relative
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
+    for relative in excluded_paths(answers):
+        path = root / relative
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def choose_drift_detector(root: Path, answers: dict) -> None:
+    """Transitional: the chosen drift library's module takes the plain name."""
+    drift = root / "src" / answers["package_name"] / "drift"
+    chosen = drift / f"detector.{answers['drift_library']}.py"
+    if chosen.exists():
+        chosen.rename(drift / "detector.py")
 
 
 def template_commit(repo_dir: str) -> str | None:
@@ -107,7 +70,7 @@ def template_commit(repo_dir: str) -> str | None:
 
 def record_answers(root: Path, answers: dict) -> None:
     """Write `.cruft.json`: template source, commit and every answer."""
-    context = {k: v for k, v in answers.items() if k not in MACHINE_SPECIFIC_KEYS}
+    context = {k: v for k, v in answers.items() if k not in NOT_RECORDED}
     record = {
         "template": answers.get("_template"),
         "commit": template_commit(answers.get("_repo_dir", "")),
@@ -141,7 +104,7 @@ def main() -> int:
     answers = json.loads(r"""{{ cookiecutter | tojson }}""")
     root = Path.cwd()
     remove_excluded(root, answers)
-    choose_variants(root, answers)
+    choose_drift_detector(root, answers)
     write_monitoring_files(root, answers["package_name"])
     record_answers(root, answers)
     return 0

@@ -27,12 +27,10 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 REGISTRY = re.compile(r"^[a-z0-9]+([.-][a-z0-9]+)*(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
 SSH_GIT_URL = re.compile(r"^git@[A-Za-z0-9.-]+:[A-Za-z0-9._/-]+\.git$")
 HOST_PORT = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?:[0-9]{1,5}$")
-CHOICES = {
-    "ci_provider": ("github", "gitlab"),
-    "serving_runtime": ("seldon-core", "kserve"),
-    "drift_library": ("alibi-detect", "evidently"),
-}
-BOOLEANS = ("include_drift_detection", "hyperparameter_tuning")
+# Choice and yes/no options, their values and the files each value brings, are described
+# once: `_options` in cookiecutter.json (see CONTRIBUTING.md). A yes/no option's values are
+# "true" and "false".
+BOOLEAN_VALUES = {"true", "false"}
 # Package names that would shadow a dependency the generated repo imports.
 SHADOWED_PACKAGES = {
     "mlflow", "prefect", "seldon_core", "sklearn", "numpy", "pandas", "kafka", "alibi_detect",
@@ -199,14 +197,13 @@ def validate(answers: dict) -> list[str]:
         rule = check(value)
         if rule:
             problems.append(f"{option}={value!r}: {rule}")
-    for option, allowed in CHOICES.items():
+    for option, values in answers["_options"].items():
         value = answers.get(option)
-        if value not in allowed:
-            problems.append(f"{option}={value!r}: must be one of {', '.join(allowed)}")
-    for option in BOOLEANS:
-        value = answers.get(option)
-        if not isinstance(value, bool):
-            problems.append(f"{option}={value!r}: must be true or false")
+        if set(values) == BOOLEAN_VALUES:
+            if not isinstance(value, bool):
+                problems.append(f"{option}={value!r}: must be true or false")
+        elif value not in values:
+            problems.append(f"{option}={value!r}: must be one of {', '.join(values)}")
     return problems
 
 

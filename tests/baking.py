@@ -11,11 +11,12 @@ from cookiecutter.main import cookiecutter
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS = json.loads((ROOT / "cookiecutter.json").read_text())
 
-# Every choice and boolean option; a combination is one dict of their values.
+# The one description of the choice and yes/no options: their values and the files each value
+# brings (the hooks read the same table). A combination is one dict of their values.
+OPTIONS: dict[str, dict[str, list[str]]] = DEFAULTS["_options"]
 CHOICE_OPTIONS = {
-    key: value if isinstance(value, list) else [True, False]
-    for key, value in DEFAULTS.items()
-    if not key.startswith("_") and isinstance(value, list | bool)
+    option: [json.loads(v) if v in ("true", "false") else v for v in values]
+    for option, values in OPTIONS.items()
 }
 # The drift library means nothing without drift detection: those bakes are identical.
 COMBINATIONS = [

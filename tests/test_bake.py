@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .baking import DEFAULTS, ROOT, bake
+from .baking import DEFAULTS, OPTIONS, ROOT, bake
 from .validators import actionlint, check_jsonschema
 
 # libyaml's safe loader where PyYAML was built with it: the same documents, ten times faster.
@@ -30,72 +30,52 @@ JINJA_ALLOWED = {
     "k8s/base/monitoring/dashboard.json",
 }
 
-COMMON_FILES = {
-    ".cruft.json", ".gitignore", "Makefile", "README.md", "pyproject.toml", "requirements.lock",
-    "scripts/find-python", "scripts/ensure-tools",
-    "k8s/base/kustomization.yaml", "k8s/base/kustomizeconfig.yaml",
-    "k8s/base/serviceaccount.yaml", "k8s/base/training.yaml", "src/{pkg}/protocol.py",
-    "src/{pkg}/__init__.py", "src/{pkg}/__main__.py", "src/{pkg}/cli.py", "src/{pkg}/data.py",
-    "src/{pkg}/model.py", "src/{pkg}/registry.py", "src/{pkg}/serving.py",
-    "src/{pkg}/settings.py", "src/{pkg}/training.py", "src/{pkg}/tuning.py",
-    "src/{pkg}/validation.py",
-    "prefect.yaml", "benchmarks/training_time.py", "benchmarks/serving_load.py",
-    "benchmarks/stack_up.py",
-    "Dockerfile", ".dockerignore", "tests/test_request_log.py", "tests/test_packaging.py",
-    "src/{pkg}/request_log.py", "src/{pkg}/schemas/request_log.schema.json",
-    "tests/__init__.py", "tests/servers.py", "tests/test_deployment.py",
-    "tests/test_production_storage.py", "tests/test_serving.py",
-    "tests/test_serving_request_log.py",
-    "tests/conftest.py", "tests/test_data.py", "tests/test_end_to_end.py",
-    "tests/test_settings.py", "tests/test_training.py", "tests/test_tuning.py",
-    "tests/test_validation.py", "src/{pkg}/evaluation.py", "tests/probes.py",
-    ".pre-commit-config.yaml", "src/{pkg}/delivery/__init__.py", "src/{pkg}/delivery/overlay.py",
-    "src/{pkg}/delivery/platform_repo.py", "src/{pkg}/delivery/promotion.py",
-    "src/{pkg}/delivery/contract.py",
-    "src/{pkg}/delivery/registration.py", "tests/test_delivery.py", "tests/fake_review_api.py",
-    "tests/test_ci_files.py", "tests/test_manifests.py", "tests/test_cluster_contract.py",
-    "tests/schemas/servicemonitor.schema.json",
-    "src/{pkg}/grafana.py", "k8s/base/prometheusrule.yaml", "k8s/base/monitoring/dashboard.json",
-    "k8s/base/monitoring/grafana-alerts.json", "tests/monitoring/rules.test.yaml",
-    "tests/test_monitoring.py", "tests/schemas/grafana-alerting.schema.json",
-    "tests/schemas/prometheusrule.schema.json", "tests/schemas/podmonitor.schema.json",
-    "k8s/base/model-podmonitor.yaml", "src/{pkg}/local_stack.py", "tests/test_local_stack.py",
-    "compose.yaml", "compose/prometheus.yml", "compose/rules.yml",
-    "src/{pkg}/delivery/rollout.py", "tests/test_rollout.py",
-    "src/{pkg}/delivery/comparison.py", "tests/test_comparison.py", "tests/git_repos.py",
+# Files the post-generation hook writes (no template file of that name exists).
+GENERATED_FILES = {
+    ".cruft.json", "k8s/base/monitoring/dashboard.json", "k8s/base/monitoring/grafana-alerts.json",
+    "compose/rules.yml",
 }  # fmt: skip
-OPTIONAL_FILES = {
-    ("ci_provider", "github"): {".github/workflows/ci.yml"},
-    ("ci_provider", "gitlab"): {".gitlab-ci.yml"},
-    ("include_drift_detection", True): {
-        "src/{pkg}/drift/__init__.py", "src/{pkg}/drift/config.py", "src/{pkg}/drift/drift.toml",
-        "src/{pkg}/drift/detector.py", "src/{pkg}/drift/messages.py", "src/{pkg}/drift/windows.py",
-        "src/{pkg}/drift/base.py",
-        "src/{pkg}/drift/metrics.py", "src/{pkg}/drift/service.py", "tests/test_drift.py",
-        "benchmarks/drift_throughput.py",
-        "k8s/base/drift-service.yaml", "k8s/base/drift-servicemonitor.yaml",
-        "src/{pkg}/retrain_receiver.py", "tests/test_retrain_receiver.py",
-        "tests/drift_process.py",
-        "k8s/base/retrain/kustomization.yaml", "k8s/base/retrain/retrain-receiver.yaml",
-        "tests/schemas/alertmanagerconfig.schema.json",
-        "scripts/loop_demo.py", "compose/alertmanager.yml", "benchmarks/closed_loop.py",
-    },
-    ("serving_runtime", "seldon-core"): {
-        "k8s/base/seldondeployment.yaml", "tests/schemas/seldondeployment.schema.json",
-    },
-    ("serving_runtime", "kserve"): {
-        "k8s/base/inferenceservice.yaml", "tests/schemas/inferenceservice.schema.json",
-        "requirements-serve.lock",
-    },
-}  # fmt: skip
+TEMPLATE = ROOT / "{{cookiecutter.project_slug}}"
+# Transitional: a whole-file variant of the drift library takes the plain name.
+RENAMED = {f"detector.{value}.py": "detector.py" for value in OPTIONS["drift_library"]}
+
+
+def template_files(package: str) -> set[str]:
+    """Every file of the model template, by the path it gets in a bake."""
+    files = set()
+    for path in TEMPLATE.rglob("*"):
+        if path.is_file() and not {"__pycache__", ".ruff_cache"} & set(path.parts):
+            relative = str(path.relative_to(TEMPLATE))
+            files.add(relative.replace("{{cookiecutter.package_name}}", package))
+    return files
 
 
 def expected_files(answers: dict, package: str) -> set[str]:
-    files = set(COMMON_FILES)
-    for (option, value), paths in OPTIONAL_FILES.items():
-        if answers[option] == value:
-            files |= paths
-    return {f.format(pkg=package) for f in files}
+    """The template's files, minus what `_options` gives to the values not chosen."""
+    excluded = []
+    for option, values in OPTIONS.items():
+        answer = answers[option]
+        chosen = json.dumps(answer) if isinstance(answer, bool) else answer  # true / false
+        excluded += [p.format(package_name=package) for v, ps in values.items() if v != chosen
+                     for p in ps]  # fmt: skip
+    kept = {
+        f for f in template_files(package)
+        if not any(f == e or f.startswith(f"{e}/") for e in excluded)
+    }  # fmt: skip
+    renamed = {str(Path(f).with_name(RENAMED.get(Path(f).name, Path(f).name))) for f in kept}
+    return renamed | GENERATED_FILES
+
+
+def test_the_options_table_names_real_paths_and_every_value():
+    """`_options` (cookiecutter.json) lists each choice's values and only existing paths."""
+    for option, values in OPTIONS.items():
+        prompted = DEFAULTS[option]
+        assert list(values) == (prompted if isinstance(prompted, list) else ["true", "false"])
+        for value, paths in values.items():
+            for path in paths:
+                located = TEMPLATE / path.format(package_name="{{cookiecutter.package_name}}")
+                assert located.exists(), f"_options.{option}.{value}: {path} does not exist"
+    assert set(template_files("pkg")).isdisjoint(GENERATED_FILES)
 
 
 def files_of(root: Path) -> set[str]:

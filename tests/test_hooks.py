@@ -82,16 +82,19 @@ def test_unknown_choice_is_rejected_before_generation(tmp_path, option, value):
     ("runtime", "library"),
     [("kserve", "evidently"), ("seldon-core", "evidently"), ("kserve", "alibi-detect")],
 )
-def test_variant_files_take_the_plain_name_and_the_others_go(tmp_path, runtime, library):
+def test_a_bake_keeps_the_chosen_variants_directories_only(tmp_path, runtime, library):
     root = bake(tmp_path, serving_runtime=runtime, drift_library=library)
+    module = runtime.replace("-", "_")
+    for tree in ("src/iris_classifier/runtimes", "tests/runtimes", "k8s/base/runtimes"):
+        kept = {p.name for p in (root / tree).iterdir() if p.is_dir()}
+        assert kept == {module}, tree
+    server = (root / "src/iris_classifier/runtimes" / module / "server.py").read_text()
+    assert ("class MLServerModel(MLModel)" in server) == (runtime == "kserve")
     leftovers = [p.name for p in root.rglob("*") if any(
-        f".{value}." in p.name for value in ("seldon-core", "kserve", "alibi-detect", "evidently")
+        f".{value}." in p.name for value in ("alibi-detect", "evidently")
     )]  # fmt: skip
     assert leftovers == []
-    package = root / "src" / "iris_classifier"
-    serving = (package / "serving.py").read_text()
-    assert ("class MLServerModel(MLModel)" in serving) == (runtime == "kserve")
-    detector = (package / "drift" / "detector.py").read_text()
+    detector = (root / "src/iris_classifier/drift/detector.py").read_text()
     assert ("from evidently" in detector) == (library == "evidently")
 
 

@@ -27,8 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from {{ cookiecutter.package_name }} import protocol
-from {{ cookiecutter.package_name }}.settings import SERVING_PORTS
+from {{ cookiecutter.package_name }}.runtimes import protocol
 from tests.servers import KafkaBroker, free_port, start_server, stop
 
 SINGLE_ROW_SECONDS = float(os.environ.get("BENCH_SECONDS", "8"))
@@ -91,8 +90,8 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _serve(env: dict[str, str], folder: Path, label: str):
     http_port = free_port()
-    ports = {SERVING_PORTS[kind][0]: str(free_port()) for kind in ("grpc", "metrics")}
-    ports[SERVING_PORTS["http"][0]] = str(http_port)
+    ports = {protocol.PORTS[kind][0]: str(free_port()) for kind in ("grpc", "metrics")}
+    ports[protocol.PORTS["http"][0]] = str(http_port)
     process = start_server(
         [str(protocol.serving_python()), "-m", "{{ cookiecutter.package_name }}", "serve"],
         folder / f"server-{label}.log", f"http://127.0.0.1:{http_port}{protocol.READY_PATH}",
@@ -171,7 +170,7 @@ def main() -> int:
             logged = len(broker.read(load_settings().request_topic, timeout=3))
             broker.stop()
 
-    print(f"serving runtime: {protocol.RUNTIME}")
+    print(f"serving runtime: {protocol.NAME}")
     header = f"{'':<14}{'c1 req/s':>10}{'c1 p50':>9}{'c1 p99':>9}{'c8 req/s':>10}"
     header += f"{'c8 p50':>9}{'c8 p99':>9}{'1000-row rows/s':>17}"
     print(header)

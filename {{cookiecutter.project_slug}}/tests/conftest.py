@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }} import protocol
 from {{ cookiecutter.package_name }}.local_stack import MLFLOW_SERVER_ENV
-from {{ cookiecutter.package_name }}.settings import SERVING_PORTS, load_settings
+from {{ cookiecutter.package_name }}.runtimes import protocol
+from {{ cookiecutter.package_name }}.settings import load_settings
 
 from .git_repos import bare_platform_repo
 from .servers import PREFECT, KafkaBroker, free_port, start_server, stop
@@ -127,8 +127,8 @@ def kafka(state_dir: Path) -> Iterator[KafkaBroker]:
 def model_server(trained, kafka: KafkaBroker, state_dir: Path) -> Iterator[ServerUrls]:
     """The real model server ({{ "seldon-core-microservice" if cookiecutter.serving_runtime == "seldon-core" else "MLServer, from the serving environment" }}) serving the trained
     model over HTTP, logging every request to the session's Kafka broker."""
-    ports = {SERVING_PORTS[kind][0]: free_port() for kind in ("http", "grpc", "metrics")}
-    http, metrics = (ports[SERVING_PORTS[kind][0]] for kind in ("http", "metrics"))
+    ports = {protocol.PORTS[kind][0]: free_port() for kind in ("http", "grpc", "metrics")}
+    http, metrics = (ports[protocol.PORTS[kind][0]] for kind in ("http", "metrics"))
     urls = ServerUrls(
         http=f"http://127.0.0.1:{http}", metrics=f"http://127.0.0.1:{metrics}/metrics"
     )

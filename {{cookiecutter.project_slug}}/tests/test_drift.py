@@ -21,7 +21,6 @@ import jsonschema
 import numpy as np
 import pytest
 
-from {{ cookiecutter.package_name }} import protocol
 from {{ cookiecutter.package_name }}.data import FEATURES, load_dataset
 from {{ cookiecutter.package_name }}.drift.config import (
     DriftConfig,
@@ -32,6 +31,7 @@ from {{ cookiecutter.package_name }}.drift.config import (
 from {{ cookiecutter.package_name }}.drift.messages import SkippedMessage, parse
 from {{ cookiecutter.package_name }}.drift.windows import WindowBuffer
 from {{ cookiecutter.package_name }}.request_log import message_schema
+from {{ cookiecutter.package_name }}.runtimes import protocol
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME, SettingsError, load_settings
 
 from .drift_process import (

@@ -10,11 +10,11 @@ import sys
 import mlflow
 import pytest
 
-from {{ cookiecutter.package_name }} import protocol
 from {{ cookiecutter.package_name }}.data import (
     FEATURES,
     sample_rows,
 )
+from {{ cookiecutter.package_name }}.runtimes import protocol
 from {{ cookiecutter.package_name }}.settings import (
     MODEL_NAME,
     STAGING_ALIAS,

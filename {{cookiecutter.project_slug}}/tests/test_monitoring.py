@@ -172,7 +172,7 @@ def test_every_metric_the_alerts_and_dashboard_use_is_exported(
     model_server, kafka, trained, state_dir
 ):
     """Scrape the real model server (and drift service): a renamed metric fails here."""
-    from {{ cookiecutter.package_name }} import protocol
+    from {{ cookiecutter.package_name }}.runtimes import protocol
 
     predictions = f"{model_server.http}{protocol.PREDICT_PATH}"
     assert post(predictions, protocol.request_body([[5.1, 3.5, 1.4, 0.2]]))[0] == 200

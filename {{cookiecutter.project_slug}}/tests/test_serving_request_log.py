@@ -11,9 +11,9 @@ import jsonschema
 import numpy as np
 import pytest
 
-from {{ cookiecutter.package_name }} import protocol
 from {{ cookiecutter.package_name }}.data import FEATURES, sample_rows
 from {{ cookiecutter.package_name }}.request_log import message_schema
+from {{ cookiecutter.package_name }}.runtimes import protocol
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME, load_settings
 
 from .probes import metric_total, post, scrape

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from {{ cookiecutter.package_name }}.runtimes import protocol
 from {{ cookiecutter.package_name }}.settings import (
     MODEL_NAME,
-    SERVING_PORTS,
     STAGING_ALIAS,
     SettingsError,
     load_settings,
@@ -27,7 +27,7 @@ def test_environment_overrides():
         {
             "MLFLOW_TRACKING_URI": "http://127.0.0.1:5000",
             "MODEL_VERSION": "7",
-            SERVING_PORTS["http"][0]: "9100",
+            protocol.PORTS["http"][0]: "9100",
             "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
         }
     )
@@ -43,8 +43,8 @@ def test_environment_overrides():
     [
         ("MODEL_VERSION", "latest"),
         ("MODEL_VERSION", "0"),
-        (SERVING_PORTS["http"][0], "70000"),
-        (SERVING_PORTS["metrics"][0], "http"),
+        (protocol.PORTS["http"][0], "70000"),
+        (protocol.PORTS["metrics"][0], "http"),
         ("RANDOM_SEED", "-1"),
         ("TUNING_TRIALS", "many"),
         ("MODEL_ALIAS", "my alias"),

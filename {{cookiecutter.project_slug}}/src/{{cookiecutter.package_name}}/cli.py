@@ -22,7 +22,6 @@ from .settings import (
     IMAGES,
     MODEL_NAME,
     PLATFORM_REPO_URL,
-    SERVING_RUNTIME,
     SettingsError,
     load_settings,
 )
@@ -65,7 +64,7 @@ def _wait_for_http(url: str, timeout: float) -> bool:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from . import protocol
+    from .runtimes import protocol
 
     try:
         argv, env = protocol.server_command(load_settings(), args.workers, args.threads)
@@ -77,8 +76,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from . import protocol
     from .data import sample_rows
+    from .runtimes import protocol
 
     settings = load_settings()
     rows = sample_rows(args.rows, seed=args.seed)
@@ -330,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.set_defaults(handler=cmd_train)
 
-    serve = commands.add_parser("serve", help=f"serve the registered model ({SERVING_RUNTIME})")
+    serve = commands.add_parser("serve", help="serve the registered model (see runtimes/)")
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--threads", type=int, default=1)
     serve.set_defaults(handler=cmd_serve)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from .settings import FLOW_NAME, MODEL_NAME, PACKAGE_NAME, SERVING_PORTS, STAGING_ALIAS
+from .settings import FLOW_NAME, MODEL_NAME, PACKAGE_NAME, STAGING_ALIAS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -114,14 +114,16 @@ class Stack:
 
     @property
     def env(self) -> dict[str, str]:
+        from .runtimes import protocol  # numpy, via validation: the generation hook imports this
+
         p = self.ports
         env = {
             "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{p['mlflow']}",
             "PREFECT_API_URL": f"http://127.0.0.1:{p['prefect']}/api",
             "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{p['kafka']}",
-            SERVING_PORTS["http"][0]: str(p["model_http"]),
-            SERVING_PORTS["grpc"][0]: str(p["model_grpc"]),
-            SERVING_PORTS["metrics"][0]: str(p["model_metrics"]),
+            protocol.PORTS["http"][0]: str(p["model_http"]),
+            protocol.PORTS["grpc"][0]: str(p["model_grpc"]),
+            protocol.PORTS["metrics"][0]: str(p["model_metrics"]),
             "MLSERVER_HOST": "127.0.0.1",  # read by MLServer only (Seldon binds 0.0.0.0)
             "MODEL_ALIAS": STAGING_ALIAS,
             "DATA_URI": str(self.directory / "data" / "training.csv"),
@@ -217,7 +219,7 @@ def infrastructure(stack: Stack) -> list[Service]:
 
 def model_services(stack: Stack) -> list[Service]:
     """What serves and watches the model, once a version exists."""
-    from . import protocol  # numpy, via validation: the generation hook imports this module
+    from .runtimes import protocol  # numpy, via validation: the generation hook imports this module
 
     d, p = stack.directory, stack.ports
 {%- if cookiecutter.include_drift_detection %}

@@ -48,24 +48,9 @@ CANDIDATE_ALIAS = "candidate"
 # Whether this repo has the drift service (its metrics, alerts and dashboard panels).
 DRIFT_DETECTION = {{ "True" if cookiecutter.include_drift_detection else "False" }}
 
-# The serving runtime ("seldon-core" or "kserve": KServe running MLServer) and the variables
-# that set its ports: the runtime's own names, so the operator's injected values win.
-SERVING_RUNTIME = "{{ cookiecutter.serving_runtime }}"
-{%- if cookiecutter.serving_runtime == "seldon-core" %}
-SERVING_PORTS = {
-    "http": ("PREDICTIVE_UNIT_HTTP_SERVICE_PORT", 9000),
-    "grpc": ("PREDICTIVE_UNIT_GRPC_SERVICE_PORT", 9500),
-    "metrics": ("PREDICTIVE_UNIT_METRICS_SERVICE_PORT", 6000),
-}
-# The Seldon wrapper class, as `seldon-core-microservice` imports it.
-SELDON_CLASS = f"{PACKAGE_NAME}.serving.SeldonModel"
-{%- else %}
-SERVING_PORTS = {
-    "http": ("MLSERVER_HTTP_PORT", 8080),
-    "grpc": ("MLSERVER_GRPC_PORT", 8081),
-    "metrics": ("MLSERVER_METRICS_PORT", 8082),
-}
-{%- endif %}
+# The serving runtime: the package runtimes/<SERVING_RUNTIME> holds it, and its protocol module
+# the runtime's own facts (ports, server command, request bodies).
+SERVING_RUNTIME = "{{ cookiecutter.serving_runtime | replace('-', '_') }}"
 
 # Hyperparameter search trials per training run (0: train with the default parameters).
 DEFAULT_TUNING_TRIALS = {{ 20 if cookiecutter.hyperparameter_tuning else 0 }}
@@ -189,14 +174,17 @@ class Settings:
 
     @property
     def prediction_url(self) -> str:
-        from .protocol import PREDICT_PATH  # protocol imports this module's constants
+        from .runtimes import protocol  # the runtime's modules import this one's constants
 
-        return f"http://127.0.0.1:{self.http_port}{PREDICT_PATH}"
+        return f"http://127.0.0.1:{self.http_port}{protocol.PREDICT_PATH}"
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read settings from the environment (default: os.environ), validating every value."""
+    from .runtimes import protocol  # the runtime's modules import this one's constants
+
     env = os.environ if env is None else env
+    ports = protocol.PORTS
     state_dir = Path(env.get("MLOPS_STATE_DIR", DEFAULT_STATE_DIR)).resolve()
     tracking_uri = _optional(env, "MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir / 'mlflow.db'}"
 
@@ -230,10 +218,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         experiment_name=env.get("MLFLOW_EXPERIMENT_NAME", MODEL_NAME),
         serving_alias=alias,
         pinned_model_version=int(version_raw) if version_raw else None,
-        # Seldon's own variable names, so the operator's injected ports win in the cluster.
-        http_port=_port(env, *SERVING_PORTS["http"]),
-        grpc_port=_port(env, *SERVING_PORTS["grpc"]),
-        metrics_port=_port(env, *SERVING_PORTS["metrics"]),
+        # The runtime's own variable names, so the operator's injected ports win in the cluster.
+        http_port=_port(env, *ports["http"]),
+        grpc_port=_port(env, *ports["grpc"]),
+        metrics_port=_port(env, *ports["metrics"]),
         kafka_bootstrap_servers=_optional(env, "KAFKA_BOOTSTRAP_SERVERS"),
         request_topic=env.get("REQUEST_TOPIC", f"{MODEL_NAME}-requests"),
         # The predictor a pod serves: rollouts run two side by side and set PREDICTOR_ID in

@@ -51,13 +51,12 @@ class Strategy:
     def __post_init__(self) -> None:
         if self.name not in STRATEGIES:
             raise DeliveryError(f"strategy {self.name!r}: must be one of {', '.join(STRATEGIES)}")
-        if SERVING_RUNTIME == "kserve" and self.name != "replace":
-            # KServe splits traffic (canaryTrafficPercent) only in Serverless mode, on Knative;
-            # the platform runs it in RawDeployment mode: one Deployment, no split, no mirror.
+        from ..runtimes import protocol
+
+        if self.name not in protocol.ROLLOUT_STRATEGIES:
             raise DeliveryError(
-                f"strategy {self.name!r}: KServe in RawDeployment mode (this repo's serving "
-                "runtime) splits no traffic between two versions; promote with --strategy "
-                "replace (canary, shadow and A/B rollouts need the seldon-core runtime)"
+                f"strategy {self.name!r}: {protocol.ROLLOUT_REFUSAL}; promote with --strategy "
+                f"{' or '.join(protocol.ROLLOUT_STRATEGIES)}"
             )
         if self.name in ("canary", "ab"):
             if self.traffic is None or not 1 <= self.traffic <= 99:
@@ -121,7 +120,10 @@ def _model_container(predictor):
 
 
 def _base_predictor(base_dir: Path):
-    document = _yaml().load((base_dir / "seldondeployment.yaml").read_text())
+    from ..runtimes import protocol
+
+    manifest = base_dir / "runtimes" / SERVING_RUNTIME / protocol.MANIFEST
+    document = _yaml().load(manifest.read_text())
     return copy.deepcopy(document["spec"]["predictors"][0])
 
 

@@ -6,7 +6,7 @@ Input is checked against the model signature so a bad request gets a 400 naming 
 (MLServer itself answers 422 to a body that is not a V2 request), and every prediction is
 logged to Kafka without waiting for it, in the same message schema as every runtime.
 
-Metrics: the same names and labels as the Seldon runtime's (model_requests_total,
+Metrics: the names and labels every runtime of this template exports (model_requests_total,
 model_predict_seconds, ...), so the alerts, the dashboard and `compare-predictors` work
 unchanged. MLServer serves the process's Prometheus registry on its metrics port; the server
 runs with `parallel_workers: 0` (inference in the server process), so the registry is this
@@ -25,10 +25,11 @@ from mlserver.types import InferenceRequest, InferenceResponse, Parameters, Resp
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from . import protocol, registry
-from .request_log import RequestLogger, new_request_id
-from .settings import Settings, load_settings
-from .validation import InvalidInput, to_feature_matrix
+from ... import registry
+from ...request_log import RequestLogger, new_request_id
+from ...settings import Settings, load_settings
+from ...validation import InvalidInput, to_feature_matrix
+from . import protocol
 
 log = logging.getLogger(__name__)
 LABELS = ("model", "predictor")

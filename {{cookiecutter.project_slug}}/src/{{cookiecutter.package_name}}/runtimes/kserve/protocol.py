@@ -1,8 +1,9 @@
 """The Open Inference Protocol (KServe V2) as MLServer speaks it, in one place: paths, ports,
 request bodies and how to read answers.
 
-The server (`serving.py`) decodes requests with `decode`; every client in this repo (the
-`predict` command, tests, benchmarks, the local stack) builds them with `request_body`.
+This module is the runtime's side of `runtimes.base.ServingRuntime`. The server (`server.py`)
+decodes requests with `decode`; every client in this repo (the `predict` command, tests,
+benchmarks, the local stack) builds them with `request_body`.
 
 A request carries either one 2-D input (shape [rows, features], columns in model order) or
 one input per feature, named after it (shape [rows] or [rows, 1]), in any order.
@@ -16,10 +17,25 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .settings import MODEL_NAME, Settings
-from .validation import InvalidInput
+from ...settings import MODEL_NAME, Settings
+from ...validation import InvalidInput
 
-RUNTIME = "kserve"
+NAME = "KServe (MLServer)"
+# MLServer's own variable names (KServe sets the HTTP and gRPC ports of the predictor).
+PORTS = {
+    "http": ("MLSERVER_HTTP_PORT", 8080),
+    "grpc": ("MLSERVER_GRPC_PORT", 8081),
+    "metrics": ("MLSERVER_METRICS_PORT", 8082),
+}
+# KServe in RawDeployment mode runs one Deployment per InferenceService: no traffic split or
+# mirror between two versions, so a promotion replaces the served version.
+ROLLOUT_STRATEGIES = ("replace",)
+# Why the others are refused, as `open-promotion` says it.
+ROLLOUT_REFUSAL = (
+    "KServe in RawDeployment mode (this repo's serving runtime) splits no traffic between two "
+    "versions"
+)
+MANIFEST = "inferenceservice.yaml"
 PREDICT_PATH = f"/v2/models/{MODEL_NAME}/infer"
 READY_PATH = f"/v2/models/{MODEL_NAME}/ready"  # 200 once load() has fetched the model
 LIVE_PATH = "/v2/health/live"
@@ -39,7 +55,7 @@ def serving_python() -> Path:
     override = os.environ.get("SERVE_PYTHON")
     if override:
         return Path(override)
-    beside_the_repo = Path(__file__).resolve().parents[2] / ".venv-serve" / "bin" / "python"
+    beside_the_repo = Path(__file__).resolve().parents[4] / ".venv-serve" / "bin" / "python"
     return beside_the_repo if beside_the_repo.exists() else Path(sys.executable)
 
 
@@ -62,7 +78,7 @@ def server_command(settings: Settings, workers: int, threads: int) -> tuple[list
         "MLSERVER_PARALLEL_WORKERS": "0",
         "MLSERVER_DEBUG": "false",
         "MLSERVER_MODEL_NAME": settings.model_name,
-        "MLSERVER_MODEL_IMPLEMENTATION": f"{__package__}.serving.MLServerModel",
+        "MLSERVER_MODEL_IMPLEMENTATION": f"{__package__}.server.MLServerModel",
     }
     # The folder MLServer scans for model-settings.json: the package holds none.
     return [str(executable), "start", str(Path(__file__).parent)], env

@@ -18,17 +18,18 @@ import numpy as np
 from seldon_core.flask_utils import SeldonMicroserviceException
 from seldon_core.user_model import SeldonNotImplementedError
 
-from . import protocol, registry
-from .data import FEATURES
-from .request_log import DeltaCounts, RequestLogger, new_request_id
-from .settings import Settings, load_settings
-from .validation import InvalidInput, to_feature_matrix
+from ... import registry
+from ...data import FEATURES
+from ...request_log import DeltaCounts, RequestLogger, new_request_id
+from ...settings import Settings, load_settings
+from ...validation import InvalidInput, to_feature_matrix
+from . import protocol
 
 log = logging.getLogger(__name__)
 
 
 class SeldonModel:
-    """Serves the registered model; the class `settings.SELDON_CLASS` names."""
+    """Serves the registered model; the class `protocol.SERVER_CLASS` names."""
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or load_settings()

@@ -1,4 +1,3 @@
-{%- if cookiecutter.serving_runtime == "seldon-core" -%}
 """Rollout strategies in the production overlay: rendered by kustomize, validated strictly, with
 exactly the traffic asked for; bad requests change nothing."""
 
@@ -15,10 +14,10 @@ from {{ cookiecutter.package_name }}.delivery.promotion import BRANCH
 from {{ cookiecutter.package_name }}.delivery.rollout import Strategy
 from {{ cookiecutter.package_name }}.settings import IMAGES, MODEL_NAME
 
-from .fake_review_api import FakeReviewApi
-from .git_repos import git
-from .test_delivery import TOKEN, kustomize, promote_argv, push_overlay, remote_file, run_cli
-from .test_manifests import validate
+from ...fake_review_api import FakeReviewApi
+from ...git_repos import git
+from ...test_delivery import TOKEN, kustomize, promote_argv, push_overlay, remote_file, run_cli
+from ...test_manifests import validate
 
 STABLE = overlay.Release("aaaaaaa", "4")
 CANDIDATE = overlay.Release("bbbbbbb", "5", {"serve": "sha256:" + "c" * 64})
@@ -242,40 +241,3 @@ def test_a_canary_then_its_finish_are_pull_requests(platform, capsys, monkeypatc
             platform, BRANCH, f"models/{MODEL_NAME}/production/kustomization.yaml", tmp_path
         )
         assert "rollout.yaml" not in kustomization and "MODEL_VERSION=5" in kustomization
-{%- else -%}
-"""Rollout strategies with KServe in RawDeployment mode: only `replace` exists; the others are
-refused by name, through the command line too, before anything is cloned or pushed."""
-
-from __future__ import annotations
-
-from pathlib import Path
-
-import pytest
-
-from {{ cookiecutter.package_name }}.delivery import DeliveryError
-from {{ cookiecutter.package_name }}.delivery.rollout import Strategy
-
-from .fake_review_api import FakeReviewApi
-from .test_delivery import TOKEN, promote_argv, push_overlay, run_cli
-
-
-@pytest.mark.parametrize(("name", "traffic"), [("canary", 10), ("ab", 50), ("shadow", None)])
-def test_traffic_splitting_strategies_are_refused_by_name(name, traffic):
-    with pytest.raises(DeliveryError, match=r"RawDeployment mode .* splits no traffic"):
-        Strategy(name, traffic)
-    assert Strategy("replace").name == "replace"
-
-
-def test_a_refused_rollout_commits_and_pushes_nothing(platform, capsys, monkeypatch):
-    monkeypatch.setenv("PLATFORM_REPO_TOKEN", TOKEN)
-    assert push_overlay(capsys, platform, version="4", tag="aaaaaaa")[0] == 0
-    with FakeReviewApi("github", "acme/mlops-platform", TOKEN) as api:
-        promote = promote_argv(platform, "acme/mlops-platform", api.url)
-        code, answer = run_cli(capsys, *promote, "--strategy", "canary", "--traffic", "10")
-        assert code == 1 and "--strategy replace" in answer
-        assert api.requests == []
-        code, answer = run_cli(capsys, *promote)
-        assert code == 0 and answer["action"] == "created", answer
-    refs = Path(platform.removeprefix("file://")) / "refs" / "heads"
-    assert len(list(refs.iterdir())) == 2, "main and the replace promotion's branch only"
-{%- endif %}

@@ -1,7 +1,8 @@
 """The Seldon protocol, in one place: paths, ports, request bodies and how to read answers.
 
-The server (`serving.py`) decodes requests with `decode`; every client in this repo (the
-`predict` command, tests, benchmarks, the local stack) builds them with `request_body`.
+This module is the runtime's side of `runtimes.base.ServingRuntime`. The server (`server.py`)
+decodes requests with `decode`; every client in this repo (the `predict` command, tests,
+benchmarks, the local stack) builds them with `request_body`.
 """
 
 from __future__ import annotations
@@ -11,10 +12,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .settings import SELDON_CLASS, Settings
-from .validation import InvalidInput
+from ...settings import PACKAGE_NAME, Settings
+from ...validation import InvalidInput
 
-RUNTIME = "seldon-core"
+NAME = "Seldon Core"
+# Seldon's own variable names: the operator injects them into the predictor's pods.
+PORTS = {
+    "http": ("PREDICTIVE_UNIT_HTTP_SERVICE_PORT", 9000),
+    "grpc": ("PREDICTIVE_UNIT_GRPC_SERVICE_PORT", 9500),
+    "metrics": ("PREDICTIVE_UNIT_METRICS_SERVICE_PORT", 6000),
+}
+# The wrapper class, as `seldon-core-microservice` imports it.
+SERVER_CLASS = f"{PACKAGE_NAME}.runtimes.seldon_core.server.SeldonModel"
+# Predictors of one SeldonDeployment split, mirror or replace traffic (delivery/rollout.py).
+ROLLOUT_STRATEGIES = ("replace", "canary", "shadow", "ab")
+ROLLOUT_REFUSAL = "not a strategy of this runtime"
+MANIFEST = "seldondeployment.yaml"
 PREDICT_PATH = "/api/v1.0/predictions"
 READY_PATH = "/health/status"  # 503 until load() has fetched the model
 LIVE_PATH = "/health/ping"
@@ -35,7 +48,7 @@ def server_command(settings: Settings, workers: int, threads: int) -> tuple[list
             raise FileNotFoundError("seldon-core-microservice is not installed: run `make install`")
         executable = Path(found)
     argv = [
-        str(executable), SELDON_CLASS, "--service-type", "MODEL",
+        str(executable), SERVER_CLASS, "--service-type", "MODEL",
         "--http-port", str(settings.http_port), "--grpc-port", str(settings.grpc_port),
         "--metrics-port", str(settings.metrics_port),
         "--workers", str(workers), "--threads", str(threads),

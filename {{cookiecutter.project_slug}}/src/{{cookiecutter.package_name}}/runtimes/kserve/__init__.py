@@ -1,0 +1,1 @@
+"""KServe running MLServer: MLServer serves the custom runtime class in `server.py`."""

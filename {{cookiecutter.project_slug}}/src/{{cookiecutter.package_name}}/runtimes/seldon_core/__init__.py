@@ -1,0 +1,1 @@
+"""Seldon Core: `seldon-core-microservice` serves the wrapper class in `server.py`."""

@@ -1,0 +1,35 @@
+"""Rollout strategies with KServe in RawDeployment mode: only `replace` exists; the others are
+refused by name, through the command line too, before anything is cloned or pushed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.package_name }}.delivery import DeliveryError
+from {{ cookiecutter.package_name }}.delivery.rollout import Strategy
+
+from ...fake_review_api import FakeReviewApi
+from ...test_delivery import TOKEN, promote_argv, push_overlay, run_cli
+
+
+@pytest.mark.parametrize(("name", "traffic"), [("canary", 10), ("ab", 50), ("shadow", None)])
+def test_traffic_splitting_strategies_are_refused_by_name(name, traffic):
+    with pytest.raises(DeliveryError, match=r"RawDeployment mode .* splits no traffic"):
+        Strategy(name, traffic)
+    assert Strategy("replace").name == "replace"
+
+
+def test_a_refused_rollout_commits_and_pushes_nothing(platform, capsys, monkeypatch):
+    monkeypatch.setenv("PLATFORM_REPO_TOKEN", TOKEN)
+    assert push_overlay(capsys, platform, version="4", tag="aaaaaaa")[0] == 0
+    with FakeReviewApi("github", "acme/mlops-platform", TOKEN) as api:
+        promote = promote_argv(platform, "acme/mlops-platform", api.url)
+        code, answer = run_cli(capsys, *promote, "--strategy", "canary", "--traffic", "10")
+        assert code == 1 and "--strategy replace" in answer
+        assert api.requests == []
+        code, answer = run_cli(capsys, *promote)
+        assert code == 0 and answer["action"] == "created", answer
+    refs = Path(platform.removeprefix("file://")) / "refs" / "heads"
+    assert len(list(refs.iterdir())) == 2, "main and the replace promotion's branch only"
