@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .settings import MODEL_NAME, Settings
+from .settings import MODEL_NAME, SERVING_PORTS, Settings
 from .validation import InvalidInput
 
 RUNTIME = "kserve"
@@ -66,6 +66,16 @@ def server_command(settings: Settings, workers: int, threads: int) -> tuple[list
     }
     # The folder MLServer scans for model-settings.json: the package holds none.
     return [str(executable), "start", str(Path(__file__).parent)], env
+
+
+def local_server_env(http_port: int, grpc_port: int, metrics_port: int) -> dict[str, str]:
+    """The environment that makes `serve` listen on these ports of 127.0.0.1 (the local
+    stack, tests, benchmarks)."""
+    ports = {"http": http_port, "grpc": grpc_port, "metrics": metrics_port}
+    return {
+        **{SERVING_PORTS[kind][0]: str(port) for kind, port in ports.items()},
+        "MLSERVER_HOST": "127.0.0.1",
+    }
 
 
 def request_body(rows: list[list[float]], names: list[str] | None = None,

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .settings import SELDON_CLASS, Settings
+from .settings import SELDON_CLASS, SERVING_PORTS, Settings
 from .validation import InvalidInput
 
 RUNTIME = "seldon-core"
@@ -41,6 +41,13 @@ def server_command(settings: Settings, workers: int, threads: int) -> tuple[list
         "--workers", str(workers), "--threads", str(threads),
     ]  # fmt: skip
     return argv, {}
+
+
+def local_server_env(http_port: int, grpc_port: int, metrics_port: int) -> dict[str, str]:
+    """The environment that makes `serve` listen on these ports (the local stack, tests,
+    benchmarks). The microservice binds 0.0.0.0 whatever it is told: address it at 127.0.0.1."""
+    ports = {"http": http_port, "grpc": grpc_port, "metrics": metrics_port}
+    return {SERVING_PORTS[kind][0]: str(port) for kind, port in ports.items()}
 
 
 def request_body(rows: list[list[float]], names: list[str] | None = None,
