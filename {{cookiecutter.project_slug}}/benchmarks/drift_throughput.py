@@ -26,9 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.servers import KafkaBroker
+from {{ cookiecutter.package_name }}.devstack.services import KafkaBroker
 
 BACKLOG_ROWS = int(os.environ.get("BENCH_DRIFT_ROWS", "50000"))
 STREAM_RATE = float(os.environ.get("BENCH_DRIFT_RATE", "1000"))  # rows/s for the delay test

@@ -1,14 +1,9 @@
 """Load the real model server with and without Kafka request logging; print a table.
 
 Trains a model into a temporary local registry, starts a tansu broker and the model server
-{%- if cookiecutter.serving_runtime == "seldon-core" %}
-(the Seldon microservice, 1 worker, 1 thread), then measures single-row requests/s with p50
-{%- else %}
-(MLServer from .venv-serve, inference in its process), then measures single-row requests/s
-with p50
-{%- endif %}
-and p99 at concurrency 1 and 8, rows/s for 1000-row batches, and in-process decoding and
-predict as the floor.
+(`serve`, as the serving image runs it: the runtime's own server with its defaults), then
+measures single-row requests/s with p50 and p99 at concurrency 1 and 8, rows/s for 1000-row
+batches, and in-process decoding and predict as the floor.
 Targets: throughput with logging on >= 95% of logging off; p99 at concurrency 1 <= 15 ms.
 Usage: make bench-serving (traffic goes to 127.0.0.1 only and stops by itself).
 """
@@ -25,10 +20,10 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from {{ cookiecutter.package_name }}.devstack import services
+from {{ cookiecutter.package_name }}.devstack.processes import Started, free_port
+from {{ cookiecutter.package_name }}.devstack.services import KafkaBroker
 from {{ cookiecutter.package_name }}.runtimes import protocol
-from tests.servers import KafkaBroker, free_port, start_server, stop
 
 SINGLE_ROW_SECONDS = float(os.environ.get("BENCH_SECONDS", "8"))
 BATCH_REQUESTS = int(os.environ.get("BENCH_BATCHES", "40"))
@@ -88,16 +83,10 @@ def _percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
 
 
-def _serve(env: dict[str, str], folder: Path, label: str):
+def _serve(env: dict[str, str], folder: Path, label: str) -> tuple[Started, int]:
     http_port = free_port()
-    ports = {protocol.PORTS[kind][0]: str(free_port()) for kind in ("grpc", "metrics")}
-    ports[protocol.PORTS["http"][0]] = str(http_port)
-    process = start_server(
-        [str(protocol.serving_python()), "-m", "{{ cookiecutter.package_name }}", "serve"],
-        folder / f"server-{label}.log", f"http://127.0.0.1:{http_port}{protocol.READY_PATH}",
-        timeout=180, env={**env, **ports, "MLSERVER_HOST": "127.0.0.1"},
-    )  # fmt: skip
-    return process, http_port
+    server = services.model_server(http_port, free_port(), free_port())
+    return server.run(folder / f"server-{label}.log", env), http_port
 
 
 def _measure(port: int, single: bytes, batch: bytes) -> dict[str, float]:
@@ -151,22 +140,22 @@ def main() -> int:
         floor = _in_process_floor(single)
 
         results = {}
-        process, port = _serve({**env, "KAFKA_BOOTSTRAP_SERVERS": ""}, folder, "off")
+        server, port = _serve({**env, "KAFKA_BOOTSTRAP_SERVERS": ""}, folder, "off")
         try:
             results["logging off"] = _measure(port, single, batch)
         finally:
-            stop(process)
+            server.stop()
 
         broker = KafkaBroker(folder / "kafka.log")
         broker.start()
         broker.create_topic(load_settings().request_topic)
-        process, port = _serve(
+        server, port = _serve(
             {**env, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers}, folder, "on"
         )
         try:
             results["logging on"] = _measure(port, single, batch)
         finally:
-            stop(process)
+            server.stop()
             logged = len(broker.read(load_settings().request_topic, timeout=3))
             broker.stop()
 

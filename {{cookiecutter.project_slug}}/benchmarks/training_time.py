@@ -15,10 +15,8 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from {{ cookiecutter.package_name }}.local_stack import MLFLOW_SERVER_ENV
-from tests.servers import free_port, start_server, stop
+from {{ cookiecutter.package_name }}.devstack import services
+from {{ cookiecutter.package_name }}.devstack.processes import free_port
 
 TARGET_SECONDS = 20.0
 TUNING_TRIALS = 20
@@ -51,17 +49,11 @@ def main() -> int:
     with ExitStack() as stack:
         if not os.environ.get("MLFLOW_TRACKING_URI"):
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-            port = free_port()
-            server = start_server(
-                [str(Path(sys.executable).with_name("mlflow")), "server",
-                 "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
-                 "--artifacts-destination", str(folder / "artifacts"),
-                 "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                folder / "mlflow.log", f"http://127.0.0.1:{port}/health", timeout=240,
-                env={**os.environ, **MLFLOW_SERVER_ENV},
-            )  # fmt: skip
-            stack.callback(stop, server)
-            os.environ["MLFLOW_TRACKING_URI"] = f"http://127.0.0.1:{port}"
+            server = services.mlflow_server(
+                free_port(), f"sqlite:///{folder / 'mlflow.db'}", folder / "artifacts"
+            ).run(folder / "mlflow.log")
+            stack.callback(server.stop)
+            os.environ["MLFLOW_TRACKING_URI"] = server.url
 
         from prefect.testing.utilities import prefect_test_harness
 

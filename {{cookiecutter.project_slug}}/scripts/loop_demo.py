@@ -35,6 +35,7 @@ sys.path[:0] = [str(REPO / "src"), str(REPO)]
 
 from {{ cookiecutter.package_name }} import local_stack, protocol  # noqa: E402
 from {{ cookiecutter.package_name }}.data import FEATURES, TARGET, load_dataset  # noqa: E402
+from {{ cookiecutter.package_name }}.devstack.processes import StackError  # noqa: E402
 from {{ cookiecutter.package_name }}.drift.config import load_config  # noqa: E402
 from {{ cookiecutter.package_name }}.settings import (  # noqa: E402
     CI_PROVIDER,
@@ -311,7 +312,7 @@ def main() -> int:
     args = parser.parse_args()
     try:
         steps = run(Path(args.dir), args.timeout, args.incidents)
-    except (local_stack.StackError, RuntimeError, TimeoutError) as error:
+    except (StackError, RuntimeError, TimeoutError) as error:
         print(f"loop-demo failed: {error}", file=sys.stderr)
         return 1
     print(summary(steps))

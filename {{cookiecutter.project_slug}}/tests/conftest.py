@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.local_stack import MLFLOW_SERVER_ENV
-from {{ cookiecutter.package_name }}.runtimes import protocol
+from {{ cookiecutter.package_name }}.devstack import services
+from {{ cookiecutter.package_name }}.devstack.processes import free_port
+from {{ cookiecutter.package_name }}.devstack.services import KafkaBroker
 from {{ cookiecutter.package_name }}.settings import load_settings
 
 from .git_repos import bare_platform_repo
-from .servers import PREFECT, KafkaBroker, free_port, start_server, stop
 
 
 @dataclass(frozen=True)
@@ -57,22 +56,13 @@ def mlflow_server(state_dir: Path) -> Iterator[str]:
 
     Every test in the session talks to it through MLFLOW_TRACKING_URI.
     """
-    port = free_port()
-    uri = f"http://127.0.0.1:{port}"
-    process = start_server(
-        [
-            str(Path(sys.executable).with_name("mlflow")), "server",
-            "--backend-store-uri", f"sqlite:///{state_dir / 'server.db'}",
-            "--artifacts-destination", str(state_dir / "server-artifacts"),
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        ],
-        state_dir / "mlflow-server.log", f"{uri}/health", timeout=180,
-        env={**os.environ, **MLFLOW_SERVER_ENV},
-    )  # fmt: skip
+    server = services.mlflow_server(
+        free_port(), f"sqlite:///{state_dir / 'server.db'}", state_dir / "server-artifacts"
+    ).run(state_dir / "mlflow-server.log")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        yield uri
-    stop(process)
+        patch.setenv("MLFLOW_TRACKING_URI", server.url)
+        yield server.url
+    server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -88,15 +78,10 @@ def prefect_harness() -> Iterator[None]:
 def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `prefect server` on 127.0.0.1, once per session; yields its API URL."""
     home = tmp_path_factory.mktemp("prefect-home")
-    port = free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home)}
-    env.pop("PREFECT_API_URL", None)
-    process = start_server(
-        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        home / "server.log", f"http://127.0.0.1:{port}/api/health", timeout=180, env=env,
-    )  # fmt: skip
-    yield f"http://127.0.0.1:{port}/api"
-    stop(process)
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}  # it is the API
+    server = services.prefect_server(free_port(), home).run(home / "server.log", env)
+    yield f"{server.url}/api"
+    server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -114,7 +99,9 @@ def trained(mlflow_server: str, prefect_harness: None):
 @pytest.fixture(scope="session")
 def kafka(state_dir: Path) -> Iterator[KafkaBroker]:
     """A real Kafka-protocol broker with the request topic; the server logs to it."""
-    broker = KafkaBroker(state_dir / "kafka.log")
+    # TEST_KAFKA_BOOTSTRAP_SERVERS: an external broker instead (e.g. Apache Kafka in a CI
+    # service container), for the same tests.
+    broker = KafkaBroker(state_dir / "kafka.log", os.environ.get("TEST_KAFKA_BOOTSTRAP_SERVERS"))
     broker.start()
     broker.create_topic(load_settings().request_topic)
     with pytest.MonkeyPatch.context() as patch:
@@ -125,20 +112,12 @@ def kafka(state_dir: Path) -> Iterator[KafkaBroker]:
 
 @pytest.fixture(scope="session")
 def model_server(trained, kafka: KafkaBroker, state_dir: Path) -> Iterator[ServerUrls]:
-    """The real model server ({{ "seldon-core-microservice" if cookiecutter.serving_runtime == "seldon-core" else "MLServer, from the serving environment" }}) serving the trained
-    model over HTTP, logging every request to the session's Kafka broker."""
-    ports = {protocol.PORTS[kind][0]: free_port() for kind in ("http", "grpc", "metrics")}
-    http, metrics = (ports[protocol.PORTS[kind][0]] for kind in ("http", "metrics"))
-    urls = ServerUrls(
-        http=f"http://127.0.0.1:{http}", metrics=f"http://127.0.0.1:{metrics}/metrics"
-    )
-    process = start_server(
-        [str(protocol.serving_python()), "-m", "{{ cookiecutter.package_name }}", "serve"],
-        state_dir / "model-server.log", f"{urls.http}{protocol.READY_PATH}", timeout=120,
-        env={**os.environ, "MLSERVER_HOST": "127.0.0.1", **{k: str(v) for k, v in ports.items()}},
-    )  # fmt: skip
-    yield urls
-    stop(process)
+    """The real model server (the serving runtime's own, from the serving environment)
+    serving the trained model over HTTP, logging every request to the session's Kafka broker."""
+    http, grpc, metrics = free_port(), free_port(), free_port()
+    server = services.model_server(http, grpc, metrics).run(state_dir / "model-server.log")
+    yield ServerUrls(services.local_url(http), f"{services.local_url(metrics)}/metrics")
+    server.stop()
 
 
 @pytest.fixture

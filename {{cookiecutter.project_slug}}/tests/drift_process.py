@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -14,10 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from {{ cookiecutter.package_name }}.data import FEATURES
+from {{ cookiecutter.package_name }}.devstack import services
+from {{ cookiecutter.package_name }}.devstack.processes import Started, free_port
+from {{ cookiecutter.package_name }}.devstack.services import KafkaBroker
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME
 
 from .probes import get, metric_total, scrape
-from .servers import KafkaBroker, free_port, start_server
 
 NAMES = list(FEATURES)
 SHIFTED = NAMES[2]  # the feature the shifted traffic moves
@@ -54,9 +55,19 @@ def encode(body: object) -> bytes:
 
 @dataclass
 class DriftProcess:
-    process: subprocess.Popen
+    server: Started
     url: str
-    log: Path
+
+    @property
+    def process(self) -> subprocess.Popen:
+        return self.server.process
+
+    @property
+    def log(self) -> Path:
+        return self.server.log_path
+
+    def stop(self) -> None:
+        self.server.stop()
 
     def metrics(self) -> str:
         return scrape(f"{self.url}/metrics")
@@ -85,12 +96,8 @@ class DriftProcess:
 def start_drift_service(state_dir: Path, name: str, **env: str) -> DriftProcess:
     port = free_port()
     log = state_dir / f"drift-{name}.log"
-    process = start_server(
-        [sys.executable, "-m", "{{ cookiecutter.package_name }}", "drift"],
-        log, f"http://127.0.0.1:{port}/live", timeout=120,
-        env={**os.environ, "DRIFT_HTTP_HOST": "127.0.0.1", "DRIFT_HTTP_PORT": str(port), **env},
-    )  # fmt: skip
-    service = DriftProcess(process, f"http://127.0.0.1:{port}", log)
+    server = services.drift_service(port).run(log, {**os.environ, **env})
+    service = DriftProcess(server, services.local_url(port))
     service.wait_until_consuming()
     return service
 

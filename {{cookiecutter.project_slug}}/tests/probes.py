@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from {{ cookiecutter.package_name }}.local_stack import StackError, executable
+from {{ cookiecutter.package_name }}.devstack.processes import StackError, executable
 
 
 def post(url: str, body: bytes | object, timeout: float = 10) -> tuple[int, dict]:

@@ -15,19 +15,19 @@ import pytest
 
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.delivery.overlay import namespace
+from {{ cookiecutter.package_name }}.devstack import services
+from {{ cookiecutter.package_name }}.devstack.processes import free_port
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME
 
 {%- if cookiecutter.serving_runtime == "seldon-core" %}
 
 from .fake_review_api import FakeReviewApi
 from .probes import tool
-from .servers import free_port, start_server, stop
 from .test_delivery import TOKEN, promote_argv, push_overlay, run_cli
 from .test_rollout import merge_promotion
 {%- else %}
 
 from .probes import tool
-from .servers import free_port, start_server, stop
 {%- endif %}
 
 pytestmark = pytest.mark.slow
@@ -123,15 +123,11 @@ def recorded_prometheus(tmp_path_factory):
     )  # fmt: skip
     assert promtool.returncode == 0, promtool.stdout + promtool.stderr
     (directory / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
-    port = free_port()
-    process = start_server(
-        [tool("prometheus"), f"--config.file={directory / 'prometheus.yml'}",
-         f"--storage.tsdb.path={data}", f"--web.listen-address=127.0.0.1:{port}",
-         "--storage.tsdb.retention.time=30d"],
-        directory / "prometheus.log", f"http://127.0.0.1:{port}/-/ready", timeout=60,
-    )  # fmt: skip
-    yield f"http://127.0.0.1:{port}", ends
-    stop(process)
+    server = services.prometheus(
+        free_port(), directory / "prometheus.yml", data, "--storage.tsdb.retention.time=30d"
+    ).run(directory / "prometheus.log")
+    yield server.url, ends
+    server.stop()
 
 
 def compare(capsys, url: str, at: float, *extra: str) -> tuple[int, str]:

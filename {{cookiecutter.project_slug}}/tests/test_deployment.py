@@ -10,12 +10,12 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from {{ cookiecutter.package_name }}.devstack.processes import executable
 from {{ cookiecutter.package_name }}.settings import FLOW_NAME, MODEL_NAME
-
-from .servers import PREFECT
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
+PREFECT = executable("prefect")
 
 
 def _env(api: str, **extra: str) -> dict[str, str]:

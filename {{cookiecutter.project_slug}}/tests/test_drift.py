@@ -47,7 +47,6 @@ from .drift_process import (
     traffic,
 )
 from .probes import metric_total, post, promtool
-from .servers import stop
 
 
 # -- the config file ------------------------------------------------------------------------
@@ -256,7 +255,7 @@ def test_drift_of_served_traffic_is_reported_per_feature(model_server, trained, 
                                  capture_output=True, text=True)  # fmt: skip
         assert checked.returncode == 0, checked.stdout + checked.stderr
     finally:
-        stop(service.process)
+        service.stop()
 
 
 @dataclass
@@ -295,7 +294,7 @@ def resumed(trained, kafka, state_dir) -> Iterator[Resumed]:
     produce(kafka, topic, one_row_messages(second_part, trained.version))
     second = start_drift_service(state_dir, "second", **env)
     yield Resumed(second, topic, len(first_part) + len(second_part), committed, pending)
-    stop(second.process)
+    second.stop()
 
 
 @pytest.mark.slow

@@ -18,7 +18,9 @@ import pytest
 import yaml
 
 from {{ cookiecutter.package_name }} import local_stack
-from {{ cookiecutter.package_name }}.local_stack import Service, Stack, StackError
+from {{ cookiecutter.package_name }}.devstack import processes
+from {{ cookiecutter.package_name }}.devstack.processes import Service, StackError
+from {{ cookiecutter.package_name }}.local_stack import Stack
 
 from .probes import tool
 
@@ -75,17 +77,17 @@ def test_alertmanager_routes_drift_alerts_like_the_cluster_does(stack):
 
 def test_a_missing_tool_is_named_with_how_to_get_it(monkeypatch, tmp_path):
     # Neither linked into the venv (`make tools`) nor on PATH.
-    monkeypatch.setattr(local_stack, "BIN", tmp_path)
+    monkeypatch.setattr(processes, "BIN", tmp_path)
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(StackError, match=r"prometheus is not installed: run `make install`"):
-        local_stack.executable("prometheus")
+        processes.executable("prometheus")
 
 
 def test_the_tools_the_stack_runs_are_the_ones_make_install_linked():
     for name in ("prometheus", "promtool"{% if cookiecutter.include_drift_detection %}, "alertmanager", "amtool"{% endif %}):
-        linked = local_stack.BIN / name
-        assert linked.is_symlink(), f"{name}: `make tools` links it into {local_stack.BIN}"
-        assert local_stack.executable(name) == str(linked)
+        linked = processes.BIN / name
+        assert linked.is_symlink(), f"{name}: `make tools` links it into {processes.BIN}"
+        assert processes.executable(name) == str(linked)
 
 
 def sleeper(directory: Path) -> subprocess.Popen:
@@ -112,11 +114,11 @@ def test_up_refuses_to_start_a_second_stack_in_the_same_folder(tmp_path):
         with pytest.raises(StackError, match="already runs"):
             local_stack.up(tmp_path, log=lambda line: None)
     finally:
-        local_stack.stop_pid(process.pid)
+        processes.stop(process)
 
 
 def test_a_service_that_fails_stops_everything_already_started(tmp_path, monkeypatch):
-    port = local_stack.free_port()
+    port = processes.free_port()
     serve = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
     healthy = Service("healthy", serve, f"http://127.0.0.1:{port}/", timeout=30)
     fails = "print('bad config'); raise SystemExit(3)"
@@ -128,7 +130,7 @@ def test_a_service_that_fails_stops_everything_already_started(tmp_path, monkeyp
     assert "bad config" in str(failure.value)  # its log, shown
     assert not (tmp_path / "stack.json").exists()
     time.sleep(0.5)
-    assert not local_stack.http_ok(f"http://127.0.0.1:{port}/"), "the healthy one is stopped too"
+    assert not processes.http_ok(f"http://127.0.0.1:{port}/"), "the healthy one is stopped too"
 
 
 def _stack_of(tmp_path) -> Stack:
@@ -138,7 +140,7 @@ def _stack_of(tmp_path) -> Stack:
 
 
 def test_a_service_starts_once_what_it_needs_is_ready_and_callbacks_follow(tmp_path):
-    first, second = local_stack.free_port(), local_stack.free_port()
+    first, second = processes.free_port(), processes.free_port()
     # "second" exits at once unless "first" already answers when it starts.
     needs_first = (
         "import sys, urllib.request, http.server\n"

@@ -19,7 +19,6 @@ from {{ cookiecutter.package_name }}.data import FEATURES, load_dataset
 from {{ cookiecutter.package_name }}.settings import DRIFT_DETECTION, MODEL_NAME
 
 from .probes import get, post, promtool, scrape
-from .servers import stop
 
 REPO = Path(__file__).resolve().parents[1]
 RULE = yaml.safe_load((REPO / grafana.RULE_FILE).read_text())
@@ -202,7 +201,7 @@ def test_every_metric_the_alerts_and_dashboard_use_is_exported(
             )
             exported |= exported_names(service.metrics())
         finally:
-            stop(service.process)
+            service.stop()
     used = {name for expression in every_expression().values() for name in metric_names(expression)}
     assert used, "the rules use metrics"
     assert used <= exported, f"used but not exported: {sorted(used - exported)}"

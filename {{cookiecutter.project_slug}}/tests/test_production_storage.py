@@ -11,7 +11,6 @@ import os
 import pwd
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -21,10 +20,9 @@ import mlflow
 import pytest
 
 from {{ cookiecutter.package_name }}.data import sample_rows
-from {{ cookiecutter.package_name }}.local_stack import MLFLOW_SERVER_ENV
+from {{ cookiecutter.package_name }}.devstack import services
+from {{ cookiecutter.package_name }}.devstack.processes import Service, executable, free_port
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME, load_settings
-
-from .servers import free_port, start_server, stop, wait_for_port
 
 pytestmark = pytest.mark.slow
 ACCESS_KEY, SECRET_KEY, BUCKET = "test-access", "test-secret", "mlflow"
@@ -84,13 +82,12 @@ def postgres() -> Iterator[str]:
         check=True, capture_output=True, **_unprivileged(),
     )  # fmt: skip
     port = free_port()
-    process = subprocess.Popen(
+    server = Service(
+        "postgres",
         [str(install / "bin" / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
          "-k", str(data)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        **_unprivileged(),
-    )  # fmt: skip
-    wait_for_port(port, process, timeout=60)
+        f"tcp:{port}", timeout=60,
+    ).run(root / "postgres.log", **_unprivileged())  # fmt: skip
     deadline = time.monotonic() + 30
     while True:  # the port opens slightly before connections are accepted
         try:
@@ -106,7 +103,7 @@ def postgres() -> Iterator[str]:
         cursor.execute("CREATE DATABASE mlflow")
     connection.close()
     yield f"postgresql+psycopg2://mlflow@127.0.0.1:{port}/mlflow"
-    stop(process)
+    server.stop()
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -127,18 +124,16 @@ def s3(tmp_path_factory) -> Iterator[str]:
         "filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc", "s3.port.iceberg",
         "s3.port.lance", "metricsPort",
     )}  # fmt: skip
-    weed = str(Path(sys.executable).with_name("weed"))
     command = [
-        weed, "server", f"-dir={root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+        executable("weed"), "server", f"-dir={root / 'data'}",
+        "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         "-filer", "-s3", f"-s3.config={root / 's3.json'}", "-volume.max=5",
         "-master.volumeSizeLimitMB=64", *(f"-{name}={port}" for name, port in ports.items()),
     ]  # fmt: skip
     endpoint = f"http://127.0.0.1:{ports['s3.port']}"
-    process = subprocess.Popen(
-        command, stdout=(root / "weed.log").open("w"), stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    wait_for_port(ports["s3.port"], process, timeout=60)
+    server = Service("seaweedfs", command, f"tcp:{ports['s3.port']}", timeout=60).run(
+        root / "weed.log"
+    )
     client = boto3.client(
         "s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key=SECRET_KEY, region_name="us-east-1",
@@ -163,27 +158,19 @@ def s3(tmp_path_factory) -> Iterator[str]:
                 raise
             time.sleep(0.5)
     yield endpoint
-    stop(process, timeout=5)  # SeaweedFS ignores SIGTERM for ~20 s: do not wait that long
+    server.stop(timeout=5)  # SeaweedFS ignores SIGTERM for ~20 s: do not wait that long
 
 
 @pytest.fixture(scope="module")
 def production_mlflow(postgres, s3, tmp_path_factory) -> Iterator[str]:
     log_dir = tmp_path_factory.mktemp("mlflow-production")
-    port = free_port()
-    uri = f"http://127.0.0.1:{port}"
-    env = {**os.environ, **MLFLOW_SERVER_ENV, "MLFLOW_S3_ENDPOINT_URL": s3,
+    env = {**os.environ, "MLFLOW_S3_ENDPOINT_URL": s3,
            "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}  # fmt: skip
-    process = start_server(
-        [
-            str(Path(sys.executable).with_name("mlflow")), "server",
-            "--backend-store-uri", postgres,
-            "--artifacts-destination", f"s3://{BUCKET}/artifacts",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        ],
-        log_dir / "mlflow.log", f"{uri}/health", timeout=240, env=env,
-    )  # fmt: skip
-    yield uri
-    stop(process)
+    server = services.mlflow_server(free_port(), postgres, f"s3://{BUCKET}/artifacts").run(
+        log_dir / "mlflow.log", env
+    )
+    yield server.url
+    server.stop()
 
 
 def test_training_and_serving_work_on_postgres_and_s3(

@@ -8,9 +8,8 @@ import time
 import jsonschema
 import numpy as np
 
+from {{ cookiecutter.package_name }}.devstack.processes import free_port
 from {{ cookiecutter.package_name }}.request_log import RequestLogger, message_schema
-
-from .servers import free_port
 
 ROWS = np.array([[5.1, 3.5, 1.4, 0.2]])
 PROBABILITIES = np.array([[0.9, 0.07, 0.03]])

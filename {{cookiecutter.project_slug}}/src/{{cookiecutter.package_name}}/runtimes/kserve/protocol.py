@@ -84,6 +84,16 @@ def server_command(settings: Settings, workers: int, threads: int) -> tuple[list
     return [str(executable), "start", str(Path(__file__).parent)], env
 
 
+def local_server_env(http_port: int, grpc_port: int, metrics_port: int) -> dict[str, str]:
+    """The environment that makes `serve` listen on these ports of 127.0.0.1 (the local
+    stack, tests, benchmarks)."""
+    ports = {"http": http_port, "grpc": grpc_port, "metrics": metrics_port}
+    return {
+        **{PORTS[kind][0]: str(port) for kind, port in ports.items()},
+        "MLSERVER_HOST": "127.0.0.1",
+    }
+
+
 def request_body(rows: list[list[float]], names: list[str] | None = None,
                  request_id: str | None = None) -> dict[str, Any]:  # fmt: skip
     """One input per feature when names are given, else one 2-D input in model order."""

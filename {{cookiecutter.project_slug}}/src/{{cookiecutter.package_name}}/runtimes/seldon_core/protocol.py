@@ -56,6 +56,13 @@ def server_command(settings: Settings, workers: int, threads: int) -> tuple[list
     return argv, {}
 
 
+def local_server_env(http_port: int, grpc_port: int, metrics_port: int) -> dict[str, str]:
+    """The environment that makes `serve` listen on these ports (the local stack, tests,
+    benchmarks). The microservice binds 0.0.0.0 whatever it is told: address it at 127.0.0.1."""
+    ports = {"http": http_port, "grpc": grpc_port, "metrics": metrics_port}
+    return {PORTS[kind][0]: str(port) for kind, port in ports.items()}
+
+
 def request_body(rows: list[list[float]], names: list[str] | None = None,
                  request_id: str | None = None) -> dict[str, Any]:  # fmt: skip
     data: dict[str, Any] = {"ndarray": rows}

