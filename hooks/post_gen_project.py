@@ -8,8 +8,8 @@ can bring a generated repo up to a newer template version.
 
 from __future__ import annotations
 
-import importlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -83,21 +83,19 @@ def record_answers(root: Path, answers: dict) -> None:
 
 
 def write_monitoring_files(root: Path, package: str) -> None:
-    """Generate k8s/base/monitoring/*.json and compose/rules.yml with the repo's own generators
-    (`make monitoring`).
+    """k8s/base/monitoring/*.json and compose/rules.yml, written by the repo's own generator
+    (`make monitoring`), run as a script: the hook never imports the generated package.
 
-    They need only the standard library and PyYAML (a cookiecutter dependency), so the files
-    exist, identical to what the repo regenerates, from the first commit on.
+    The generator needs only the standard library and PyYAML (a cookiecutter dependency), so
+    the files exist, identical to what the repo regenerates, from the first commit on.
     """
-    sys.path.insert(0, str(root / "src"))
-    sys.dont_write_bytecode = True  # no __pycache__ left in the new repo
-    try:
-        importlib.import_module(f"{package}.grafana").write(root)
-        importlib.import_module(f"{package}.local_stack").write_compose_rules(root)
-    finally:
-        sys.path.remove(str(root / "src"))
-        for name in [m for m in sys.modules if m == package or m.startswith(f"{package}.")]:
-            del sys.modules[name]
+    env = {**os.environ, "PYTHONPATH": str(root / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", f"{package}.monitoring", "--root", str(root)],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise SystemExit(f"ERROR: generating the monitoring files failed:\n{result.stderr}")
 
 
 def main() -> int:

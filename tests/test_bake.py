@@ -26,7 +26,7 @@ JINJA_ALLOWED = {
     ".github/workflows/ci.yml",
     ".gitlab-ci.yml",
     "prefect.yaml",
-    "src/{pkg}/grafana.py",
+    "src/{pkg}/monitoring/grafana.py",
     "k8s/base/monitoring/dashboard.json",
 }
 

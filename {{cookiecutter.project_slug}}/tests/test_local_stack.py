@@ -21,6 +21,7 @@ from {{ cookiecutter.package_name }} import local_stack
 from {{ cookiecutter.package_name }}.devstack import processes
 from {{ cookiecutter.package_name }}.devstack.processes import Service, StackError
 from {{ cookiecutter.package_name }}.local_stack import Stack
+from {{ cookiecutter.package_name }}.monitoring.rules import COMPOSE_RULES, local_rules, write_compose_rules
 
 from .probes import tool
 
@@ -37,7 +38,7 @@ def stack(tmp_path) -> Stack:
 
 def test_local_rules_are_the_repos_own_with_short_alert_durations():
     original = yaml.safe_load((REPO / "k8s" / "base" / "prometheusrule.yaml").read_text())["spec"]
-    local = local_stack.local_rules("7s")
+    local = local_rules("7s", REPO)
     for before, after in zip(original["groups"], local["groups"], strict=True):
         for rule_before, rule_after in zip(before["rules"], after["rules"], strict=True):
             assert rule_after["expr"] == rule_before["expr"]
@@ -206,14 +207,14 @@ def test_compose_builds_only_targets_of_the_dockerfile_and_mounts_files_that_exi
 
 
 def test_compose_rules_are_generated_from_the_prometheusrule(tmp_path):
-    committed = (REPO / local_stack.COMPOSE_RULES).read_text()
+    committed = (REPO / COMPOSE_RULES).read_text()
     copy = tmp_path / "repo"
     shutil.copytree(REPO / "k8s", copy / "k8s")
-    assert local_stack.write_compose_rules(copy) == [copy / local_stack.COMPOSE_RULES]
-    assert (copy / local_stack.COMPOSE_RULES).read_text() == committed, "run `make monitoring`"
+    assert write_compose_rules(copy) == [copy / COMPOSE_RULES]
+    assert (copy / COMPOSE_RULES).read_text() == committed, "run `make monitoring`"
     # Prometheus's own check of the compose configuration, rules included.
     config = yaml.safe_load((REPO / "compose" / "prometheus.yml").read_text())
-    config["rule_files"] = [str(REPO / local_stack.COMPOSE_RULES)]
+    config["rule_files"] = [str(REPO / COMPOSE_RULES)]
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     result = subprocess.run([tool("promtool"), "check", "config", str(tmp_path / "prometheus.yml")],
                             capture_output=True, text=True, check=False)  # fmt: skip

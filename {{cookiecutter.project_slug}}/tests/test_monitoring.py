@@ -14,8 +14,8 @@ import jsonschema
 import pytest
 import yaml
 
-from {{ cookiecutter.package_name }} import grafana
 from {{ cookiecutter.package_name }}.data import FEATURES, load_dataset
+from {{ cookiecutter.package_name }}.monitoring import grafana
 from {{ cookiecutter.package_name }}.settings import DRIFT_DETECTION, MODEL_NAME
 
 from .probes import get, post, promtool, scrape

@@ -114,11 +114,9 @@ def cmd_ci_env(args: argparse.Namespace) -> int:
 
 
 def cmd_monitoring(args: argparse.Namespace) -> int:
-    from .grafana import write
-    from .local_stack import write_compose_rules
+    from .monitoring import write
 
-    root = Path(args.root)
-    changed = write(root) + write_compose_rules(root)
+    changed = write(Path(args.root))
     print(
         "\n".join(f"wrote {path}" for path in changed)
         or "k8s/base/monitoring/ and compose/rules.yml are up to date"

@@ -36,6 +36,7 @@ from .devstack.processes import (
     group_alive,
     stop,
 )
+from .monitoring.rules import LOCAL_ALERT_FOR, local_rules
 from .settings import (
     DRIFT_DETECTION,
     FLOW_NAME,
@@ -45,11 +46,7 @@ from .settings import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# The alerts' `for:` on the local stack: the rules are the repo's own, but waiting 15 minutes
-# of sustained drift on a laptop proves nothing more than waiting seconds.
-DEFAULT_ALERT_FOR = "10s"
-# The same rules for the Docker Compose stack (compose.yaml), written by `make monitoring`.
-COMPOSE_RULES = Path("compose") / "rules.yml"
+DEFAULT_ALERT_FOR = LOCAL_ALERT_FOR
 LOCAL_POOL = "local-process"
 LOCAL_DEPLOYMENT = "local"
 # The retrain receiver's cool-down on the local stack, in seconds (an hour in the cluster).
@@ -144,34 +141,11 @@ def model_services(stack: Stack) -> list[Service]:
 
 
 # -- configuration files ----------------------------------------------------------------------
-def local_rules(alert_for: str, root: Path = REPO_ROOT) -> dict:
-    """The repo's PrometheusRule as a plain rule file, each alert's `for:` set to `alert_for`."""
-    rule = yaml.safe_load((root / "k8s" / "base" / "prometheusrule.yaml").read_text())
-    spec = rule["spec"]
-    for group in spec["groups"]:
-        for entry in group["rules"]:
-            if "alert" in entry and "for" in entry:
-                entry["for"] = alert_for
-    return spec
-
-
-def write_compose_rules(root: Path) -> list[Path]:
-    """compose/rules.yml from k8s/base/prometheusrule.yaml; the file if it changed."""
-    header = "# Generated from k8s/base/prometheusrule.yaml by `make monitoring`: do not edit.\n"
-    text = header + yaml.safe_dump(local_rules(DEFAULT_ALERT_FOR, root), sort_keys=False)
-    path = root / COMPOSE_RULES
-    if path.exists() and path.read_text() == text:
-        return []
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return [path]
-
-
 def write_configs(stack: Stack, alert_for: str) -> None:
     d, p = stack.directory, stack.ports
     for folder in ("mlflow", "prefect", "data", "prometheus", "alertmanager", "logs"):
         (d / folder).mkdir(parents=True, exist_ok=True)
-    (d / "prometheus" / "rules.yml").write_text(yaml.safe_dump(local_rules(alert_for)))
+    (d / "prometheus" / "rules.yml").write_text(yaml.safe_dump(local_rules(alert_for, REPO_ROOT)))
     targets = {"model-server": p["model_metrics"]}
     if DRIFT_DETECTION:
         targets["drift-service"] = p["drift"]

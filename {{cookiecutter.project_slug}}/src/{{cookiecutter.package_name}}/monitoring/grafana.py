@@ -4,7 +4,7 @@ The alert rules are derived from k8s/base/prometheusrule.yaml (the one place thr
 durations live), in Grafana's unified-alerting file-provisioning format; the dashboard is
 built from the panel list below. `make monitoring` writes both to k8s/base/monitoring/,
 where Kustomize wraps them in ConfigMaps for the Grafana sidecars of kube-prometheus-stack.
-Standard library and PyYAML only: the template's post-generation hook runs it too.
+Standard library and PyYAML only, like the whole of monitoring/.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .settings import DRIFT_DETECTION, MODEL_NAME
+from ..settings import DRIFT_DETECTION, MODEL_NAME
 
 RULE_FILE = Path("k8s/base/prometheusrule.yaml")
 OUTPUT_DIR = Path("k8s/base/monitoring")
