@@ -11,11 +11,10 @@ import json
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from .delivery import DeliveryError
+from .jsonhttp import HttpError, request_json, status_of
 from .settings import (
     CI_PROVIDER,
     CONTAINER_REGISTRY,
@@ -54,10 +53,9 @@ def _wait_for_http(url: str, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return True
-        except OSError:
+            if status_of(url, timeout=2) == 200:
+                return True
+        except HttpError:
             pass
         if time.monotonic() >= deadline:
             return False
@@ -83,19 +81,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     settings = load_settings()
     rows = sample_rows(args.rows, seed=args.seed)
     payload = protocol.request_body(rows.to_numpy().tolist(), list(rows.columns))
-    request = urllib.request.Request(
-        args.url or settings.prediction_url,
-        data=json.dumps(payload).encode(),
-        headers={"Content-Type": "application/json"},
-    )
+    url = args.url or settings.prediction_url
     try:
-        with urllib.request.urlopen(request, timeout=args.timeout) as response:
-            answer = json.load(response)
-    except urllib.error.HTTPError as error:
-        print(f"prediction failed: HTTP {error.code}: {error.read().decode()}", file=sys.stderr)
-        return 1
-    except (urllib.error.URLError, TimeoutError) as error:
-        print(f"cannot reach the model server at {request.full_url}: {error}", file=sys.stderr)
+        answer = request_json("POST", url, payload, timeout=args.timeout)
+    except HttpError as error:
+        if error.status is not None:
+            print(f"prediction failed: HTTP {error.status}: {error.detail}", file=sys.stderr)
+        else:
+            print(f"cannot reach the model server at {url}: {error.reason}", file=sys.stderr)
         return 1
     print(json.dumps({"request": payload, "response": answer}, indent=2))
     return 0
