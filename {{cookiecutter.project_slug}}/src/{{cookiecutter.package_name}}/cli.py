@@ -140,7 +140,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 
 def _release(args: argparse.Namespace):
-    from .delivery.overlay import Release
+    from .delivery.release import Release
 
     digests = {"serve": args.digest_serve, "drift": args.digest_drift}
     return Release(
@@ -152,10 +152,11 @@ def _release(args: argparse.Namespace):
 
 def cmd_render_overlay(args: argparse.Namespace) -> int:
     from .delivery import overlay
+    from .delivery.release import overlay_dir
 
     release = _release(args)
     changed = overlay.render(Path(args.platform_dir), args.environment, release)
-    target = overlay.overlay_dir(Path(args.platform_dir), args.environment)
+    target = overlay_dir(Path(args.platform_dir), args.environment)
     print(json.dumps({"changed": changed, "path": str(target)}))
     return 0
 
