@@ -27,8 +27,12 @@ def optional_paths(answers: dict) -> list[tuple[bool, list[str]]]:
     """(keep?, paths) for every part of the output that an answer can remove."""
     package = f"src/{answers['package_name']}"
     return [
-        (answers["ci_provider"] == "github", [".github"]),
-        (answers["ci_provider"] == "gitlab", [".gitlab-ci.yml"]),
+        (answers["ci_provider"] == "github", [
+            ".github", f"{package}/delivery/review/github.py", "tests/review_apis/github.py",
+        ]),
+        (answers["ci_provider"] == "gitlab", [
+            ".gitlab-ci.yml", f"{package}/delivery/review/gitlab.py", "tests/review_apis/gitlab.py",
+        ]),
         (answers["include_drift_detection"], [
             f"{package}/drift", "tests/test_drift.py", "benchmarks/drift_throughput.py",
             "k8s/base/drift-service.yaml", "k8s/base/drift-servicemonitor.yaml",

@@ -52,7 +52,10 @@ COMMON_FILES = {
     ".pre-commit-config.yaml", "src/{pkg}/delivery/__init__.py", "src/{pkg}/delivery/overlay.py",
     "src/{pkg}/delivery/platform_repo.py", "src/{pkg}/delivery/promotion.py",
     "src/{pkg}/delivery/contract.py",
-    "src/{pkg}/delivery/registration.py", "tests/test_delivery.py", "tests/fake_review_api.py",
+    "src/{pkg}/delivery/registration.py", "tests/test_delivery.py",
+    "src/{pkg}/delivery/release.py", "src/{pkg}/delivery/review/__init__.py",
+    "src/{pkg}/jsonhttp.py", "tests/review_apis/__init__.py", "tests/review_apis/base.py",
+    "tests/delivery_cli.py", "tests/manifests.py", "tests/test_structure.py",
     "tests/test_ci_files.py", "tests/test_manifests.py", "tests/test_cluster_contract.py",
     "tests/schemas/servicemonitor.schema.json",
     "src/{pkg}/grafana.py", "k8s/base/prometheusrule.yaml", "k8s/base/monitoring/dashboard.json",
@@ -65,8 +68,13 @@ COMMON_FILES = {
     "src/{pkg}/delivery/comparison.py", "tests/test_comparison.py", "tests/git_repos.py",
 }  # fmt: skip
 OPTIONAL_FILES = {
-    ("ci_provider", "github"): {".github/workflows/ci.yml"},
-    ("ci_provider", "gitlab"): {".gitlab-ci.yml"},
+    ("ci_provider", "github"): {
+        ".github/workflows/ci.yml", "src/{pkg}/delivery/review/github.py",
+        "tests/review_apis/github.py",
+    },
+    ("ci_provider", "gitlab"): {
+        ".gitlab-ci.yml", "src/{pkg}/delivery/review/gitlab.py", "tests/review_apis/gitlab.py",
+    },
     ("include_drift_detection", True): {
         "src/{pkg}/drift/__init__.py", "src/{pkg}/drift/config.py", "src/{pkg}/drift/drift.toml",
         "src/{pkg}/drift/detector.py", "src/{pkg}/drift/messages.py", "src/{pkg}/drift/windows.py",

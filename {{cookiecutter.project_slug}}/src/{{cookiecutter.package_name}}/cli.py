@@ -165,7 +165,7 @@ def _platform_repo(args: argparse.Namespace, workdir: Path):
     from .delivery.platform_repo import PlatformRepo
 
     token = os.environ.get("PLATFORM_REPO_TOKEN") or None
-    return PlatformRepo(args.platform_repo, workdir, token, args.provider).clone()
+    return PlatformRepo(args.platform_repo, workdir, token).clone()
 
 
 def cmd_push_overlay(args: argparse.Namespace) -> int:
@@ -193,8 +193,9 @@ def cmd_push_overlay(args: argparse.Namespace) -> int:
 def cmd_open_promotion(args: argparse.Namespace) -> int:
     import tempfile
 
-    from .delivery import overlay
-    from .delivery.promotion import client_for, open_promotion, repository_path
+    from .delivery import review
+    from .delivery.promotion import open_promotion, repository_path
+    from .delivery.release import read_release
     from .delivery.rollout import Strategy
 
     # Bad input stops here, before any clone.
@@ -211,11 +212,11 @@ def cmd_open_promotion(args: argparse.Namespace) -> int:
         comparison = markdown(compare(prometheus, args.compare_window))
     token = os.environ.get("PLATFORM_REPO_TOKEN", "")
     repository = args.repository or repository_path(args.platform_repo)
-    reviews = client_for(args.provider, args.api_url, repository, token)
+    reviews = review.connect(args.api_url, repository, token)
     with tempfile.TemporaryDirectory() as tmp:
         repo = _platform_repo(args, Path(tmp))
         facts = None
-        staging = overlay.read_release(repo.path, "staging")
+        staging = read_release(repo.path, "staging")
         if staging is not None and not args.no_metrics:
             from . import registry
             from .delivery.registration import version_facts
@@ -311,6 +312,8 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .delivery.review import provider
+
     parser = argparse.ArgumentParser(prog="{{ cookiecutter.project_slug }}", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -402,7 +405,6 @@ def build_parser() -> argparse.ArgumentParser:
             default=PLATFORM_REPO_URL,
             help="git URL of the platform repo (token: PLATFORM_REPO_TOKEN)",
         )
-        command.add_argument("--provider", default=CI_PROVIDER, choices=["github", "gitlab"])
 
     render = commands.add_parser(
         "render-overlay", help="write this model's overlay into a platform repo checkout"
@@ -425,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--repository", help="OWNER/NAME for the API (default: from the URL)")
     promote.add_argument(
         "--api-url",
-        help="REST API root (default: GITHUB_API_URL, CI_API_V4_URL, or the public service)",
+        help=f"REST API root (default: ${provider().api_url_variable}, or the public service)",
     )
     promote.add_argument(
         "--no-metrics", action="store_true", help="leave the registry comparison out of the body"
