@@ -263,25 +263,27 @@ def cmd_retrain_receiver(args: argparse.Namespace) -> int:
     import contextlib
     import logging
 
-    from .retrain_receiver import PrefectApi, RetrainReceiver, serve
-
     settings = load_settings()
-    api = os.environ.get("PREFECT_API_URL")
-    if not api:
+    if not os.environ.get("PREFECT_API_URL"):  # Prefect would start a throw-away server
         print("retrain receiver: set PREFECT_API_URL to the Prefect API", file=sys.stderr)
         return 1
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    receiver = RetrainReceiver(
-        PrefectApi(api, os.environ.get("PREFECT_API_KEY"), settings.retrain_deployment),
-        settings.retrain_cooldown_seconds,
-    )
-    server = serve(receiver, settings.retrain_receiver_host, settings.retrain_receiver_port)
-    print(
-        f"retrain receiver on {settings.retrain_receiver_host}:{server.server_address[1]}",
-        flush=True,
-    )
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+    from prefect.client.orchestration import get_client
+
+    from .retrain_receiver import PrefectRuns, RetrainReceiver, serve
+
+    # Prefect's client reads PREFECT_API_URL and PREFECT_API_KEY (or _AUTH_STRING) itself.
+    with get_client(httpx_settings={"timeout": 15.0}, sync_client=True) as client:
+        receiver = RetrainReceiver(
+            PrefectRuns(client, settings.retrain_deployment), settings.retrain_cooldown_seconds
+        )
+        server = serve(receiver, settings.retrain_receiver_host, settings.retrain_receiver_port)
+        print(
+            f"retrain receiver on {settings.retrain_receiver_host}:{server.server_address[1]}",
+            flush=True,
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
     return 0
 
 
