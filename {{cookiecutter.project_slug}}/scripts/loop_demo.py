@@ -6,7 +6,7 @@ reports drift, Prometheus fires ModelDriftDetected, Alertmanager delivers it to 
 receiver, which starts the training deployment on the Prefect worker; the flow trains on
 fresh labelled data and registers version 2; then the CI commands write the staging overlay
 into a local platform repo and open the promotion pull request (against a local stand-in of
-the GitHub/GitLab API: the one the tests use). Then traffic goes back to normal until the
+the forge's review API: the one the tests use). Then traffic goes back to normal until the
 alert resolves, drifts again, and the second incident (the same alert, so the same
 fingerprint, firing anew) trains version 3 and updates the same pull request. Each step is
 printed with its time; the summary gives, per incident, the time from the first shifted
@@ -23,7 +23,6 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,14 +36,14 @@ from {{ cookiecutter.package_name }} import local_stack, protocol  # noqa: E402
 from {{ cookiecutter.package_name }}.data import FEATURES, TARGET, load_dataset  # noqa: E402
 from {{ cookiecutter.package_name }}.devstack.processes import StackError  # noqa: E402
 from {{ cookiecutter.package_name }}.drift.config import load_config  # noqa: E402
+from {{ cookiecutter.package_name }}.jsonhttp import request_json  # noqa: E402
 from {{ cookiecutter.package_name }}.settings import (  # noqa: E402
-    CI_PROVIDER,
     FLOW_NAME,
     MODEL_NAME,
     STAGING_ALIAS,
 )
-from tests.fake_review_api import FakeReviewApi  # noqa: E402
 from tests.probes import metric_total, scrape  # noqa: E402
+from tests.review_apis import FakeReviewApi, fake_review_api  # noqa: E402
 
 # The shift: one feature moves by this much (in its own units) in served traffic and in the
 # fresh labelled data that arrives with it.
@@ -90,12 +89,7 @@ class Loop:
 
     # -- talking to the stack ------------------------------------------------------------------
     def get_json(self, url: str, body: object = None) -> object:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            url, data=data, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.load(response)
+        return request_json("POST" if body is not None else "GET", url, body, timeout=10)
 
     def drift_metric(self, name: str) -> float:
         return metric_total(scrape(f"{self.stack.url('drift')}/metrics"), name)
@@ -197,7 +191,7 @@ def follow(loop: Loop, incidents: int) -> list[Step]:
               f"{IN_DISTRIBUTION_ROWS} rows, {drifted:.0f} of 3 windows drifted")  # fmt: skip
 
     platform = local_platform_repo(loop.stack.directory)
-    with FakeReviewApi(CI_PROVIDER, PLATFORM_REPOSITORY, REVIEW_TOKEN) as review_api:
+    with fake_review_api(PLATFORM_REPOSITORY, REVIEW_TOKEN) as review_api:
         latest = served
         for number in range(1, incidents + 1):
             if number > 1:

@@ -28,3 +28,8 @@ def bare_platform_repo(directory: Path) -> str:
     git("commit", "--quiet", "-m", "start", cwd=seed)
     git("push", "--quiet", "origin", "HEAD:main", cwd=seed)
     return remote.as_uri()
+
+
+def remote_file(url: str, ref: str, path: str, tmp_path: Path) -> str:
+    """A file of the bare repository at `url` (file://) as `ref` holds it."""
+    return git("--git-dir", url.removeprefix("file://"), "show", f"{ref}:{path}", cwd=tmp_path)

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from {{ cookiecutter.package_name }}.delivery import contract, overlay
+from {{ cookiecutter.package_name }}.delivery import contract, release
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME
 
-from .test_manifests import rendered_environments
+from .manifests import rendered_environments
 
 REPO = Path(__file__).resolve().parents[1]
 ENVIRONMENTS = ("staging", "production")
@@ -41,7 +41,7 @@ def platform_contract(documents: list[dict]) -> contract.Contract:
                     services.setdefault((match.group(2), match.group(1)), set()).update(
                         {int(match.group(3))} if match.group(3) else set()
                     )
-    levels = {overlay.namespace(environment): "restricted" for environment in ENVIRONMENTS}
+    levels = {release.namespace(environment): "restricted" for environment in ENVIRONMENTS}
     return contract.Contract(services=services, pod_security=levels)
 
 
@@ -52,7 +52,7 @@ def problems_of(documents: list[dict]) -> list[str]:
 def test_every_environment_lands_in_its_namespace_and_meets_the_contract(environments):
     for environment, documents in environments.items():
         assert {d["metadata"].get("namespace") for d in documents} == {
-            overlay.namespace(environment)
+            release.namespace(environment)
         }
         assert problems_of(documents) == [], environment
 {%- if cookiecutter.include_drift_detection %}
@@ -71,7 +71,7 @@ def test_the_training_deployment_runs_where_its_service_account_is(environments)
         "job_variables"
     ]
     staging = environments["staging"]
-    assert variables["namespace"] == overlay.namespace("staging")
+    assert variables["namespace"] == release.namespace("staging")
     accounts = {d["metadata"]["name"] for d in staging if d["kind"] == "ServiceAccount"}
     assert variables["service_account_name"] in accounts
     known = platform_contract(staging).services
@@ -161,13 +161,13 @@ def test_a_config_map_referenced_but_not_rendered_is_named(environments):
 def test_a_webhook_to_the_wrong_namespace_is_named(environments):
     def elsewhere(document: dict) -> None:
         config = document["spec"]["receivers"][0]["webhookConfigs"][0]
-        config["url"] = config["url"].replace(overlay.namespace("production"),
-                                              overlay.namespace("staging"))  # fmt: skip
+        config["url"] = config["url"].replace(release.namespace("production"),
+                                              release.namespace("staging"))  # fmt: skip
 
     documents = mutate(environments["production"], "AlertmanagerConfig", elsewhere)
     problems = problems_of(documents)
     assert len(problems) == 1, problems
-    assert problems[0].startswith(f"AlertmanagerConfig {overlay.namespace('production')}/")
-    wrong = f"{MODEL_NAME}-retrain in namespace {overlay.namespace('staging')}"
+    assert problems[0].startswith(f"AlertmanagerConfig {release.namespace('production')}/")
+    wrong = f"{MODEL_NAME}-retrain in namespace {release.namespace('staging')}"
     assert f"names no Service {wrong}" in problems[0]
 {%- endif %}

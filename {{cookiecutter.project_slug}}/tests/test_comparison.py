@@ -14,17 +14,16 @@ import time
 import pytest
 
 from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.delivery.overlay import namespace
+from {{ cookiecutter.package_name }}.delivery.release import namespace
 from {{ cookiecutter.package_name }}.devstack import services
 from {{ cookiecutter.package_name }}.devstack.processes import free_port
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME
 
 {%- if cookiecutter.serving_runtime == "seldon-core" %}
 
-from .fake_review_api import FakeReviewApi
+from .delivery_cli import TOKEN, merge_promotion, promote_argv, push_overlay, run_cli
 from .probes import tool
-from .test_delivery import TOKEN, promote_argv, push_overlay, run_cli
-from .test_rollout import merge_promotion
+from .review_apis import fake_review_api
 {%- else %}
 
 from .probes import tool
@@ -178,18 +177,18 @@ def test_finishing_a_rollout_puts_the_comparison_in_the_pull_request(
 ):
     url, ends = recorded_prometheus
     monkeypatch.setenv("PLATFORM_REPO_TOKEN", TOKEN)
-    with FakeReviewApi("github", "acme/mlops-platform", TOKEN) as api:
+    with fake_review_api("acme/mlops-platform", TOKEN) as api:
         promote = promote_argv(platform, "acme/mlops-platform", api.url)
         ab = ["--strategy", "ab", "--traffic", "20"]
         for version, tag, strategy in (("4", "aaaaaaa", []), ("5", "bbbbbbb", ab)):
             assert push_overlay(capsys, platform, version=version, tag=tag)[0] == 0
             assert run_cli(capsys, *promote, *strategy)[1]["action"] == "created"
             merge_promotion(platform, tmp_path)
-            api.reviews[-1]["state"] = "closed"
+            api.merge()
         code, answer = run_cli(capsys, *promote, "--abort", "--compare-with", url,
                                "--compare-at", str(ends["latency"]))  # fmt: skip
         assert code == 0 and answer["action"] == "created", answer
-    body = api.reviews[-1]["body"]
-    assert api.reviews[-1]["title"] == f"Abort the ab rollout of {MODEL_NAME} version 5"
+    body = api.review().body
+    assert api.review().title == f"Abort the ab rollout of {MODEL_NAME} version 5"
     assert "| | default | candidate |" in body and "**Verdict: abort**: p99 latency" in body
 {%- endif %}

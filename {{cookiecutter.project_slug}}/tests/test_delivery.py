@@ -1,105 +1,42 @@
 """Delivery commands against real git repositories and a contract-checked review API.
 
-The platform repo is a local bare repository (the remote CI pushes to); the GitHub and
-GitLab APIs are `fake_review_api.FakeReviewApi`, which checks every call the way the real
-services do. Registry-backed parts run against the session's real MLflow server.
+The platform repo is a local bare repository (the remote CI pushes to); the review API is
+this repo's provider's stand-in from `review_apis/`, which checks every call the way the real
+service does. Registry-backed parts run against the session's real MLflow server.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
-import yaml
 from ruamel.yaml import YAML
 
-from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.delivery import DeliveryError, overlay
+from {{ cookiecutter.package_name }}.delivery import DeliveryError, overlay, release, review
 from {{ cookiecutter.package_name }}.delivery.platform_repo import PlatformRepo
 from {{ cookiecutter.package_name }}.delivery.promotion import BRANCH, repository_path
-from {{ cookiecutter.package_name }}.settings import MODEL_NAME
+from {{ cookiecutter.package_name }}.settings import CI_PROVIDER, MODEL_NAME
 
-from .fake_review_api import FakeReviewApi
-from .git_repos import git
-from .test_manifests import pod_specs
+from .delivery_cli import TOKEN, promote_argv, push_overlay, run_cli
+from .git_repos import git, remote_file
+from .manifests import kustomize, pod_specs
+from .review_apis import fake_review_api
 
-TOKEN = "test-token-0123456789"
-RELEASE = overlay.Release("1111111", "3", {"serve": "sha256:" + "b" * 64})
-
-
-def remote_file(url: str, ref: str, path: str, tmp_path: Path) -> str:
-    return git("--git-dir", url.removeprefix("file://"), "show", f"{ref}:{path}", cwd=tmp_path)
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, dict | str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    assert TOKEN not in captured.out + captured.err
-    try:  # the command's answer is its last line of output
-        return code, json.loads(captured.out.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        return code, captured.err
-
-
-def promote_argv(
-    platform: str,
-    repository: str = "acme/platform",
-    api_url: str | None = None,
-    provider: str = "github",
-    metrics: bool = False,
-) -> list[str]:
-    """`open-promotion` as CI runs it, against a platform remote and a review API."""
-    argv = ["open-promotion", "--platform-repo", platform, "--provider", provider,
-            "--repository", repository]  # fmt: skip
-    if api_url is not None:
-        argv += ["--api-url", api_url]
-    return argv if metrics else [*argv, "--no-metrics"]
-
-
-def push_overlay(
-    capsys,
-    platform: str,
-    version: str = "3",
-    tag: str = "1111111",
-    environment: str = "staging",
-    provider: str = "github",
-) -> tuple[int, dict | str]:
-    """`push-overlay` through the command line, as CI runs it."""
-    return run_cli(
-        capsys,
-        "push-overlay",
-        "--platform-repo",
-        platform,
-        "--provider",
-        provider,
-        "--environment",
-        environment,
-        "--image-tag",
-        tag,
-        "--model-version",
-        version,
-    )
-
-
-def kustomize(directory: Path) -> list[dict]:
-    result = subprocess.run(
-        ["kubectl", "kustomize", str(directory)], capture_output=True, text=True, check=True
-    )
-    return list(yaml.safe_load_all(result.stdout))
+RELEASE = release.Release("1111111", "3", {"serve": "sha256:" + "b" * 64})
 
 
 # -- overlays ---------------------------------------------------------------------------------
 def test_an_overlay_pins_images_and_version_and_renders(tmp_path):
     assert overlay.render(tmp_path, "staging", RELEASE)
-    documents = kustomize(overlay.overlay_dir(tmp_path, "staging"))
+    documents = kustomize(release.overlay_dir(tmp_path, "staging"))
     config = next(d for d in documents if d["kind"] == "ConfigMap")
     assert config["data"]["MODEL_VERSION"] == "3" and config["data"]["MODEL_ALIAS"] == "staging"
     server = next(d for d in documents if pod_specs(d))
     image = pod_specs(server)[0]["containers"][0]["image"]
     assert image.endswith(f"/{MODEL_NAME}:1111111@sha256:" + "b" * 64)
-    assert overlay.read_release(tmp_path, "staging") == RELEASE
+    assert release.read_release(tmp_path, "staging") == RELEASE
 
 
 def test_writing_the_same_release_twice_changes_nothing(tmp_path):
@@ -111,7 +48,7 @@ def test_writing_the_same_release_twice_changes_nothing(tmp_path):
 
 def test_hand_edits_and_comments_survive_a_new_release(tmp_path):
     overlay.render(tmp_path, "staging", RELEASE)
-    kustomization = overlay.overlay_dir(tmp_path, "staging") / "kustomization.yaml"
+    kustomization = release.overlay_dir(tmp_path, "staging") / "kustomization.yaml"
     yaml_rt = YAML()
     document = yaml_rt.load(kustomization.read_text())
     document["replicas"] = [{"name": MODEL_NAME + "-drift", "count": 2}]
@@ -120,7 +57,7 @@ def test_hand_edits_and_comments_survive_a_new_release(tmp_path):
     kustomization.write_text(
         "# platform team: two drift replicas in staging\n" + kustomization.read_text()
     )
-    overlay.render(tmp_path, "staging", overlay.Release("2222222", "4"))
+    overlay.render(tmp_path, "staging", release.Release("2222222", "4"))
     text = kustomization.read_text()
     assert "# platform team: two drift replicas in staging" in text
     assert "count: 2" in text and "MODEL_VERSION=4" in text and "2222222" in text
@@ -138,13 +75,13 @@ def test_hand_edits_and_comments_survive_a_new_release(tmp_path):
 )
 def test_bad_input_is_refused_and_nothing_is_written(environment, release_args, message, tmp_path):
     with pytest.raises(DeliveryError, match=message):
-        overlay.render(tmp_path, environment, overlay.Release(*release_args))
+        overlay.render(tmp_path, environment, release.Release(*release_args))
     assert not any(tmp_path.iterdir())
 
 
 def test_a_malformed_digest_is_refused():
     with pytest.raises(DeliveryError, match="serve digest 'sha256:123'"):
-        overlay.Release("1111111", "3", {"serve": "sha256:123"})
+        release.Release("1111111", "3", {"serve": "sha256:123"})
 
 
 # -- the platform repo over git -------------------------------------------------------------
@@ -213,14 +150,13 @@ def test_an_unusable_platform_url_is_named():
 
 
 # -- promotion requests (contract tests) -----------------------------------------------------
-@pytest.mark.parametrize("provider", ["github", "gitlab"])
 def test_one_promotion_request_opened_updated_and_never_duplicated(
-    provider, platform, tmp_path, capsys, monkeypatch
+    platform, tmp_path, capsys, monkeypatch
 ):
     monkeypatch.setenv("PLATFORM_REPO_TOKEN", TOKEN)
-    with FakeReviewApi(provider, "acme/platform", TOKEN) as api:
-        promote = promote_argv(platform, api_url=api.url, provider=provider)
-        assert push_overlay(capsys, platform, provider=provider)[0] == 0
+    with fake_review_api("acme/platform", TOKEN) as api:
+        promote = promote_argv(platform, api_url=api.url)
+        assert push_overlay(capsys, platform)[0] == 0
         code, opened = run_cli(capsys, *promote)
         assert code == 0 and opened["action"] == "created", opened
         production = remote_file(
@@ -237,16 +173,40 @@ def test_one_promotion_request_opened_updated_and_never_duplicated(
         assert code == 0 and again["action"] == "unchanged"
         assert len(api.calls("POST")) == 1 and not api.calls("PATCH") + api.calls("PUT")
 
-        assert push_overlay(capsys, platform, "4", "2222222", provider=provider)[0] == 0
+        assert push_overlay(capsys, platform, "4", "2222222")[0] == 0
         code, updated = run_cli(capsys, *promote)
         assert code == 0 and updated["action"] == "updated"
-        assert len(api.reviews) == 1 and "version 4" in api.reviews[0]["title"]
+        assert len(api.reviews) == 1 and "version 4" in api.review(0).title
         assert not api.problems, api.problems
+
+
+def test_the_api_root_is_the_one_the_providers_ci_sets(platform, capsys, monkeypatch):
+    """Without --api-url, the API is where the CI runner says (self-managed hosts too)."""
+    monkeypatch.setenv("PLATFORM_REPO_TOKEN", TOKEN)
+    with fake_review_api("acme/platform", TOKEN) as api:
+        monkeypatch.setenv(review.provider().api_url_variable, api.url)
+        assert push_overlay(capsys, platform)[0] == 0
+        code, opened = run_cli(capsys, *promote_argv(platform))
+        assert code == 0 and opened["action"] == "created", opened
+        assert api.review().open and not api.problems, api.problems
+
+
+def test_the_provider_is_the_ci_providers_module_and_states_the_interface():
+    chosen = review.provider()
+    assert chosen.__module__ == f"{review.__name__}.{CI_PROVIDER}"
+    interface = review.ReviewProvider
+    members = {n for n in vars(interface) if not n.startswith("_")} | {"__init__"}
+    for name in members:
+        assert inspect.signature(getattr(chosen, name)) == inspect.signature(
+            getattr(interface, name)
+        ), name
+    for name in interface.__annotations__:  # the class-level facts: names and URLs
+        assert isinstance(getattr(chosen, name), str) and getattr(chosen, name), name
 
 
 def test_api_errors_are_reported_without_the_token(platform, capsys, monkeypatch):
     monkeypatch.setenv("PLATFORM_REPO_TOKEN", "wrong-token")
-    with FakeReviewApi("github", "acme/platform", TOKEN) as api:
+    with fake_review_api("acme/platform", TOKEN) as api:
         push_overlay(capsys, platform)
         code, error = run_cli(capsys, *promote_argv(platform, api_url=api.url))
     assert code == 1 and "HTTP 401" in error and "wrong-token" not in error
@@ -260,7 +220,7 @@ def test_a_missing_token_is_named_before_anything_runs(platform, capsys, monkeyp
 
 def test_nothing_to_promote_before_staging_has_an_overlay(platform, capsys, monkeypatch):
     monkeypatch.setenv("PLATFORM_REPO_TOKEN", TOKEN)
-    with FakeReviewApi("github", "acme/platform", TOKEN) as api:
+    with fake_review_api("acme/platform", TOKEN) as api:
         code, error = run_cli(capsys, *promote_argv(platform, api_url=api.url, metrics=True))
         assert code == 1 and "nothing to promote" in error and not api.calls("POST")
 
@@ -305,7 +265,7 @@ def test_register_tags_the_version_trained_from_the_commit(
     assert env_file.read_text() == f"MODEL_VERSION={staging}\n"
 
     candidate, champion = version_facts(client, result.version)
-    text = body(overlay.Release("abc", result.version), candidate, champion)
+    text = body(release.Release("abc", result.version), candidate, champion)
     assert f"version {result.version}" in text and "| f1_macro |" in text
 
     code, error = run_cli(

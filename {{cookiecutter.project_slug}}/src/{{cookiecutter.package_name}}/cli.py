@@ -11,11 +11,10 @@ import json
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from .delivery import DeliveryError
+from .jsonhttp import HttpError, request_json, status_of
 from .settings import (
     CI_PROVIDER,
     CONTAINER_REGISTRY,
@@ -53,10 +52,9 @@ def _wait_for_http(url: str, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return True
-        except OSError:
+            if status_of(url, timeout=2) == 200:
+                return True
+        except HttpError:
             pass
         if time.monotonic() >= deadline:
             return False
@@ -82,19 +80,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     settings = load_settings()
     rows = sample_rows(args.rows, seed=args.seed)
     payload = protocol.request_body(rows.to_numpy().tolist(), list(rows.columns))
-    request = urllib.request.Request(
-        args.url or settings.prediction_url,
-        data=json.dumps(payload).encode(),
-        headers={"Content-Type": "application/json"},
-    )
+    url = args.url or settings.prediction_url
     try:
-        with urllib.request.urlopen(request, timeout=args.timeout) as response:
-            answer = json.load(response)
-    except urllib.error.HTTPError as error:
-        print(f"prediction failed: HTTP {error.code}: {error.read().decode()}", file=sys.stderr)
-        return 1
-    except (urllib.error.URLError, TimeoutError) as error:
-        print(f"cannot reach the model server at {request.full_url}: {error}", file=sys.stderr)
+        answer = request_json("POST", url, payload, timeout=args.timeout)
+    except HttpError as error:
+        if error.status is not None:
+            print(f"prediction failed: HTTP {error.status}: {error.detail}", file=sys.stderr)
+        else:
+            print(f"cannot reach the model server at {url}: {error.reason}", file=sys.stderr)
         return 1
     print(json.dumps({"request": payload, "response": answer}, indent=2))
     return 0
@@ -144,7 +137,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 
 def _release(args: argparse.Namespace):
-    from .delivery.overlay import Release
+    from .delivery.release import Release
 
     digests = {"serve": args.digest_serve, "drift": args.digest_drift}
     return Release(
@@ -156,10 +149,11 @@ def _release(args: argparse.Namespace):
 
 def cmd_render_overlay(args: argparse.Namespace) -> int:
     from .delivery import overlay
+    from .delivery.release import overlay_dir
 
     release = _release(args)
     changed = overlay.render(Path(args.platform_dir), args.environment, release)
-    target = overlay.overlay_dir(Path(args.platform_dir), args.environment)
+    target = overlay_dir(Path(args.platform_dir), args.environment)
     print(json.dumps({"changed": changed, "path": str(target)}))
     return 0
 
@@ -168,7 +162,7 @@ def _platform_repo(args: argparse.Namespace, workdir: Path):
     from .delivery.platform_repo import PlatformRepo
 
     token = os.environ.get("PLATFORM_REPO_TOKEN") or None
-    return PlatformRepo(args.platform_repo, workdir, token, args.provider).clone()
+    return PlatformRepo(args.platform_repo, workdir, token).clone()
 
 
 def cmd_push_overlay(args: argparse.Namespace) -> int:
@@ -196,8 +190,9 @@ def cmd_push_overlay(args: argparse.Namespace) -> int:
 def cmd_open_promotion(args: argparse.Namespace) -> int:
     import tempfile
 
-    from .delivery import overlay
-    from .delivery.promotion import client_for, open_promotion, repository_path
+    from .delivery import review
+    from .delivery.promotion import open_promotion, repository_path
+    from .delivery.release import read_release
     from .delivery.rollout import Strategy
 
     # Bad input stops here, before any clone.
@@ -214,11 +209,11 @@ def cmd_open_promotion(args: argparse.Namespace) -> int:
         comparison = markdown(compare(prometheus, args.compare_window))
     token = os.environ.get("PLATFORM_REPO_TOKEN", "")
     repository = args.repository or repository_path(args.platform_repo)
-    reviews = client_for(args.provider, args.api_url, repository, token)
+    reviews = review.connect(args.api_url, repository, token)
     with tempfile.TemporaryDirectory() as tmp:
         repo = _platform_repo(args, Path(tmp))
         facts = None
-        staging = overlay.read_release(repo.path, "staging")
+        staging = read_release(repo.path, "staging")
         if staging is not None and not args.no_metrics:
             from . import registry
             from .delivery.registration import version_facts
@@ -265,25 +260,27 @@ def cmd_retrain_receiver(args: argparse.Namespace) -> int:
     import contextlib
     import logging
 
-    from .retrain_receiver import PrefectApi, RetrainReceiver, serve
-
     settings = load_settings()
-    api = os.environ.get("PREFECT_API_URL")
-    if not api:
+    if not os.environ.get("PREFECT_API_URL"):  # Prefect would start a throw-away server
         print("retrain receiver: set PREFECT_API_URL to the Prefect API", file=sys.stderr)
         return 1
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    receiver = RetrainReceiver(
-        PrefectApi(api, os.environ.get("PREFECT_API_KEY"), settings.retrain_deployment),
-        settings.retrain_cooldown_seconds,
-    )
-    server = serve(receiver, settings.retrain_receiver_host, settings.retrain_receiver_port)
-    print(
-        f"retrain receiver on {settings.retrain_receiver_host}:{server.server_address[1]}",
-        flush=True,
-    )
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+    from prefect.client.orchestration import get_client
+
+    from .retrain_receiver import PrefectRuns, RetrainReceiver, serve
+
+    # Prefect's client reads PREFECT_API_URL and PREFECT_API_KEY (or _AUTH_STRING) itself.
+    with get_client(httpx_settings={"timeout": 15.0}, sync_client=True) as client:
+        receiver = RetrainReceiver(
+            PrefectRuns(client, settings.retrain_deployment), settings.retrain_cooldown_seconds
+        )
+        server = serve(receiver, settings.retrain_receiver_host, settings.retrain_receiver_port)
+        print(
+            f"retrain receiver on {settings.retrain_receiver_host}:{server.server_address[1]}",
+            flush=True,
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
     return 0
 
 
@@ -314,6 +311,8 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .delivery.review import provider
+
     parser = argparse.ArgumentParser(prog="{{ cookiecutter.project_slug }}", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -405,7 +404,6 @@ def build_parser() -> argparse.ArgumentParser:
             default=PLATFORM_REPO_URL,
             help="git URL of the platform repo (token: PLATFORM_REPO_TOKEN)",
         )
-        command.add_argument("--provider", default=CI_PROVIDER, choices=["github", "gitlab"])
 
     render = commands.add_parser(
         "render-overlay", help="write this model's overlay into a platform repo checkout"
@@ -428,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--repository", help="OWNER/NAME for the API (default: from the URL)")
     promote.add_argument(
         "--api-url",
-        help="REST API root (default: GITHUB_API_URL, CI_API_V4_URL, or the public service)",
+        help=f"REST API root (default: ${provider().api_url_variable}, or the public service)",
     )
     promote.add_argument(
         "--no-metrics", action="store_true", help="leave the registry comparison out of the body"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
+from .jsonhttp import HttpError, status_of
 from .settings import CHALLENGER_ALIAS, CHAMPION_ALIAS, STAGING_ALIAS, Settings
 
 log = logging.getLogger(__name__)
@@ -47,12 +47,12 @@ def check_reachable(uri: str, timeout: float) -> None:
     if not uri.startswith(("http://", "https://")):
         return
     try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as response:
-            if response.status == 200:
-                return
-            problem = f"HTTP {response.status}"
-    except (OSError, ValueError) as error:
-        problem = str(getattr(error, "reason", error))
+        status = status_of(f"{uri.rstrip('/')}/health", timeout=timeout)
+        if status == 200:
+            return
+        problem = f"HTTP {status}"
+    except HttpError as error:
+        problem = error.reason
     raise RegistryError(
         f"MLflow at {uri} is unreachable ({problem}) after {timeout:g} s: start it, fix "
         "MLFLOW_TRACKING_URI, or unset it to use the local registry"

@@ -14,7 +14,9 @@ a restarted receiver (or a second one) decides the same:
 - a new incident within the cool-down after the last run the receivers started is skipped
   ("cool-down"); Alertmanager sends it again at its repeat interval, and it starts then.
 Resolved alerts, other alerts and other models' alerts are ignored; a malformed payload gets
-400 naming what is wrong.
+400 naming what is wrong. Prefect is reached through its own client (the training image has
+Prefect), configured as every Prefect client is: PREFECT_API_URL, PREFECT_API_KEY or
+PREFECT_API_AUTH_STRING; a failing Prefect API gets 502, so Alertmanager sends again.
 """
 
 from __future__ import annotations
@@ -23,11 +25,25 @@ import json
 import logging
 import re
 import threading
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from uuid import UUID
+
+import httpx
+import pydantic
+from prefect.client.orchestration import SyncPrefectClient
+from prefect.client.schemas.actions import DeploymentFlowRunCreate
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowRunFilter,
+    FlowRunFilterExpectedStartTime,
+    FlowRunFilterTags,
+)
+from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.exceptions import PrefectException
 
 from .settings import FLOW_NAME, MODEL_NAME
 
@@ -38,6 +54,9 @@ STARTED_BY = "drift-alert"  # the tag of every run the receiver starts
 # A webhook body larger than this is refused before it is read (Alertmanager's are a few KiB).
 MAX_BODY_BYTES = 1 << 20
 FRACTION = re.compile(r"\.\d+")
+# What a failing Prefect API raises through its client: unreachable or timed out, an error
+# status (the deployment not found included), an answer that is not a flow run.
+PREFECT_FAILURES = (httpx.HTTPError, PrefectException, pydantic.ValidationError, OSError)
 
 
 class PayloadError(ValueError):
@@ -91,56 +110,49 @@ def incident_of(alert: dict[str, Any]) -> str:
     return f"incident:{alert['fingerprint']}@{since.strftime('%Y%m%dT%H%M%SZ')}"
 
 
-class PrefectApi:
-    """The few Prefect REST calls the receiver makes (Prefect server or Prefect Cloud)."""
+class PrefectRuns:
+    """The few Prefect calls the receiver makes (Prefect server or Prefect Cloud)."""
 
-    def __init__(
-        self, api_url: str, api_key: str | None = None, deployment: str = "kubernetes"
-    ) -> None:
-        self.api_url = api_url.rstrip("/")
+    def __init__(self, client: SyncPrefectClient, deployment: str = "kubernetes") -> None:
+        self.client = client
         self.deployment = deployment
-        self.headers = {"Content-Type": "application/json"}
-        if api_key:
-            self.headers["Authorization"] = f"Bearer {api_key}"
 
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        request = urllib.request.Request(
-            self.api_url + path,
-            method=method,
-            headers=self.headers,
-            data=json.dumps(body).encode() if body is not None else None,
-        )
-        with urllib.request.urlopen(request, timeout=15) as response:
-            return response.status, json.load(response)
+    def deployment_id(self) -> UUID:
+        return self.client.read_deployment_by_name(f"{FLOW_NAME}/{self.deployment}").id
 
-    def deployment_id(self) -> str:
-        return self.call("GET", f"/deployments/name/{FLOW_NAME}/{self.deployment}")[1]["id"]
-
-    def runs(self, deployment_id: str, tags: list[str], since: datetime | None = None) -> list:
+    def runs(self, deployment_id: UUID, tags: list[str], since: datetime | None = None) -> list:
         """Runs of the deployment with every tag in `tags` (newest first), limited to five."""
-        runs: dict[str, Any] = {"tags": {"all_": tags}}
+        flow_runs = FlowRunFilter(tags=FlowRunFilterTags(all_=tags))
         if since is not None:
-            runs["expected_start_time"] = {"after_": since.isoformat()}
-        return self.call("POST", "/flow_runs/filter", {
-            "flow_runs": runs, "deployments": {"id": {"any_": [deployment_id]}},
-            "sort": "EXPECTED_START_TIME_DESC", "limit": 5,
-        })[1]  # fmt: skip
+            flow_runs.expected_start_time = FlowRunFilterExpectedStartTime(after_=since)
+        return self.client.read_flow_runs(
+            flow_run_filter=flow_runs,
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+            sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+            limit=5,
+        )
 
     def start_run(
-        self, deployment_id: str, reason: str, tags: list[str], idempotency_key: str
-    ) -> tuple[dict[str, Any], bool]:
+        self, deployment_id: UUID, reason: str, tags: list[str], idempotency_key: str
+    ) -> tuple[FlowRun, bool]:
         """The run for `idempotency_key`, and whether this call created it (Prefect answers
-        201 for a new run and 200 with the existing one for a key it has seen)."""
-        status, run = self.call(
-            "POST",
-            f"/deployments/{deployment_id}/create_flow_run",
-            {"parameters": {"reason": reason}, "tags": tags, "idempotency_key": idempotency_key},
+        201 for a new run and 200 with the existing one for a key it has seen; the client's
+        `create_flow_run_from_deployment` keeps only the run, so the call is made with the
+        client's own request method and schema)."""
+        run = DeploymentFlowRunCreate(
+            parameters={"reason": reason}, tags=tags, idempotency_key=idempotency_key
         )
-        return run, status == 201
+        response = self.client.request(
+            "POST",
+            "/deployments/{id}/create_flow_run",
+            path_params={"id": deployment_id},
+            json=run.model_dump(mode="json", exclude_unset=True),
+        )
+        return FlowRun.model_validate(response.json()), response.status_code == 201
 
 
 class RetrainReceiver:
-    def __init__(self, prefect: PrefectApi, cooldown_seconds: float) -> None:
+    def __init__(self, prefect: PrefectRuns, cooldown_seconds: float) -> None:
         self.prefect = prefect
         self.cooldown_seconds = cooldown_seconds
         self._lock = threading.Lock()  # one decision at a time in this process
@@ -166,11 +178,11 @@ class RetrainReceiver:
                 if not created:  # another receiver started it a moment ago
                     outcome["skipped"].append({"incident": incident, "reason": "already started"})
                     continue
-                log.warning("started training run %s for %s (%s)", run["id"], incident, reason)
-                outcome["started"].append({"incident": incident, "flow_run": run["id"]})
+                log.warning("started training run %s for %s (%s)", run.id, incident, reason)
+                outcome["started"].append({"incident": incident, "flow_run": str(run.id)})
         return outcome
 
-    def _reason_to_skip(self, deployment_id: str, incident: str) -> str | None:
+    def _reason_to_skip(self, deployment_id: UUID, incident: str) -> str | None:
         if self.prefect.runs(deployment_id, [STARTED_BY, incident]):
             return "already started"
         if self.cooldown_seconds > 0:
@@ -198,7 +210,7 @@ def serve(receiver: RetrainReceiver, host: str, port: int) -> ThreadingHTTPServe
                 return self._send(400, {"error": "the body is not JSON"})
             except PayloadError as error:
                 return self._send(400, {"error": str(error)})
-            except (urllib.error.URLError, OSError, KeyError) as error:
+            except PREFECT_FAILURES as error:
                 log.error("Prefect API call failed: %s", error)  # Alertmanager retries on 5xx
                 return self._send(502, {"error": f"the Prefect API failed: {error}"})
 

@@ -11,18 +11,15 @@ served enough to tell.
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 
+from ..jsonhttp import HttpError, request_json
 from ..settings import MODEL_NAME
 from . import DeliveryError
-from .overlay import namespace
-from .rollout import CANDIDATE, STABLE
+from .release import CANDIDATE, STABLE, namespace
 
 MIN_REQUESTS = 100  # the candidate's requests in the window before any verdict
 ERROR_MARGIN = 0.01  # the candidate's error ratio may exceed the default's by one point
@@ -59,12 +56,13 @@ class Prometheus:
             parameters["time"] = str(self.at)
         url = f"{self.url}/api/v1/query?{urllib.parse.urlencode(parameters)}"
         try:
-            with urllib.request.urlopen(url, timeout=15) as response:
-                answer = json.load(response)
-        except urllib.error.HTTPError as error:
-            raise DeliveryError(f"Prometheus rejected {expression!r}: HTTP {error.code}") from None
-        except OSError as error:
-            raise DeliveryError(f"Prometheus at {self.url}: {error}") from None
+            answer = request_json("GET", url, timeout=15)
+        except HttpError as error:
+            if error.status is None:
+                raise DeliveryError(f"Prometheus at {self.url}: {error.reason}") from None
+            raise DeliveryError(
+                f"Prometheus rejected {expression!r}: HTTP {error.status}: {error.detail}"
+            ) from None
         return answer["data"]["result"]
 
     def by_predictor(self, expression: str) -> dict[str, float]:

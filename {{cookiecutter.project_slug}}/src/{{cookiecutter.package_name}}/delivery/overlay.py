@@ -10,23 +10,23 @@ patches, survive every CI run. Writing the same release twice changes nothing.
 from __future__ import annotations
 
 import filecmp
-import io
-import re
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from ruamel.yaml import YAML
-
-from ..settings import MODEL_NAME, NAMESPACE_PREFIX, PRODUCTION_ALIAS, STAGING_ALIAS
+from ..settings import MODEL_NAME
 from . import DeliveryError
+from .release import (
+    Release,
+    base_images,
+    dump,
+    environment_alias,
+    namespace,
+    overlay_dir,
+    read_release,
+    yaml,
+)
 
-ENVIRONMENTS = {"staging": STAGING_ALIAS, "production": PRODUCTION_ALIAS}
 REPO_ROOT = Path(__file__).resolve().parents[3]
-IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-# The image names of k8s/base (kustomization `images:`), by component.
-COMPONENTS = ("serve", "drift", "train")
 # Kustomize components of k8s/base that one environment only includes, where the base has
 # them: retraining on drift is decided by production's traffic (k8s/base/retrain/).
 ENVIRONMENT_PARTS = {"staging": (), "production": ("retrain",)}
@@ -48,62 +48,6 @@ configMapGenerator:
 """
 
 
-@dataclass(frozen=True)
-class Release:
-    """What an environment runs: the image tag (the commit) and the model version."""
-
-    image_tag: str
-    model_version: str
-    digests: dict[str, str] = field(default_factory=dict)  # component -> sha256:...
-
-    def __post_init__(self) -> None:
-        problems = []
-        if not IMAGE_TAG.match(self.image_tag):
-            problems.append(
-                f"image tag {self.image_tag!r}: must be 1-128 of [A-Za-z0-9_.-], "
-                "not starting with '.' or '-'"
-            )
-        if not (self.model_version.isdigit() and int(self.model_version) > 0):
-            problems.append(f"model version {self.model_version!r}: must be a positive integer")
-        for component, digest in self.digests.items():
-            if component not in COMPONENTS:
-                problems.append(f"digest for {component!r}: components are {', '.join(COMPONENTS)}")
-            elif not DIGEST.match(digest):
-                problems.append(f"{component} digest {digest!r}: must be sha256: and 64 hex digits")
-        if problems:
-            raise DeliveryError("; ".join(problems))
-
-
-def environment_alias(environment: str) -> str:
-    if environment not in ENVIRONMENTS:
-        raise DeliveryError(
-            f"environment {environment!r}: must be one of {', '.join(ENVIRONMENTS)}"
-        )
-    return ENVIRONMENTS[environment]
-
-
-def namespace(environment: str) -> str:
-    environment_alias(environment)
-    return f"{NAMESPACE_PREFIX}-{environment}"
-
-
-def overlay_dir(platform_root: Path, environment: str) -> Path:
-    environment_alias(environment)
-    return platform_root / "models" / MODEL_NAME / environment
-
-
-def base_images(base_dir: Path) -> dict[str, str]:
-    """Component -> full image name, from the `images:` of k8s/base/kustomization.yaml."""
-    document = _yaml().load((base_dir / "kustomization.yaml").read_text())
-    names = {entry["name"]: entry["newName"] for entry in document.get("images", [])}
-    images = {}
-    for component in COMPONENTS:
-        key = MODEL_NAME if component == "serve" else f"{MODEL_NAME}-{component}"
-        if key in names:
-            images[component] = names[key]
-    return images
-
-
 def render(
     platform_root: Path, environment: str, release: Release, base_dir: Path | None = None
 ) -> bool:
@@ -114,13 +58,13 @@ def render(
         raise DeliveryError(f"{base_dir}: no kustomization.yaml (the model repo's k8s/base)")
     target = overlay_dir(platform_root, environment)
     kustomization = target / "kustomization.yaml"
-    yaml = _yaml()
+    writer = yaml()
     text = (
         kustomization.read_text()
         if kustomization.exists()
         else NEW_OVERLAY % {"environment": environment, "namespace": namespace(environment)}
     )
-    document = yaml.load(text)
+    document = writer.load(text)
     # The namespace the platform deploys the environment into (Argo CD sets the same): the
     # overlay renders alike with and without it, components' references included.
     document["namespace"] = namespace(environment)
@@ -128,41 +72,13 @@ def render(
     _set_literals(document, {"MODEL_VERSION": release.model_version, "MODEL_ALIAS": alias})
     _set_parts(document, [p for p in ENVIRONMENT_PARTS[environment]
                           if (base_dir / p / "kustomization.yaml").exists()])  # fmt: skip
-    rendered = _dump(yaml, document)
+    rendered = dump(writer, document)
 
     changed = _sync_tree(base_dir, target / "base")
     if not kustomization.exists() or kustomization.read_text() != rendered:
         kustomization.write_text(rendered)
         changed = True
     return changed
-
-
-def read_release(platform_root: Path, environment: str) -> Release | None:
-    """The release an environment's overlay pins, or None if it has no overlay yet."""
-    kustomization = overlay_dir(platform_root, environment) / "kustomization.yaml"
-    if not kustomization.exists():
-        return None
-    document = _yaml().load(kustomization.read_text())
-    pinned = {image.get("name"): image for image in document.get("images") or []}
-    names = base_images(kustomization.parent / "base")
-    serve = pinned.get(names.get("serve"))
-    literals = dict(
-        item.split("=", 1)
-        for generator in document.get("configMapGenerator") or []
-        for item in generator.get("literals") or []
-    )
-    if serve is None and (kustomization.parent / "rollout.yaml").exists():
-        from .rollout import current  # a rollout pins the serving image in its patch
-
-        return current(platform_root).stable
-    if serve is None or "MODEL_VERSION" not in literals:
-        raise DeliveryError(f"{kustomization}: no image or MODEL_VERSION for {MODEL_NAME}")
-    digests = {
-        component: str(pinned[name]["digest"])
-        for component, name in names.items()
-        if name in pinned and pinned[name].get("digest")
-    }
-    return Release(str(serve["newTag"]), literals["MODEL_VERSION"], digests)
 
 
 def promote(platform_root: Path, source: str, target: str) -> bool:
@@ -244,16 +160,3 @@ def _identical(comparison: filecmp.dircmp) -> bool:
     if mismatch or errors:
         return False
     return all(_identical(sub) for sub in comparison.subdirs.values())
-
-
-def _yaml() -> YAML:
-    yaml = YAML()  # round-trip: keeps comments, order and quoting
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.preserve_quotes = True
-    return yaml
-
-
-def _dump(yaml: YAML, document) -> str:
-    stream = io.StringIO()
-    yaml.dump(document, stream)
-    return stream.getvalue()

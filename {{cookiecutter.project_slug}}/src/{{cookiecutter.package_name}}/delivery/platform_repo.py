@@ -14,23 +14,20 @@ from pathlib import Path
 
 from ..settings import MODEL_NAME
 from . import DeliveryError
+from .review import provider
 
 MAIN_BRANCH = "main"
 PUSH_ATTEMPTS = 5
-# Username git sends with the token over HTTPS, per provider.
-TOKEN_USERS = {"github": "x-access-token", "gitlab": "oauth2"}
 REJECTED = ("[rejected]", "non-fast-forward", "fetch first", "failed to push some refs")
 
 
 class PlatformRepo:
-    def __init__(
-        self, url: str, workdir: Path, token: str | None = None, provider: str = "github"
-    ) -> None:
+    def __init__(self, url: str, workdir: Path, token: str | None = None) -> None:
         self.url = url
         self.path = workdir / "platform"
         self._env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
         if token:
-            user = TOKEN_USERS.get(provider, "x-access-token")
+            user = provider().git_user  # the forge's user name for a token over HTTPS
             basic = base64.b64encode(f"{user}:{token}".encode()).decode()
             self._env |= {
                 "GIT_CONFIG_COUNT": "1",

@@ -8,8 +8,7 @@ from mlflow import MlflowClient
 
 from ..settings import CHAMPION_ALIAS, MODEL_NAME, STAGING_ALIAS, Settings
 from . import DeliveryError
-from .overlay import DIGEST
-from .promotion import VersionFacts
+from .release import DIGEST, VersionFacts
 
 COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
 IMAGE = re.compile(r"^[a-z0-9.-]+(?::[0-9]+)?(?:/[a-z0-9._-]+)+(?::[A-Za-z0-9_.-]+)?$")

@@ -23,24 +23,32 @@ import copy
 from dataclasses import dataclass
 from pathlib import Path
 
-from ruamel.yaml import YAML
-
-from ..settings import CANDIDATE_ALIAS, MODEL_NAME, SERVING_RUNTIME
+from ..settings import MODEL_NAME, SERVING_RUNTIME
 from . import DeliveryError, overlay
+from .release import (
+    CANDIDATE,
+    ROLE_LABEL,
+    ROLLOUT_PATCH,
+    STABLE,
+    STRATEGY_LABEL,
+    TAG_LABEL,
+    VERSION_LABEL,
+    Release,
+    base_images,
+    dump,
+    model_container,
+    overlay_dir,
+    predictor_release,
+    read_release,
+    rollout_predictors,
+    yaml,
+)
 
 STRATEGIES = ("replace", "canary", "shadow", "ab")
-PATCH = "rollout.yaml"
 # The candidate's own drift service (when the model has one): a Deployment and a Service
 # beside the default's, watching the candidate's version (the request log carries both).
 DRIFT = "rollout-drift.yaml"
 DRIFT_COMPONENT = "drift-candidate"
-# The candidate predictor is named like the registry alias the platform gives its version.
-STABLE, CANDIDATE = "default", CANDIDATE_ALIAS
-# Predictor labels: Seldon copies them to the predictor's pods (and so to their metrics).
-ROLE_LABEL = "mlops/predictor-role"
-VERSION_LABEL = "mlops/model-version"
-TAG_LABEL = "mlops/image-tag"
-STRATEGY_LABEL = "mlops/rollout-strategy"
 
 
 @dataclass(frozen=True)
@@ -79,58 +87,37 @@ class Strategy:
 @dataclass(frozen=True)
 class Rollout:
     strategy: Strategy
-    stable: overlay.Release
-    candidate: overlay.Release
-
-
-def _yaml() -> YAML:
-    return overlay._yaml()
+    stable: Release
+    candidate: Release
 
 
 def patch_path(platform_root: Path) -> Path:
-    return overlay.overlay_dir(platform_root, "production") / PATCH
+    return overlay_dir(platform_root, "production") / ROLLOUT_PATCH
 
 
 def current(platform_root: Path) -> Rollout | None:
     """The rollout production runs, or None."""
-    path = patch_path(platform_root)
-    if not path.exists():
+    predictors = rollout_predictors(overlay_dir(platform_root, "production"))
+    if predictors is None:
         return None
-    predictors = {
-        p["labels"][ROLE_LABEL]: p for p in _yaml().load(path.read_text())["spec"]["predictors"]
-    }
     candidate = predictors[CANDIDATE]
     traffic = candidate.get("traffic")
     strategy = Strategy(candidate["labels"][STRATEGY_LABEL], int(traffic) if traffic else None)
-
-    def release(predictor) -> overlay.Release:
-        labels = predictor["labels"]
-        return overlay.Release(labels[TAG_LABEL], str(labels[VERSION_LABEL]), _digest(predictor))
-
-    return Rollout(strategy, release(predictors["stable"]), release(candidate))
-
-
-def _digest(predictor) -> dict[str, str]:
-    image = _model_container(predictor)["image"]
-    return {"serve": image.split("@", 1)[1]} if "@" in image else {}
-
-
-def _model_container(predictor):
-    return predictor["componentSpecs"][0]["spec"]["containers"][0]
+    return Rollout(strategy, predictor_release(predictors["stable"]), predictor_release(candidate))
 
 
 def _base_predictor(base_dir: Path):
     from ..runtimes import protocol
 
     manifest = base_dir / "runtimes" / SERVING_RUNTIME / protocol.MANIFEST
-    document = _yaml().load(manifest.read_text())
+    document = yaml().load(manifest.read_text())
     return copy.deepcopy(document["spec"]["predictors"][0])
 
 
-def _pinned(predictor, image_name: str, release: overlay.Release, role: str, strategy: Strategy):
+def _pinned(predictor, image_name: str, release: Release, role: str, strategy: Strategy):
     pinned = copy.deepcopy(predictor)
     digest = release.digests.get("serve")
-    container = _model_container(pinned)
+    container = model_container(pinned)
     container["image"] = f"{image_name}@{digest}" if digest else f"{image_name}:{release.image_tag}"
     env = container.setdefault("env", [])
     env[:] = [e for e in env if e.get("name") != "MODEL_VERSION"]
@@ -152,13 +139,13 @@ def start(platform_root: Path, strategy: Strategy) -> Rollout | None:
             f"a {running.strategy.name} rollout of version {running.candidate.model_version} "
             "runs in production: finish or abort it first (--finish / --abort)"
         )
-    staging = overlay.read_release(platform_root, "staging")
+    staging = read_release(platform_root, "staging")
     if staging is None:
         raise DeliveryError("nothing to promote: staging has no overlay yet")
     if strategy.name == "replace":
         overlay.promote(platform_root, "staging", "production")
         return None
-    production = overlay.read_release(platform_root, "production")
+    production = read_release(platform_root, "production")
     if production is None:
         raise DeliveryError(
             f"a {strategy.name} rollout needs a version already in production: the first "
@@ -166,15 +153,15 @@ def start(platform_root: Path, strategy: Strategy) -> Rollout | None:
         )
     if production.model_version == staging.model_version:
         raise DeliveryError(f"production already runs version {staging.model_version}")
-    target = overlay.overlay_dir(platform_root, "production")
-    staging_base = overlay.overlay_dir(platform_root, "staging") / "base"
-    image = overlay.base_images(target / "base")["serve"]
+    target = overlay_dir(platform_root, "production")
+    staging_base = overlay_dir(platform_root, "staging") / "base"
+    image = base_images(target / "base")["serve"]
     stable = _pinned(_base_predictor(target / "base"), image, production, "stable", strategy)
     candidate = _pinned(_base_predictor(staging_base), image, staging, CANDIDATE, strategy)
     for predictor, name in ((stable, STABLE), (candidate, CANDIDATE)):
         predictor["name"] = name
         # The predictor's name in its request logs and metrics (`predictor` label).
-        _model_container(predictor)["env"].insert(0, {"name": "PREDICTOR_ID", "value": name})
+        model_container(predictor)["env"].insert(0, {"name": "PREDICTOR_ID", "value": name})
     candidate["replicas"] = 1
     candidate.pop("traffic", None)
     if strategy.name == "shadow":
@@ -194,25 +181,25 @@ def start(platform_root: Path, strategy: Strategy) -> Rollout | None:
         "# Written by `open-promotion --strategy`; ended by a pull request from\n"
         "# `open-promotion --finish` (the candidate replaces the default) or `--abort`.\n"
     )
-    yaml = _yaml()
-    (target / PATCH).write_text(header + overlay._dump(yaml, patch))
+    writer = yaml()
+    (target / ROLLOUT_PATCH).write_text(header + dump(writer, patch))
     drift = _candidate_drift(target / "base", staging)
     if drift:
-        text = "---\n".join(overlay._dump(yaml, d) for d in drift)
+        text = "---\n".join(dump(writer, d) for d in drift)
         note = f"# The drift service of the rollout's candidate, version {staging.model_version}.\n"
         (target / DRIFT).write_text(note + text)
     _edit_kustomization(target, add_patch=True, serve_image=None, drift=bool(drift))
     return Rollout(strategy, production, staging)
 
 
-def _candidate_drift(base_dir: Path, candidate: overlay.Release) -> list:
+def _candidate_drift(base_dir: Path, candidate: Release) -> list:
     """A Deployment and a Service like the default drift service's, for the candidate's
     version: own consumer group, own pods (the default's selectors do not match them), and
     a Service labelled like the default's so the same ServiceMonitor scrapes it."""
     source = base_dir / "drift-service.yaml"
     if not source.exists():
         return []
-    documents = {d["kind"]: d for d in _yaml().load_all(source.read_text())}
+    documents = {d["kind"]: d for d in yaml().load_all(source.read_text())}
     name = f"{MODEL_NAME}-{DRIFT_COMPONENT}"
     deployment = copy.deepcopy(documents["Deployment"])
     deployment["metadata"]["name"] = name
@@ -221,7 +208,7 @@ def _candidate_drift(base_dir: Path, candidate: overlay.Release) -> list:
     template = deployment["spec"]["template"]
     template["metadata"]["labels"]["app.kubernetes.io/component"] = DRIFT_COMPONENT
     container = template["spec"]["containers"][0]
-    container["image"] = overlay.base_images(base_dir)["drift"]  # retagged like the default's
+    container["image"] = base_images(base_dir)["drift"]  # retagged like the default's
     container["env"][:0] = [
         {"name": "MODEL_VERSION", "value": candidate.model_version},
         {"name": "DRIFT_CONSUMER_GROUP", "value": name},
@@ -231,7 +218,7 @@ def _candidate_drift(base_dir: Path, candidate: overlay.Release) -> list:
     service["spec"]["selector"]["app.kubernetes.io/component"] = DRIFT_COMPONENT
     # These live in the overlay, out of reach of the base's common labels: add them here
     # (the ServiceMonitor selects Services by them).
-    kustomization = _yaml().load((base_dir / "kustomization.yaml").read_text())
+    kustomization = yaml().load((base_dir / "kustomization.yaml").read_text())
     entries = kustomization.get("labels") or []
     common = {k: v for entry in entries for k, v in entry["pairs"].items()}
     for document in (deployment, service):
@@ -242,14 +229,14 @@ def _candidate_drift(base_dir: Path, candidate: overlay.Release) -> list:
 def finish(platform_root: Path) -> Rollout:
     """Production runs the candidate alone (on the base staging built it with)."""
     running = _running(platform_root, "finish")
-    staging = overlay.read_release(platform_root, "staging")
+    staging = read_release(platform_root, "staging")
     if staging is None or staging.model_version != running.candidate.model_version:
         raise DeliveryError(
             f"staging no longer runs the candidate (version {running.candidate.model_version}): "
             "abort this rollout and promote staging's version instead"
         )
     _remove_patch(platform_root)
-    staging_base = overlay.overlay_dir(platform_root, "staging") / "base"
+    staging_base = overlay_dir(platform_root, "staging") / "base"
     overlay.render(platform_root, "production", running.candidate, staging_base)
     return running
 
@@ -258,7 +245,7 @@ def abort(platform_root: Path) -> Rollout:
     """Production runs its default predictor alone again, as before the rollout."""
     running = _running(platform_root, "abort")
     _remove_patch(platform_root)
-    target = overlay.overlay_dir(platform_root, "production")
+    target = overlay_dir(platform_root, "production")
     _edit_kustomization(target, add_patch=False, serve_image=running.stable)
     return running
 
@@ -271,33 +258,33 @@ def _running(platform_root: Path, action: str) -> Rollout:
 
 
 def _remove_patch(platform_root: Path) -> None:
-    target = overlay.overlay_dir(platform_root, "production")
+    target = overlay_dir(platform_root, "production")
     _edit_kustomization(target, add_patch=False, serve_image=None)
     patch_path(platform_root).unlink()
     (target / DRIFT).unlink(missing_ok=True)
 
 
 def _edit_kustomization(
-    target: Path, add_patch: bool, serve_image: overlay.Release | None, drift: bool = False
+    target: Path, add_patch: bool, serve_image: Release | None, drift: bool = False
 ):
     """List or unlist the patch (and the candidate's drift service); drop the serving image
     pin (in the patch while rolling out) or restore it from `serve_image`."""
-    yaml = _yaml()
+    writer = yaml()
     path = target / "kustomization.yaml"
-    document = yaml.load(path.read_text())
+    document = writer.load(path.read_text())
     resources = document["resources"]
     resources[:] = [r for r in resources if r != DRIFT]
     if drift:
         resources.append(DRIFT)
     patches = document.get("patches") or []
-    patches = [p for p in patches if p.get("path") != PATCH]
+    patches = [p for p in patches if p.get("path") != ROLLOUT_PATCH]
     if add_patch:
-        patches.append({"path": PATCH})
+        patches.append({"path": ROLLOUT_PATCH})
     if patches:
         document["patches"] = patches
     elif "patches" in document:
         del document["patches"]
-    name = overlay.base_images(target / "base")["serve"]
+    name = base_images(target / "base")["serve"]
     images = document.get("images") or []
     images[:] = [i for i in images if i.get("name") != name]
     if serve_image is not None:
@@ -306,4 +293,4 @@ def _edit_kustomization(
             entry["digest"] = serve_image.digests["serve"]
         images.insert(0, entry)
     document["images"] = images
-    path.write_text(overlay._dump(yaml, document))
+    path.write_text(dump(writer, document))

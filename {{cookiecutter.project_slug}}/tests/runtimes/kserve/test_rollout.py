@@ -10,8 +10,8 @@ import pytest
 from {{ cookiecutter.package_name }}.delivery import DeliveryError
 from {{ cookiecutter.package_name }}.delivery.rollout import Strategy
 
-from ...fake_review_api import FakeReviewApi
-from ...test_delivery import TOKEN, promote_argv, push_overlay, run_cli
+from ...delivery_cli import TOKEN, promote_argv, push_overlay, run_cli
+from ...review_apis import fake_review_api
 
 
 @pytest.mark.parametrize(("name", "traffic"), [("canary", 10), ("ab", 50), ("shadow", None)])
@@ -24,7 +24,7 @@ def test_traffic_splitting_strategies_are_refused_by_name(name, traffic):
 def test_a_refused_rollout_commits_and_pushes_nothing(platform, capsys, monkeypatch):
     monkeypatch.setenv("PLATFORM_REPO_TOKEN", TOKEN)
     assert push_overlay(capsys, platform, version="4", tag="aaaaaaa")[0] == 0
-    with FakeReviewApi("github", "acme/mlops-platform", TOKEN) as api:
+    with fake_review_api("acme/mlops-platform", TOKEN) as api:
         promote = promote_argv(platform, "acme/mlops-platform", api.url)
         code, answer = run_cli(capsys, *promote, "--strategy", "canary", "--traffic", "10")
         assert code == 1 and "--strategy replace" in answer

@@ -9,18 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.delivery import DeliveryError, overlay, rollout
+from {{ cookiecutter.package_name }}.delivery import DeliveryError, overlay, release, rollout
 from {{ cookiecutter.package_name }}.delivery.promotion import BRANCH
 from {{ cookiecutter.package_name }}.delivery.rollout import Strategy
 from {{ cookiecutter.package_name }}.settings import IMAGES, MODEL_NAME
 
-from ...fake_review_api import FakeReviewApi
-from ...git_repos import git
-from ...test_delivery import TOKEN, kustomize, promote_argv, push_overlay, remote_file, run_cli
-from ...test_manifests import validate
+from ...delivery_cli import TOKEN, merge_promotion, promote_argv, push_overlay, run_cli
+from ...git_repos import remote_file
+from ...manifests import kustomize, validate
+from ...review_apis import fake_review_api
 
-STABLE = overlay.Release("aaaaaaa", "4")
-CANDIDATE = overlay.Release("bbbbbbb", "5", {"serve": "sha256:" + "c" * 64})
+STABLE = release.Release("aaaaaaa", "4")
+CANDIDATE = release.Release("bbbbbbb", "5", {"serve": "sha256:" + "c" * 64})
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def platform_dir(tmp_path: Path) -> Path:
 
 
 def production(root: Path) -> list[dict]:
-    return kustomize(overlay.overlay_dir(root, "production"))
+    return kustomize(release.overlay_dir(root, "production"))
 
 
 def predictors(root: Path) -> dict[str, dict]:
@@ -82,7 +82,7 @@ def test_each_strategy_renders_two_pinned_predictors_with_the_traffic_asked_for(
                   and d["data"].get("MODEL_VERSION"))  # fmt: skip
     assert config["data"]["MODEL_VERSION"] == "4"
     assert rollout.current(platform_dir) == rollout.Rollout(strategy, STABLE, CANDIDATE)
-    assert overlay.read_release(platform_dir, "production") == STABLE
+    assert release.read_release(platform_dir, "production") == STABLE
 
 
 {%- if cookiecutter.include_drift_detection %}
@@ -132,7 +132,7 @@ def test_finish_leaves_the_candidate_alone_and_abort_restores_production(platfor
     found = predictors(platform_dir)
     assert list(found) == ["default"] and "traffic" not in found["default"]
     assert container(found["default"])["image"].endswith("@sha256:" + "c" * 64)
-    assert overlay.read_release(platform_dir, "production") == CANDIDATE
+    assert release.read_release(platform_dir, "production") == CANDIDATE
     assert rollout.current(platform_dir) is None
 
 
@@ -189,7 +189,7 @@ def test_a_bad_rollout_request_commits_and_pushes_nothing(platform, capsys, monk
     """Through the command line, as CI runs it: refused before a clone or before a push."""
     monkeypatch.setenv("PLATFORM_REPO_TOKEN", TOKEN)
     assert push_overlay(capsys, platform, version="4", tag="aaaaaaa")[0] == 0
-    with FakeReviewApi("github", "acme/mlops-platform", TOKEN) as api:
+    with fake_review_api("acme/mlops-platform", TOKEN) as api:
         promote = promote_argv(platform, "acme/mlops-platform", api.url)
         code, answer = run_cli(capsys, *promote, "--strategy", "canary", "--traffic", "150")
         assert code == 1 and "from 1 to 99" in answer
@@ -202,41 +202,32 @@ def test_a_bad_rollout_request_commits_and_pushes_nothing(platform, capsys, monk
     assert sorted(p.name for p in refs.iterdir()) == ["main"], "no promotion branch pushed"
 
 
-def merge_promotion(platform: str, tmp_path: Path) -> None:
-    """What a reviewer's merge does: the promotion branch lands on main."""
-    checkout = tmp_path / "reviewer"
-    shutil.rmtree(checkout, ignore_errors=True)
-    git("clone", "--quiet", platform, str(checkout), cwd=tmp_path)
-    git("merge", "--quiet", "--ff-only", f"origin/{BRANCH}", cwd=checkout)
-    git("push", "--quiet", "origin", "HEAD:main", cwd=checkout)
-
-
 def test_a_canary_then_its_finish_are_pull_requests(platform, capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("PLATFORM_REPO_TOKEN", TOKEN)
-    with FakeReviewApi("github", "acme/mlops-platform", TOKEN) as api:
+    with fake_review_api("acme/mlops-platform", TOKEN) as api:
         promote = promote_argv(platform, "acme/mlops-platform", api.url)
         assert push_overlay(capsys, platform, version="4", tag="aaaaaaa")[0] == 0
         assert run_cli(capsys, *promote)[1]["action"] == "created"  # the first: a replace
         merge_promotion(platform, tmp_path)
-        api.reviews[0]["state"] = "closed"  # merged
+        api.merge()
 
         assert push_overlay(capsys, platform, version="5", tag="bbbbbbb")[0] == 0
         code, answer = run_cli(capsys, *promote, "--strategy", "canary", "--traffic", "25")
         assert code == 0 and answer["action"] == "created", answer
-        assert api.reviews[-1]["title"].endswith("to production as a canary")
-        assert "canary, 25 % of the traffic to the candidate" in api.reviews[-1]["body"]
+        assert api.review().title.endswith("to production as a canary")
+        assert "canary, 25 % of the traffic to the candidate" in api.review().body
         patch = remote_file(
             platform, BRANCH, f"models/{MODEL_NAME}/production/rollout.yaml", tmp_path
         )
         assert "traffic: 25" in patch and "traffic: 75" in patch
         merge_promotion(platform, tmp_path)
-        api.reviews[-1]["state"] = "closed"
+        api.merge()
 
         code, answer = run_cli(capsys, *promote, "--strategy", "shadow")
         assert code == 1 and "a canary rollout of version 5 runs" in answer
         code, answer = run_cli(capsys, *promote, "--finish")
         assert code == 0 and answer["action"] == "created", answer
-        assert api.reviews[-1]["title"] == f"Finish the canary rollout of {MODEL_NAME} version 5"
+        assert api.review().title == f"Finish the canary rollout of {MODEL_NAME} version 5"
         kustomization = remote_file(
             platform, BRANCH, f"models/{MODEL_NAME}/production/kustomization.yaml", tmp_path
         )
