@@ -1,13 +1,15 @@
 """This repo's manifests as Argo CD renders them (`kubectl kustomize`), and their strict
 validation: built-in kinds against the Kubernetes API schemas (kubernetes-validate, strict:
-unknown fields fail), custom resources against our strict schemas in tests/schemas/, and the
-pod specs inside the model server's resource against the Kubernetes PodSpec schema.
+unknown fields fail), custom resources against our strict schemas (tests/schemas/; the
+serving runtime's beside its tests), and the pod specs inside the model server's resource
+against the Kubernetes PodSpec schema.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
+from importlib import import_module
 from pathlib import Path
 
 import jsonschema
@@ -15,12 +17,14 @@ import kubernetes_validate
 import yaml
 
 from {{ cookiecutter.package_name }}.delivery import overlay, release
+from {{ cookiecutter.package_name }}.settings import SERVING_RUNTIME
 
 REPO = Path(__file__).resolve().parents[1]
 KUBERNETES_VERSION = "1.32"
+# What this repo's serving runtime adds: its resource kind, schema and pod specs.
+RUNTIME = import_module(f"{__package__}.runtimes.{SERVING_RUNTIME}.manifest")
 CUSTOM_SCHEMAS = {
-    "SeldonDeployment": "seldondeployment.schema.json",
-    "InferenceService": "inferenceservice.schema.json",
+    RUNTIME.KIND: RUNTIME.SCHEMA,
     "ServiceMonitor": "servicemonitor.schema.json",
     "PrometheusRule": "prometheusrule.schema.json",
     "PodMonitor": "podmonitor.schema.json",
@@ -42,14 +46,7 @@ def schema(kind: str) -> dict:
 
 def pod_specs(document: dict) -> list[dict]:
     """The Kubernetes pod specs inside a model server resource."""
-    if document["kind"] == "SeldonDeployment":
-        return [component["spec"] for predictor in document["spec"]["predictors"]
-                for component in predictor["componentSpecs"]]  # fmt: skip
-    if document["kind"] == "InferenceService":  # the predictor inlines a PodSpec
-        extension = set(schema("InferenceService")["x-component-extension"])
-        predictor = document["spec"]["predictor"]
-        return [{k: v for k, v in predictor.items() if k not in extension}]
-    return []
+    return RUNTIME.pod_specs(document) if document["kind"] == RUNTIME.KIND else []
 
 
 def validate(document: dict) -> None:

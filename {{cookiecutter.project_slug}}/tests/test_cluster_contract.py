@@ -17,7 +17,7 @@ import yaml
 from {{ cookiecutter.package_name }}.delivery import contract, release
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME
 
-from .manifests import rendered_environments
+from .manifests import RUNTIME, rendered_environments
 
 REPO = Path(__file__).resolve().parents[1]
 ENVIRONMENTS = ("staging", "production")
@@ -87,13 +87,8 @@ def mutate(documents: list[dict], kind: str, change) -> list[dict]:
     return changed
 
 
-def server_pod(document: dict) -> dict:
-    if document["kind"] == "SeldonDeployment":
-        return document["spec"]["predictors"][0]["componentSpecs"][0]["spec"]
-    return document["spec"]["predictor"]
-
-
-SERVER = "{{ 'SeldonDeployment' if cookiecutter.serving_runtime == 'seldon-core' else 'InferenceService' }}"
+SERVER = RUNTIME.KIND
+server_pod = RUNTIME.server_pod
 MUTATIONS = {
     "privileged container": (
         SERVER,
@@ -122,13 +117,7 @@ MUTATIONS = {
         lambda d: d["metadata"].update(name="renamed"),
         f"serviceAccountName: no ServiceAccount {MODEL_NAME} in",
     ),
-{%- if cookiecutter.serving_runtime == "seldon-core" %}
-    "Seldon's executor injected": (
-        "SeldonDeployment",
-        lambda d: d["spec"]["predictors"][0].pop("annotations"),
-        "containers[seldon-container-engine].securityContext.capabilities.drop: must include ALL",
-    ),
-{%- endif %}
+    **{case: (SERVER, change, line) for case, (change, line) in RUNTIME.CONTRACT_MUTATIONS.items()},
 }
 
 

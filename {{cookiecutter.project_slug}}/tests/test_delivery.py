@@ -137,7 +137,7 @@ def test_the_token_never_reaches_git_config_urls_or_errors(tmp_path):
     [
         ("https://github.com/acme/mlops-platform.git", "acme/mlops-platform"),
         ("https://gitlab.example.com/group/sub/platform", "group/sub/platform"),
-        ("git@github.com:acme/platform.git", "acme/platform"),
+        ("git@git.example.com:acme/platform.git", "acme/platform"),
     ],
 )
 def test_the_api_repository_comes_from_the_platform_url(url, path):

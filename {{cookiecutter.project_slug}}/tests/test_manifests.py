@@ -1,7 +1,7 @@
 """Every manifest this repo ships, rendered as Argo CD will render it, validated strictly.
 
 Built-in kinds against the Kubernetes API schemas (kubernetes-validate, strict: unknown
-fields fail); custom resources against strict schemas of our own in tests/schemas/, and
+fields fail); custom resources against strict schemas of our own, and
 the pod specs inside the model server's resource against the Kubernetes PodSpec schema.
 """
 
@@ -15,7 +15,15 @@ import pytest
 
 from {{ cookiecutter.package_name }}.delivery import release
 
-from .manifests import REPO, kustomize, pod_specs, rendered_environments, schema, validate
+from .manifests import (
+    REPO,
+    RUNTIME,
+    kustomize,
+    pod_specs,
+    rendered_environments,
+    schema,
+    validate,
+)
 
 
 def test_every_rendered_manifest_validates_strictly(tmp_path):
@@ -29,11 +37,7 @@ def test_every_rendered_manifest_validates_strictly(tmp_path):
 
 
 MISSPELT = [
-    ("SeldonDeployment", ["spec", "predictors", 0, "traffik"], 100),
-    ("SeldonDeployment", ["spec", "predictors", 0, "graph", "type"], "MODLE"),
-    ("InferenceService", ["spec", "predictr"], {}),
-    ("InferenceService", ["spec", "predictor", "scaleMetric"], "cpus"),
-    ("InferenceService", ["spec", "predictor", "canaryTrafficPercent"], 101),
+    *((RUNTIME.KIND, path, value) for path, value in RUNTIME.MISSPELT),
     ("ServiceMonitor", ["spec", "endpoints", 0, "interval"], "fifteen seconds"),
 ]
 
@@ -54,7 +58,7 @@ def test_the_custom_schemas_reject_misspelt_fields():
 
 def test_a_misspelt_pod_field_fails_the_pod_spec_check():
     server = next(d for d in kustomize(REPO / "k8s" / "base") if pod_specs(d))
-    pod_spec = {{ 'server["spec"]["predictors"][0]["componentSpecs"][0]["spec"]' if cookiecutter.serving_runtime == "seldon-core" else 'server["spec"]["predictor"]' }}
+    pod_spec = RUNTIME.server_pod(server)
     pod_spec["containers"][0]["imag"] = "x"
     with pytest.raises(kubernetes_validate.ValidationError):
         validate(server)

@@ -176,7 +176,7 @@ def test_every_metric_the_alerts_and_dashboard_use_is_exported(
     predictions = f"{model_server.http}{protocol.PREDICT_PATH}"
     assert post(predictions, protocol.request_body([[5.1, 3.5, 1.4, 0.2]]))[0] == 200
     assert post(predictions, protocol.request_body([[5.1]]))[0] == 400
-    # Seldon reports a failed request's metrics with the next call: a readiness check.
+    # A runtime may report a failed request's metrics with the next call: a readiness check.
     assert get(f"{model_server.http}{protocol.READY_PATH}")[0] == 200
     exported = exported_names(scrape(model_server.metrics))
     if DRIFT_DETECTION:

@@ -36,7 +36,7 @@ def test_each_image_runs_its_command_as_a_non_root_user_with_only_its_dependenci
         text = built[stage]
         assert text.startswith("FROM base"), stage
         assert "USER 10001" in text, stage
-        serve_lock = REPO / "requirements-serve.lock"  # MLServer needs an older FastAPI
+        serve_lock = REPO / "requirements-serve.lock"  # a serving runtime with pins of its own
         lock = serve_lock.name if stage == "serve" and serve_lock.exists() else "requirements.lock"
         installs = re.findall(rf'pip install .*-c {re.escape(lock)} "\.\[(\w+)\]"', text)
         assert installs == [stage], stage

@@ -1,7 +1,7 @@
 """The command line of this model: `{{ cookiecutter.project_slug }} <command>`.
 
 Each CI step and Makefile target calls one of these commands, so behaviour is the same on a
-laptop, in GitHub Actions and in GitLab CI, and it is tested like any other code.
+laptop and in CI, and it is tested like any other code.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_ci_env(args: argparse.Namespace) -> int:
-    """KEY=VALUE lines for CI (GitHub: >> $GITHUB_ENV; GitLab: a dotenv report)."""
+    """KEY=VALUE lines for CI (appended to its environment file or a dotenv report)."""
     values = {
         "MODEL_NAME": MODEL_NAME,
         "PLATFORM_REPO_URL": PLATFORM_REPO_URL,
@@ -129,7 +129,7 @@ def cmd_register(args: argparse.Namespace) -> int:
     result = register_build(
         client, settings, args.commit, args.image, args.digest, args.pipeline_url
     )
-    if args.env_file:  # CI reads the version to deploy from here ($GITHUB_ENV, dotenv)
+    if args.env_file:  # CI reads the version to deploy from here
         with open(args.env_file, "a") as env_file:
             env_file.write(f"MODEL_VERSION={result['staging_version']}\n")
     print(json.dumps(result))

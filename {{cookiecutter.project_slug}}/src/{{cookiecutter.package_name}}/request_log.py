@@ -60,8 +60,8 @@ class _Entry:
 class DeltaCounts:
     """Thread-safe counters exported as metrics, read as deltas since the last read.
 
-    Seldon's custom metrics are increments reported per request, so each count is handed
-    over exactly once, whichever request (or health check) asks next.
+    Some runtimes take custom metrics as increments reported per request, so each count is
+    handed over exactly once, whichever request (or health check) asks next.
     """
 
     def __init__(self, *names: str) -> None:

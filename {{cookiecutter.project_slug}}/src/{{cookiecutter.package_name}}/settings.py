@@ -18,7 +18,7 @@ PACKAGE_NAME = "{{ cookiecutter.package_name }}"
 TEMPLATE_VERSION = "{{ cookiecutter.__template_version }}"
 # The GitOps repo Argo CD syncs: CI writes this model's Kustomize overlays there.
 PLATFORM_REPO_URL = "{{ cookiecutter.platform_repo_url }}"
-# Where CI runs ("github" or "gitlab"): the API the promotion request goes through.
+# Where CI runs: the review API the promotion request goes through (delivery/review/).
 CI_PROVIDER = "{{ cookiecutter.ci_provider }}"
 # The images CI builds, one per Dockerfile target (k8s/base/kustomization.yaml names them too).
 CONTAINER_REGISTRY = "{{ cookiecutter.container_registry }}"

@@ -25,7 +25,7 @@ REPOSITORY_PATH = re.compile(r"^[\w.-]+(?:/[\w.-]+)+$")
 
 
 def repository_path(url: str) -> str:
-    """`owner/name` (GitLab: `group/sub/name`) of an https or ssh git URL."""
+    """`owner/name` (or `group/sub/name`) of an https or ssh git URL."""
     match = REPOSITORY_URL.match(url)
     path = match["path"].removesuffix(".git") if match else ""
     if not REPOSITORY_PATH.match(path):

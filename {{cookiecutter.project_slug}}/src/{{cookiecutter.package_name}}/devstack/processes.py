@@ -74,8 +74,8 @@ def stop(target: subprocess.Popen | int, timeout: float = 15) -> bool:
     """SIGTERM the process group `target` leads, SIGKILL it if any of it is left after
     `timeout`; False if the group was gone already.
 
-    The whole group: a server's workers (the Seldon microservice's gRPC process, MLflow's
-    and Prefect's uvicorn) would otherwise outlive it and keep its port.
+    The whole group: a server's workers (a model server's gRPC process, MLflow's and
+    Prefect's uvicorn) would otherwise outlive it and keep its port.
     """
     pid = target if isinstance(target, int) else target.pid
     try:

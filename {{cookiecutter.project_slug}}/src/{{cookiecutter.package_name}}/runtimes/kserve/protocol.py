@@ -65,7 +65,7 @@ def server_command(settings: Settings, workers: int, threads: int) -> tuple[list
     MLServer reads its settings from MLSERVER_* variables; with no model-settings.json in the
     folder it serves the one model MLSERVER_MODEL_* describe. Inference runs in the server
     process (`parallel_workers` 0: the model is small, and the custom metrics stay in one
-    registry); `workers`/`threads` are the Seldon runtime's knobs and are not used here.
+    registry); `workers`/`threads` are not used by this runtime.
     """
     executable = Path(sys.executable).with_name("mlserver")
     if not executable.exists():
