@@ -137,11 +137,13 @@ def test_defaults_of_both_templates_agree(platform):
 def test_model_resource_schemas_are_the_model_repos_own(platform):
     """The platform validates overlays with the same strict schemas the model repo tests with."""
     _, root = platform
-    model_schemas = MODEL_TEMPLATE / "tests" / "schemas"
+    tests = MODEL_TEMPLATE / "tests"
+    model_schemas = {path.name: path for path in tests.glob("schemas/*.schema.json")}
+    model_schemas |= {path.name: path for path in tests.glob("runtimes/*/*.schema.json")}
     kinds = ["seldondeployment", "inferenceservice", "servicemonitor", "podmonitor",
              "prometheusrule", "alertmanagerconfig"]  # fmt: skip
     for name in (f"{kind}.schema.json" for kind in kinds):
-        assert (root / "schemas" / name).read_text() == (model_schemas / name).read_text(), name
+        assert (root / "schemas" / name).read_text() == model_schemas[name].read_text(), name
 
 
 def test_the_work_pool_runs_a_model_repos_training_deployment(platform, tmp_path):
