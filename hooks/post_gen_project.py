@@ -19,7 +19,6 @@ MACHINE_SPECIFIC_KEYS = {"_output_dir", "_repo_dir", "__prompts__"}
 # The values of the options that pick whole-file variants (cookiecutter.json lists them too).
 VARIANT_VALUES = {
     "serving_runtime": ("seldon-core", "kserve"),
-    "drift_library": ("alibi-detect", "evidently"),
 }
 
 
@@ -30,12 +29,19 @@ def optional_paths(answers: dict) -> list[tuple[bool, list[str]]]:
         (answers["ci_provider"] == "github", [".github"]),
         (answers["ci_provider"] == "gitlab", [".gitlab-ci.yml"]),
         (answers["include_drift_detection"], [
-            f"{package}/drift", "tests/test_drift.py", "benchmarks/drift_throughput.py",
+            f"{package}/drift", "tests/test_drift.py", "tests/drift",
+            "benchmarks/drift_throughput.py",
             "k8s/base/drift-service.yaml", "k8s/base/drift-servicemonitor.yaml",
             f"{package}/retrain_receiver.py", "tests/test_retrain_receiver.py",
             "tests/drift_process.py", "scripts/loop_demo.py", "compose/alertmanager.yml",
             "benchmarks/closed_loop.py",
             "k8s/base/retrain", "tests/schemas/alertmanagerconfig.schema.json",
+        ]),
+        (answers["drift_library"] == "alibi-detect", [
+            f"{package}/drift/libraries/alibi_detect", "tests/drift/libraries/alibi_detect",
+        ]),
+        (answers["drift_library"] == "evidently", [
+            f"{package}/drift/libraries/evidently", "tests/drift/libraries/evidently",
         ]),
         (answers["serving_runtime"] == "seldon-core", [
             "k8s/base/seldondeployment.yaml", "tests/schemas/seldondeployment.schema.json",
@@ -60,7 +66,6 @@ def variant_paths(answers: dict) -> dict[str, list[str]]:
             f"{package}/protocol.py",
             "tests/test_serving.py",
         ],
-        "drift_library": [f"{package}/drift/detector.py"],
     }
 
 

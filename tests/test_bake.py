@@ -70,8 +70,9 @@ OPTIONAL_FILES = {
     ("include_drift_detection", True): {
         "src/{pkg}/drift/__init__.py", "src/{pkg}/drift/config.py", "src/{pkg}/drift/drift.toml",
         "src/{pkg}/drift/detector.py", "src/{pkg}/drift/messages.py", "src/{pkg}/drift/windows.py",
-        "src/{pkg}/drift/base.py",
+        "src/{pkg}/drift/base.py", "src/{pkg}/drift/libraries/__init__.py",
         "src/{pkg}/drift/metrics.py", "src/{pkg}/drift/service.py", "tests/test_drift.py",
+        "tests/drift/__init__.py", "tests/drift/libraries/__init__.py",
         "benchmarks/drift_throughput.py",
         "k8s/base/drift-service.yaml", "k8s/base/drift-servicemonitor.yaml",
         "src/{pkg}/retrain_receiver.py", "tests/test_retrain_receiver.py",
@@ -79,6 +80,19 @@ OPTIONAL_FILES = {
         "k8s/base/retrain/kustomization.yaml", "k8s/base/retrain/retrain-receiver.yaml",
         "tests/schemas/alertmanagerconfig.schema.json",
         "scripts/loop_demo.py", "compose/alertmanager.yml", "benchmarks/closed_loop.py",
+    },
+    # (only with drift detection: see expected_files)
+    ("drift_library", "alibi-detect"): {
+        "src/{pkg}/drift/libraries/alibi_detect/__init__.py",
+        "src/{pkg}/drift/libraries/alibi_detect/detector.py",
+        "tests/drift/libraries/alibi_detect/__init__.py",
+        "tests/drift/libraries/alibi_detect/test_library.py",
+    },
+    ("drift_library", "evidently"): {
+        "src/{pkg}/drift/libraries/evidently/__init__.py",
+        "src/{pkg}/drift/libraries/evidently/detector.py",
+        "tests/drift/libraries/evidently/__init__.py",
+        "tests/drift/libraries/evidently/test_library.py",
     },
     ("serving_runtime", "seldon-core"): {
         "k8s/base/seldondeployment.yaml", "tests/schemas/seldondeployment.schema.json",
@@ -93,6 +107,8 @@ OPTIONAL_FILES = {
 def expected_files(answers: dict, package: str) -> set[str]:
     files = set(COMMON_FILES)
     for (option, value), paths in OPTIONAL_FILES.items():
+        if option == "drift_library" and not answers["include_drift_detection"]:
+            continue
         if answers[option] == value:
             files |= paths
     return {f.format(pkg=package) for f in files}

@@ -91,8 +91,9 @@ def test_variant_files_take_the_plain_name_and_the_others_go(tmp_path, runtime, 
     package = root / "src" / "iris_classifier"
     serving = (package / "serving.py").read_text()
     assert ("class MLServerModel(MLModel)" in serving) == (runtime == "kserve")
-    detector = (package / "drift" / "detector.py").read_text()
-    assert ("from evidently" in detector) == (library == "evidently")
+    module = library.replace("-", "_")
+    for libraries in (package / "drift" / "libraries", root / "tests" / "drift" / "libraries"):
+        assert sorted(p.name for p in libraries.iterdir() if p.is_dir()) == [module]
 
 
 def test_non_boolean_for_a_boolean_option_is_rejected(tmp_path):

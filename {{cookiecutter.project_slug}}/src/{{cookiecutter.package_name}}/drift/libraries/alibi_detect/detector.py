@@ -1,9 +1,7 @@
-"""Fit the drift detector with Alibi Detect at training time, save it with the model, load it.
+"""Alibi Detect's detectors behind `DriftLibrary`: fit, save with `save_detector`, load.
 
-The detector is saved with Alibi Detect's `save_detector` into `drift_detector/detector/` of
-the model's MLflow run (`base.py`). Loading one is a file read (milliseconds); nothing is
-refitted at start-up. Importing this module imports Alibi Detect, which takes seconds (it
-loads transformers): the training flow imports it only inside its drift task.
+Importing this module imports Alibi Detect (seconds): `libraries.load()` does it when a
+detector is first fitted or loaded.
 """
 
 from __future__ import annotations
@@ -17,63 +15,62 @@ import numpy as np
 from alibi_detect import cd
 from alibi_detect.saving import load_detector, save_detector
 
-from . import base
-from .base import DETECTOR_DIR, DriftDetectorError, DriftResult, download
-from .config import DriftConfig
+from ...base import DriftDetectorError, DriftLibrary, DriftResult
+from ...config import DriftConfig
+from . import KINDS
 
-__all__ = ["DriftDetectorError", "DriftResult", "FittedDetector", "download", "fit", "load",
-           "log_to_run", "save"]  # fmt: skip
+# Each neutral kind and the Alibi Detect detector running that test. Their batch verdict
+# uses the Bonferroni correction (their default), as every library's does.
+DETECTORS = {
+    "tabular": cd.TabularDrift,  # K-S for numeric features, chi-squared for categorical ones
+    "ks": cd.KSDrift,
+    "cvm": cd.CVMDrift,
+    "chi2": cd.ChiSquareDrift,
+}
 
 
 @dataclass
-class FittedDetector:
-    """An Alibi Detect detector and the config it was fitted with."""
+class AlibiDetector:
+    """An Alibi Detect detector and the names of the features it watches."""
 
     detector: Any
-    config: DriftConfig
+    features: tuple[str, ...]
 
-    def test(self, rows: np.ndarray) -> DriftResult:
-        """Test a window of full model-input rows (all features, model order)."""
-        window = rows[:, self.config.feature_indices]
+    def test(self, window: np.ndarray) -> DriftResult:
         data = self.detector.predict(window, drift_type="batch")["data"]
-        p_values, statistics = np.atleast_1d(data["p_val"]), np.atleast_1d(data["distance"])
-        names = self.config.features
-        return DriftResult(
-            drift=bool(data["is_drift"]),
-            threshold=float(data["threshold"]),
-            p_values={n: float(p) for n, p in zip(names, p_values, strict=True)},
-            statistics={n: float(s) for n, s in zip(names, statistics, strict=True)},
-        )
+        return DriftResult.per_feature(
+            self.features, data["is_drift"], data["threshold"],
+            np.atleast_1d(data["p_val"]), np.atleast_1d(data["distance"]),
+        )  # fmt: skip
 
 
-def fit(reference: np.ndarray, config: DriftConfig, seed: int) -> FittedDetector:
-    """Fit on a sample of at most `reference_sample_size` training rows (all features)."""
-    x_ref = base.reference_sample(reference, config, seed)
-    kwargs: dict[str, Any] = {"p_val": config.p_value}
-    if config.kind == "TabularDrift":  # categories inferred from the reference sample
-        kwargs["categories_per_feature"] = {
-            config.features.index(name): None for name in config.categorical_features
-        }
-    with warnings.catch_warnings():  # "all features are numerical": that is the config
-        warnings.simplefilter("ignore", UserWarning)
-        detector = getattr(cd, config.kind)(x_ref, **kwargs)
-    return FittedDetector(detector, config)
+class AlibiDetect(DriftLibrary):
+    kinds = KINDS
+    logger = "alibi_detect"
+
+    def fit(self, reference: np.ndarray, config: DriftConfig) -> AlibiDetector:
+        kwargs: dict[str, Any] = {"p_val": config.p_value}
+        if config.kind == "tabular":  # categories inferred from the reference sample
+            kwargs["categories_per_feature"] = {
+                config.features.index(name): None for name in config.categorical_features
+            }
+        with warnings.catch_warnings():  # "all features are numerical": that is the config
+            warnings.simplefilter("ignore", UserWarning)
+            detector = DETECTORS[config.kind](reference, **kwargs)
+        return AlibiDetector(detector, config.features)
+
+    def save(self, detector: AlibiDetector, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)  # (save_detector warns when it must)
+        save_detector(detector.detector, directory)
+
+    def load(self, directory: Path, config: DriftConfig) -> AlibiDetector:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                detector = load_detector(directory)
+        except (OSError, ValueError) as error:  # missing or unreadable files
+            raise DriftDetectorError(f"{directory}: no saved detector ({error}): retrain") from None
+        return AlibiDetector(detector, config.features)
 
 
-def save(fitted: FittedDetector, directory: Path, feature_names: list[str]) -> None:
-    save_detector(fitted.detector, directory / DETECTOR_DIR)
-    base.write_config(fitted.config, directory, feature_names)
-
-
-def log_to_run(fitted: FittedDetector, feature_names: list[str]) -> None:
-    """Log the detector as `drift_detector/` of the active MLflow run (the model's run)."""
-    base.log_to_run(lambda directory: save(fitted, directory, feature_names), fitted.config)
-
-
-def load(directory: Path, model_features: list[str]) -> FittedDetector:
-    """Load a saved detector; refuse one fitted for other model features."""
-    config = base.read_config(directory, model_features)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        detector = load_detector(directory / DETECTOR_DIR)
-    return FittedDetector(detector, config)
+LIBRARY = AlibiDetect()
