@@ -45,6 +45,8 @@ class AlibiDetector:
 
 
 class AlibiDetect(DriftLibrary):
+    """Alibi Detect as this repo's drift library."""
+
     kinds = KINDS
     logger = "alibi_detect"
 
@@ -60,7 +62,7 @@ class AlibiDetect(DriftLibrary):
         return AlibiDetector(detector, config.features)
 
     def save(self, detector: AlibiDetector, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)  # (save_detector warns when it must)
+        directory.mkdir(parents=True, exist_ok=True)  # else save_detector logs a warning
         save_detector(detector.detector, directory)
 
     def load(self, directory: Path, config: DriftConfig) -> AlibiDetector:

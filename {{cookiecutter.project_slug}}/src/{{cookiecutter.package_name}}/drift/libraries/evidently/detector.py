@@ -77,6 +77,8 @@ class EvidentlyDetector:
 
 
 class Evidently(DriftLibrary):
+    """Evidently's statistical tests as this repo's drift library."""
+
     kinds = KINDS
     logger = "evidently"
 
