@@ -45,14 +45,6 @@ def remove_excluded(root: Path, answers: dict) -> None:
             path.unlink()
 
 
-def choose_drift_detector(root: Path, answers: dict) -> None:
-    """Transitional: the chosen drift library's module takes the plain name."""
-    drift = root / "src" / answers["package_name"] / "drift"
-    chosen = drift / f"detector.{answers['drift_library']}.py"
-    if chosen.exists():
-        chosen.rename(drift / "detector.py")
-
-
 def template_commit(repo_dir: str) -> str | None:
     """The template's git commit, when it was generated from a git checkout."""
     try:
@@ -102,7 +94,6 @@ def main() -> int:
     answers = json.loads(r"""{{ cookiecutter | tojson }}""")
     root = Path.cwd()
     remove_excluded(root, answers)
-    choose_drift_detector(root, answers)
     write_monitoring_files(root, answers["package_name"])
     record_answers(root, answers)
     return 0

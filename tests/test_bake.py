@@ -36,8 +36,6 @@ GENERATED_FILES = {
     "compose/rules.yml",
 }  # fmt: skip
 TEMPLATE = ROOT / "{{cookiecutter.project_slug}}"
-# Transitional: a whole-file variant of the drift library takes the plain name.
-RENAMED = {f"detector.{value}.py": "detector.py" for value in OPTIONS["drift_library"]}
 
 
 def template_files(package: str) -> set[str]:
@@ -62,8 +60,7 @@ def expected_files(answers: dict, package: str) -> set[str]:
         f for f in template_files(package)
         if not any(f == e or f.startswith(f"{e}/") for e in excluded)
     }  # fmt: skip
-    renamed = {str(Path(f).with_name(RENAMED.get(Path(f).name, Path(f).name))) for f in kept}
-    return renamed | GENERATED_FILES
+    return kept | GENERATED_FILES
 
 
 def test_the_options_table_names_real_paths_and_every_value():

@@ -94,8 +94,10 @@ def test_a_bake_keeps_the_chosen_variants_directories_only(tmp_path, runtime, li
         f".{value}." in p.name for value in ("alibi-detect", "evidently")
     )]  # fmt: skip
     assert leftovers == []
-    detector = (root / "src/iris_classifier/drift/detector.py").read_text()
-    assert ("from evidently" in detector) == (library == "evidently")
+    package = root / "src" / "iris_classifier"
+    for libraries in (package / "drift" / "libraries", root / "tests" / "drift" / "libraries"):
+        kept = sorted(p.name for p in libraries.iterdir() if p.is_dir())
+        assert kept == [library.replace("-", "_")], libraries
 
 
 def test_non_boolean_for_a_boolean_option_is_rejected(tmp_path):

@@ -1,8 +1,8 @@
 """Measure the drift service: throughput, start-up (load vs refit) and detection delay.
 
 Runs the drift service's own loop (DriftService.step: Kafka consumer, message checks,
-windows, detector, metrics) against a real tansu broker, with the default dataset and the
-detector kind of drift.toml, and prints:
+windows, detector, metrics) against a real tansu broker, with the default dataset, the repo's
+drift library and the kind of drift.toml, and prints:
 - rows/s sustained from Kafka through the detector to the metrics, for a backlog of
   single-row messages (what single-row predictions log) and of 10-row messages
   (target: >= 5,000 rows/s);
@@ -189,6 +189,7 @@ def main() -> int:
     logging.getLogger("{{ cookiecutter.package_name }}").setLevel(logging.ERROR)
     from {{ cookiecutter.package_name }}.drift import detector
     from {{ cookiecutter.package_name }}.drift.config import load_config
+    from {{ cookiecutter.package_name }}.settings import DRIFT_LIBRARY
 
     config = load_config()
     reference = _reference()
@@ -205,7 +206,7 @@ def main() -> int:
         finally:
             broker.stop()
 
-    print(f"detector: {config.kind}, window {config.window_size} rows, "
+    print(f"drift library {DRIFT_LIBRARY}, kind {config.kind}, window {config.window_size} rows, "
           f"p-value {config.p_value}, {BACKLOG_ROWS} rows per throughput run")  # fmt: skip
     print(f"{'throughput (Kafka -> detector -> metrics)':<46}{'rows/s':>10}")
     print(f"{'  1-row messages':<46}{single:>10.0f}")

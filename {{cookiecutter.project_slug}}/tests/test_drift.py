@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,13 +17,18 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import jsonschema
 import numpy as np
 import pytest
 
 from {{ cookiecutter.package_name }}.data import FEATURES, load_dataset
+from {{ cookiecutter.package_name }}.drift import detector, libraries
+from {{ cookiecutter.package_name }}.drift.base import DriftLibrary
 from {{ cookiecutter.package_name }}.drift.config import (
+    CATEGORICAL_KINDS,
+    KINDS,
     DriftConfig,
     DriftConfigError,
     load_config,
@@ -32,7 +38,12 @@ from {{ cookiecutter.package_name }}.drift.messages import SkippedMessage, parse
 from {{ cookiecutter.package_name }}.drift.windows import WindowBuffer
 from {{ cookiecutter.package_name }}.request_log import message_schema
 from {{ cookiecutter.package_name }}.runtimes import protocol
-from {{ cookiecutter.package_name }}.settings import MODEL_NAME, SettingsError, load_settings
+from {{ cookiecutter.package_name }}.settings import (
+    DRIFT_LIBRARY,
+    MODEL_NAME,
+    SettingsError,
+    load_settings,
+)
 
 from .drift_process import (
     NAMES,
@@ -48,18 +59,23 @@ from .drift_process import (
 )
 from .probes import metric_total, post, promtool
 
-
 # -- the config file ------------------------------------------------------------------------
+SUPPORTED = [kind for kind in KINDS if kind in libraries.kinds()]  # in the order of KINDS
+
+
 def test_the_shipped_config_is_valid():
     config = load_config()
-    assert config.kind == "TabularDrift"
+    assert config.kind == "tabular"
     assert config.features == tuple(FEATURES)
 
 
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"kind": "MMDDrift"}, "kind='MMDDrift': must be one of"),
+        ({"kind": "MMDDrift"}, f"kind='MMDDrift': must be one of {', '.join(SUPPORTED)}"),
+        ({"kind": "TabularDrift"}, "kind='TabularDrift': now named 'tabular'"),
+        ({"kind": "ChiSquareDrift"}, "kind='ChiSquareDrift': now named 'chi2'"),
+        ({"kind": ["ks"]}, "kind=['ks']: must be one of"),
         ({"p_value": 0}, "p_value=0: must be a number between 0 and 1"),
         ({"p_value": 1.5}, "p_value=1.5"),
         ({"p_value": "0.05"}, "p_value='0.05'"),
@@ -71,8 +87,9 @@ def test_the_shipped_config_is_valid():
         ({"features": "all"}, "features='all': must be a list of feature names"),
         ({"features": [NAMES[0], NAMES[0]]}, "features: listed twice"),
         ({"features": [NAMES[0]], "categorical_features": [NAMES[1]]}, "not among the watched"),
-        ({"kind": "ChiSquareDrift"}, "list every watched feature in categorical_features"),
-        ({"kind": "KSDrift", "categorical_features": [NAMES[0]]}, "tests numbers only"),
+        ({"kind": "chi2"}, "kind='chi2' tests categories: list every watched feature"),
+        ({"kind": "ks", "categorical_features": [NAMES[0]]}, "kind='ks' tests numbers only"),
+        ({"kind": "cvm", "categorical_features": [NAMES[0]]}, "kind='cvm' tests numbers only"),
         ({"windw_size": 100}, "unknown key 'windw_size'"),
     ],
 )
@@ -173,16 +190,27 @@ def test_windows_keep_the_order_of_rows_across_messages_and_partitions():
     assert buffer.pending_rows == 0 and not buffer.committable()
 
 
-# -- the detector ---------------------------------------------------------------------------
+# -- the drift library and the detector ----------------------------------------------------
+def test_the_repo_holds_one_drift_library_and_it_meets_the_contract():
+    present = sorted(p.name for p in Path(libraries.__file__).parent.iterdir()
+                     if (p / "__init__.py").exists())  # fmt: skip
+    assert present == [DRIFT_LIBRARY.replace("-", "_")]
+    library = libraries.load()
+    assert isinstance(library, DriftLibrary)
+    assert library.kinds == libraries.kinds() and set(library.kinds) <= set(KINDS)
+
+
 @pytest.fixture(scope="module")
 def reference() -> np.ndarray:
     return load_dataset()[NAMES].to_numpy()
 
 
-@pytest.mark.parametrize("kind", ["TabularDrift", "KSDrift", "CVMDrift"])
-def test_a_saved_detector_loads_with_identical_results(kind, reference, tmp_path):
-    from {{ cookiecutter.package_name }}.drift import detector
+NUMERIC = [kind for kind in libraries.kinds() if kind not in CATEGORICAL_KINDS]
+CATEGORICAL = [kind for kind in libraries.kinds() if kind in CATEGORICAL_KINDS]
 
+
+@pytest.mark.parametrize("kind", NUMERIC)
+def test_a_saved_detector_loads_with_identical_results(kind, reference, tmp_path):
     config = DriftConfig(kind=kind)
     fitted = detector.fit(reference, config, seed=1)
     detector.save(fitted, tmp_path, NAMES)
@@ -191,15 +219,16 @@ def test_a_saved_detector_loads_with_identical_results(kind, reference, tmp_path
     assert loaded.test(window) == fitted.test(window)
     result = loaded.test(window)
     assert result.drift and result.drifted_features == [SHIFTED]
+    assert result.threshold == pytest.approx(config.p_value / len(NAMES))  # Bonferroni
+    assert not fitted.test(traffic(reference, 100, seed=3)).drift
     with pytest.raises(detector.DriftDetectorError, match="fitted on features"):
         detector.load(tmp_path, NAMES[:3])
 
 
-def test_chi_square_detector_on_categorical_features(reference):
-    from {{ cookiecutter.package_name }}.drift import detector
-
+@pytest.mark.parametrize("kind", CATEGORICAL)
+def test_a_categorical_detector_on_categorical_features(kind, reference):
     categorical = np.floor(reference)  # whole centimetres as categories
-    config = parse_config({"kind": "ChiSquareDrift", "categorical_features": NAMES})
+    config = parse_config({"kind": kind, "categorical_features": NAMES})
     fitted = detector.fit(categorical, config, seed=1)
     window = categorical[np.random.default_rng(3).permutation(len(categorical))[:100]]
     assert not fitted.test(window).drift
@@ -208,13 +237,57 @@ def test_chi_square_detector_on_categorical_features(reference):
     assert fitted.test(shifted).drifted_features == [SHIFTED]
 
 
+def test_tabular_tests_categories_with_chi2_and_numbers_with_ks(reference):
+    """The kinds mean the same in every library: tabular is chi2 per categorical feature and
+    ks per numeric one (same reference rows, same window, same p-values and statistics)."""
+    if not {"tabular", "ks", "chi2"} <= set(libraries.kinds()):
+        pytest.skip(f"{DRIFT_LIBRARY} does not offer tabular, ks and chi2")
+    data = reference.copy()
+    data[:, 0] = np.floor(data[:, 0])  # the first feature as categories
+    window = data[np.random.default_rng(4).permutation(len(data))[:100]]
+    window[:, 2] += 0.3
+    categorical = {"categorical_features": NAMES[:1]}
+    tabular = detector.fit(data, parse_config({"kind": "tabular", **categorical}), seed=1)
+    chi2 = detector.fit(data, parse_config({"kind": "chi2", "features": NAMES[:1], **categorical}),
+                        seed=1)  # fmt: skip
+    ks = detector.fit(data, parse_config({"kind": "ks", "features": NAMES[1:]}), seed=1)
+    together = tabular.test(window)
+    apart = {**chi2.test(window).p_values, **ks.test(window).p_values}
+    assert together.p_values == pytest.approx(apart, rel=1e-6)
+    statistics = {**chi2.test(window).statistics, **ks.test(window).statistics}
+    assert together.statistics == pytest.approx(statistics, rel=1e-6)
+
+
+def test_a_detector_of_another_library_or_an_old_config_is_refused(reference, tmp_path):
+    fitted = detector.fit(reference, DriftConfig(), seed=1)
+    detector.save(fitted, tmp_path, NAMES)
+    saved = tmp_path / detector.CONFIG_ARTIFACT
+    document = json.loads(saved.read_text())
+    assert document["library"] == DRIFT_LIBRARY
+    saved.write_text(json.dumps({**document, "library": "another-library"}))
+    with pytest.raises(detector.DriftDetectorError, match=r"saved by another-library.*retrain"):
+        detector.load(tmp_path, NAMES)
+    old = {**document, "config": {**document["config"], "kind": "TabularDrift"}}
+    saved.write_text(json.dumps(old))
+    with pytest.raises(detector.DriftDetectorError, match=r"now named 'tabular'.*retrain"):
+        detector.load(tmp_path, NAMES)
+
+
+def test_a_missing_detector_directory_is_a_detector_error(reference, tmp_path):
+    fitted = detector.fit(reference, DriftConfig(), seed=1)
+    detector.save(fitted, tmp_path, NAMES)
+    shutil.rmtree(tmp_path / detector.DETECTOR_DIR)
+    with pytest.raises(detector.DriftDetectorError, match="retrain"):
+        detector.load(tmp_path, NAMES)
+
+
 # -- the drift service, for real ------------------------------------------------------------
 @pytest.mark.slow
 def test_training_logs_the_detector_with_the_model(trained, tmp_path):
-    from {{ cookiecutter.package_name }}.drift import detector
-
     path = detector.download(trained.run_id, trained.version, tmp_path)
-    assert json.loads((path / "drift.json").read_text())["config"] == load_config().as_dict()
+    document = json.loads((path / "drift.json").read_text())
+    assert document["config"] == load_config().as_dict()
+    assert document["library"] == DRIFT_LIBRARY
     fitted = detector.load(path, NAMES)
     assert fitted.config == load_config()
 
@@ -355,7 +428,6 @@ def test_the_group_is_joined_again_after_a_broker_restart_with_a_commit_pending(
     gone: the service must join again and consume, not stay healthy with no partition."""
     if kafka.external:
         pytest.skip("an external broker cannot be stopped by the tests")
-    from {{ cookiecutter.package_name }}.drift import detector
     from {{ cookiecutter.package_name }}.drift.service import DriftService, WatchedVersion
 
     topic, group = f"drift-test-{uuid.uuid4().hex[:8]}", f"drift-test-{uuid.uuid4().hex[:8]}"

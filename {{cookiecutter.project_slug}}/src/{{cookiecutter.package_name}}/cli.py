@@ -243,7 +243,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    # Imported here: Alibi Detect takes seconds to import, the checks above do not need it.
+    # Imported here: the checks above need neither the drift service nor its library.
     from .drift.config import DriftConfigError
     from .drift.detector import DriftDetectorError
     from .drift.service import main as run_drift_service

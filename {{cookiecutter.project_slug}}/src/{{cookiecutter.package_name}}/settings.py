@@ -62,6 +62,8 @@ DEFAULT_PROMOTION_METRIC = "f1_macro"
 FLOW_NAME = f"train-{MODEL_NAME}"
 
 {%- if cookiecutter.include_drift_detection %}
+# The drift library (its package in drift/libraries/).
+DRIFT_LIBRARY = "{{ cookiecutter.drift_library }}"
 # The drift service's /metrics and /health port.
 DRIFT_HTTP_PORT = 8000
 {%- endif %}

@@ -1,27 +1,32 @@
-"""What every drift library shares: the reference sample, the test result, and the detector's
-place in MLflow.
+"""What every drift library offers (`DriftLibrary`), and the window test it gives back.
 
-A detector is saved into the artifacts of the same MLflow run as the model
-(`drift_detector/`): the library's own files in `detector/`, and `drift.json` with the
-validated config and the model's feature names, so a detector is always versioned with the
-model it watches. `detector.py` holds the library-specific fitting, saving and loading.
+Each library is one package in `libraries/`, named after it with `_` for `-`; a repo holds
+only the one `settings.DRIFT_LIBRARY` names, and the rest of the package reaches it through
+`libraries.kinds()` and `libraries.load()`, never by its name. A library's package holds:
+- `__init__.py`: `KINDS`, the neutral drift kinds it supports (of `config.KINDS`), and in its
+  docstring the library's version, licence and costs. Cheap to import: it does not import
+  the library, so validating `drift.toml` stays fast.
+- `detector.py`: `LIBRARY`, an instance of its `DriftLibrary` subclass. This module imports the
+  library at import (seconds, for some), so fitting or loading a detector pays that once and
+  the first window tested does not.
+
+Every library gives the same verdict for a window: drift when a watched feature's p-value is
+below the Bonferroni-corrected threshold (`p_value` / number of watched features), so the
+alerts and dashboards mean the same whichever library runs.
 """
 
 from __future__ import annotations
 
-import json
-import tempfile
-from collections.abc import Callable
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import numpy as np
 
-from .config import DriftConfig, parse_config
-
-ARTIFACT_PATH = "drift_detector"
-CONFIG_ARTIFACT = "drift.json"
-DETECTOR_DIR = "detector"
+if TYPE_CHECKING:
+    from .config import DriftConfig
 
 
 class DriftDetectorError(RuntimeError):
@@ -37,61 +42,53 @@ class DriftResult:
     p_values: dict[str, float]
     statistics: dict[str, float]
 
+    @classmethod
+    def per_feature(
+        cls,
+        names: Iterable[str],
+        drift: object,
+        threshold: float,
+        p_values: Iterable[float],
+        statistics: Iterable[float],
+    ) -> DriftResult:
+        """A result from values in the order of `names` (numpy scalars become floats)."""
+        names = list(names)
+        return cls(
+            drift=bool(drift),
+            threshold=float(threshold),
+            p_values={n: float(p) for n, p in zip(names, p_values, strict=True)},
+            statistics={n: float(s) for n, s in zip(names, statistics, strict=True)},
+        )
+
     @property
     def drifted_features(self) -> list[str]:
         return [name for name, p in self.p_values.items() if p < self.threshold]
 
 
-def reference_sample(reference: np.ndarray, config: DriftConfig, seed: int) -> np.ndarray:
-    """At most `reference_sample_size` training rows, watched features only, reproducibly."""
-    rng = np.random.default_rng(seed)
-    size = min(config.reference_sample_size, len(reference))
-    sample = reference[rng.choice(len(reference), size=size, replace=False)]
-    return sample[:, config.feature_indices].astype(np.float32)
+class Detector(Protocol):
+    """A library's detector, fitted on a reference sample."""
+
+    def test(self, window: np.ndarray) -> DriftResult:
+        """Test a window: the watched features only, in `config.features` order, float32."""
+        ...
 
 
-def write_config(config: DriftConfig, directory: Path, feature_names: list[str]) -> None:
-    document = {"config": config.as_dict(), "model_features": feature_names}
-    (directory / CONFIG_ARTIFACT).write_text(json.dumps(document, indent=2) + "\n")
+class DriftLibrary(ABC):
+    """A drift library: fits a detector per drift kind, saves it to a directory, loads it."""
 
+    # The neutral drift kinds it supports: its package's KINDS.
+    kinds: ClassVar[tuple[str, ...]]
+    # The library's logger, which the drift service keeps to warnings and errors.
+    logger: ClassVar[str]
 
-def read_config(directory: Path, model_features: list[str]) -> DriftConfig:
-    """The saved config; refuse a detector fitted for other model features."""
-    document = json.loads((directory / CONFIG_ARTIFACT).read_text())
-    if document["model_features"] != list(model_features):
-        raise DriftDetectorError(
-            f"the detector was fitted on features {document['model_features']}, the model "
-            f"takes {list(model_features)}: retrain to refit it"
-        )
-    return parse_config(document["config"])
+    @abstractmethod
+    def fit(self, reference: np.ndarray, config: DriftConfig) -> Detector:
+        """Fit `config.kind` on the reference sample (watched features, config order, float32)."""
 
+    @abstractmethod
+    def save(self, detector: Detector, directory: Path) -> None:
+        """Write the detector's own files into `directory` (created here)."""
 
-def log_to_run(save: Callable[[Path], None], config: DriftConfig) -> None:
-    """Log what `save(directory)` writes as `drift_detector/` of the active MLflow run."""
-    import mlflow
-
-    with tempfile.TemporaryDirectory() as tmp:
-        save(Path(tmp))
-        mlflow.log_artifacts(tmp, ARTIFACT_PATH)
-    mlflow.set_tags({"drift.detector": config.kind, "drift.window_size": str(config.window_size)})
-
-
-def download(run_id: str, version: str, destination: Path) -> Path:
-    """Fetch `drift_detector/` of the model version's run; clear error when it has none."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    try:
-        path = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path=ARTIFACT_PATH, dst_path=str(destination)
-        )
-    except (MlflowException, OSError) as error:
-        raise DriftDetectorError(
-            f"model version {version} (run {run_id}) has no drift detector: it was trained "
-            f"without one; retrain it with drift detection enabled ({error})"
-        ) from None
-    if not (Path(path) / CONFIG_ARTIFACT).exists():
-        raise DriftDetectorError(
-            f"model version {version} (run {run_id}) has an incomplete drift detector: retrain it"
-        )
-    return Path(path)
+    @abstractmethod
+    def load(self, directory: Path, config: DriftConfig) -> Detector:
+        """Read what `save` wrote; DriftDetectorError when it is missing or does not fit."""

@@ -9,11 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from ..data import FEATURES
+from . import libraries
 
 CONFIG_FILE = "drift.toml"
-# Detectors that run on numpy alone (MMD and LSDD need PyTorch or TensorFlow).
-NUMERIC_DETECTORS = ("KSDrift", "CVMDrift")
-DETECTORS = ("TabularDrift", "ChiSquareDrift", *NUMERIC_DETECTORS)
+# The drift kinds, named after the test they run; each library maps them to its own detector
+# or test, and supports all or some of them (`libraries.kinds()`).
+KINDS = ("tabular", "ks", "cvm", "chi2")
+NUMERIC_KINDS = ("ks", "cvm")  # numeric features only (tabular: any mix)
+CATEGORICAL_KINDS = ("chi2",)  # categorical features only
+# The kind names of earlier versions of this repo.
+RENAMED_KINDS = {"TabularDrift": "tabular", "KSDrift": "ks", "CVMDrift": "cvm",
+                 "ChiSquareDrift": "chi2"}  # fmt: skip
 # A two-sample test on a handful of rows says nothing.
 MIN_WINDOW_SIZE = 10
 MIN_REFERENCE_SIZE = 20
@@ -25,7 +31,7 @@ class DriftConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DriftConfig:
-    kind: str = "TabularDrift"
+    kind: str = "tabular"
     p_value: float = 0.05
     reference_sample_size: int = 500
     window_size: int = 200
@@ -69,8 +75,11 @@ def parse_config(raw: dict[str, Any]) -> DriftConfig:
                  if key not in known]  # fmt: skip
 
     kind = raw.get("kind", DriftConfig.kind)
-    if kind not in DETECTORS:
-        problems.append(f"kind={kind!r}: must be one of {', '.join(DETECTORS)}")
+    supported = [k for k in KINDS if k in libraries.kinds()]
+    if isinstance(kind, str) and kind in RENAMED_KINDS:
+        problems.append(f"kind={kind!r}: now named {RENAMED_KINDS[kind]!r}")
+    elif kind not in supported:  # the kinds this repo's drift library offers
+        problems.append(f"kind={kind!r}: must be one of {', '.join(supported)}")
 
     p_value = raw.get("p_value", DriftConfig.p_value)
     if not _is_number(p_value) or not 0 < p_value < 1:
@@ -100,12 +109,12 @@ def parse_config(raw: dict[str, Any]) -> DriftConfig:
         problems.append(
             f"categorical_features: {', '.join(map(repr, outside))} not among the watched features"
         )
-    if kind == "ChiSquareDrift" and set(categorical) != set(features):
-        problems.append("kind='ChiSquareDrift' tests categories: list every watched feature "
+    if kind in CATEGORICAL_KINDS and set(categorical) != set(features):
+        problems.append(f"kind={kind!r} tests categories: list every watched feature "
                         "in categorical_features")  # fmt: skip
-    if kind in NUMERIC_DETECTORS and categorical:
+    if kind in NUMERIC_KINDS and categorical:
         problems.append(f"kind={kind!r} tests numbers only: categorical_features must be empty "
-                        "(use TabularDrift for mixed data)")  # fmt: skip
+                        "(use kind='tabular' for mixed data)")  # fmt: skip
 
     if problems:
         raise DriftConfigError("\n".join(problems))

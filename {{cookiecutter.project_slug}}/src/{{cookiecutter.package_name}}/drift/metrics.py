@@ -22,7 +22,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from .detector import DriftResult
+from .base import DriftResult
 from .messages import SKIP_REASONS
 
 # One series per metric: no `_created` companions (they double every counter on the wire).

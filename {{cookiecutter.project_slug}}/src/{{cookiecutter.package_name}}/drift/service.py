@@ -22,6 +22,7 @@ from .. import registry
 from ..data import FEATURES
 from ..settings import Settings
 from . import detector as detectors
+from . import libraries
 from .messages import SkippedMessage, parse
 from .metrics import DriftMetrics, MetricsServer
 from .windows import WindowBuffer
@@ -289,10 +290,9 @@ def _fatal(error: Exception) -> bool:
 
 def main(settings: Settings) -> int:
     """`{{ cookiecutter.project_slug }} drift`: run until SIGTERM or SIGINT."""
-    # Quiet libraries: a progress bar per download, the drift libraries' info lines.
+    # Quiet libraries: a progress bar per download, the drift library's info lines.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    for name in ("alibi_detect", "evidently"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger(libraries.load().logger).setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="drift-") as workdir:
         watched, fitted, load_seconds = load_watched(settings, Path(workdir))
     service = DriftService(settings, watched, fitted)
