@@ -1,7 +1,7 @@
 """Alibi Detect 0.13 as the drift library: its numpy-only detectors.
 
 Licence: alibi-detect is under the Business Source License 1.1 from 0.12 on: production use
-needs a commercial licence from Seldon (0.11.4, the last Apache-2.0 release, does not run on
+needs a commercial licence from its publisher (0.11.4, the last Apache-2.0 release, does not run on
 Python 3.12 with the rest of this repo).
 
 Each kind is the Alibi Detect detector of the same test (`detector.DETECTORS`); a fitted
