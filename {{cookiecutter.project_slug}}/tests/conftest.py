@@ -14,6 +14,7 @@ from {{ cookiecutter.package_name }}.devstack.processes import free_port
 from {{ cookiecutter.package_name }}.devstack.services import KafkaBroker
 from {{ cookiecutter.package_name }}.settings import load_settings
 
+from . import recorded_series
 from .git_repos import bare_platform_repo
 
 
@@ -124,3 +125,14 @@ def model_server(trained, kafka: KafkaBroker, state_dir: Path) -> Iterator[Serve
 def platform(tmp_path: Path) -> str:
     """A bare platform repo with one commit on main (the remote CI pushes to); its URL."""
     return bare_platform_repo(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def recorded_prometheus(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, dict[str, float]]]:
+    """A real Prometheus serving recorded series of a rollout's two predictors
+    (recorded_series.py): its URL and, per scenario, the time to evaluate at."""
+    server, ends = recorded_series.serve(tmp_path_factory.mktemp("prometheus"))
+    yield server.url, ends
+    server.stop()

@@ -1,132 +1,17 @@
-"""`compare-predictors` against a real Prometheus, fed with recorded series of both predictors.
-
-The series are written as OpenMetrics, turned into TSDB blocks by `promtool tsdb
-create-blocks-from openmetrics` and served by a real `prometheus`; each scenario lies in its
-own stretch of time, and the command evaluates at the end of it (`--at`).
-"""
+"""`compare-predictors` against a real Prometheus, fed with recorded series of both predictors
+(recorded_series.py: each scenario lies in its own stretch of time, and the command evaluates
+at the end of it, `--at`)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import pytest
 
 from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.delivery.release import namespace
-from {{ cookiecutter.package_name }}.devstack import services
 from {{ cookiecutter.package_name }}.devstack.processes import free_port
-from {{ cookiecutter.package_name }}.settings import MODEL_NAME
-
-{%- if cookiecutter.serving_runtime == "seldon-core" %}
-
-from .delivery_cli import TOKEN, merge_promotion, promote_argv, push_overlay, run_cli
-from .probes import tool
-from .review_apis import fake_review_api
-{%- else %}
-
-from .probes import tool
-{%- endif %}
 
 pytestmark = pytest.mark.slow
-
-STEP = 15  # seconds between recorded samples, as a scrape interval
-LENGTH = 40 * 60  # each scenario records 40 minutes; the command looks at the last 30
-BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1)
-CLASSES = ("setosa", "versicolor", "virginica")
-EVEN = (1 / 3, 1 / 3, 1 / 3)
-
-
-# Per scenario and predictor: requests/s, error ratio, latency of every request, class shares.
-def traffic(rate=5.0, errors=0.0, latency=0.004, classes=EVEN):
-    return {"rate": rate, "errors": errors, "latency": latency, "classes": classes}
-
-
-SCENARIOS = {
-    "finish": (traffic(), traffic(rate=1.0)),
-    "errors": (traffic(errors=0.01), traffic(rate=1.0, errors=0.10)),
-    "latency": (traffic(), traffic(rate=1.0, latency=0.04)),
-    "classes": (traffic(), traffic(rate=1.0, classes=(0.7, 0.2, 0.1))),
-    "wait": (traffic(), traffic(rate=0.02)),
-}
-
-
-def sample(name: str, labels: str, value: float, at: float) -> str:
-    """One OpenMetrics sample line (braces added here: this file is rendered by a template)."""
-    return name + "{" + labels + "} " + f"{value} {at}"
-
-
-def openmetrics(start: float) -> tuple[str, dict[str, float]]:
-    """Every scenario's series, one after the other with an hour between them; their ends.
-
-    Production's predictors carry its namespace, as Prometheus scrapes them in the cluster;
-    staging serves too, and badly (half its requests fail), which must change no verdict.
-    """
-    ends, families = {}, {"requests": [], "errors": [], "predictions": [], "latency": []}
-    production, staging = namespace("production"), namespace("staging")
-    for index, (name, predictors) in enumerate(SCENARIOS.items()):
-        first = start + index * (LENGTH + 3600)
-        ends[name] = first + LENGTH
-        served_by = [
-            ("default", production, predictors[0]),
-            ("candidate", production, predictors[1]),
-            ("candidate", staging, traffic(rate=20.0, errors=0.5)),
-        ]
-        for predictor, where, figures in served_by:
-            labels = (f'model="{MODEL_NAME}",namespace="{where}",predictor="{predictor}",'
-                      f'scenario="{name}"')  # fmt: skip
-            failed_labels = f'{labels},status="500",reason="PREDICTION_FAILED"'
-            for step in range(LENGTH // STEP + 1):
-                at, served = first + step * STEP, figures["rate"] * step * STEP
-                families["requests"].append(sample("model_requests_total", labels, served, at))
-                failed = served * figures["errors"]
-                families["errors"].append(
-                    sample("model_request_errors_total", failed_labels, failed, at)
-                )
-                for cls, share in zip(CLASSES, figures["classes"], strict=True):
-                    families["predictions"].append(sample(
-                        "model_predictions_total", f'{labels},predicted_class="{cls}"',
-                        served * share, at,
-                    ))  # fmt: skip
-                for bound in (*BUCKETS, "+Inf"):
-                    count = served if bound == "+Inf" or figures["latency"] <= bound else 0
-                    families["latency"].append(
-                        sample("model_predict_seconds_bucket", f'{labels},le="{bound}"', count, at)
-                    )
-                families["latency"] += [
-                    sample("model_predict_seconds_count", labels, served, at),
-                    sample("model_predict_seconds_sum", labels, served * figures["latency"], at),
-                ]
-    text = [
-        "# TYPE model_requests counter", *families["requests"],
-        "# TYPE model_request_errors counter", *families["errors"],
-        "# TYPE model_predictions counter", *families["predictions"],
-        "# TYPE model_predict_seconds histogram", *families["latency"],
-        "# EOF",
-    ]  # fmt: skip
-    return "\n".join(text) + "\n", ends
-
-
-@pytest.fixture(scope="module")
-def recorded_prometheus(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("prometheus")
-    start = int(time.time()) - 12 * 3600 - len(SCENARIOS) * (LENGTH + 3600)
-    text, ends = openmetrics(start)
-    (directory / "series.om").write_text(text)
-    data = directory / "data"
-    promtool = subprocess.run(
-        [tool("promtool"), "tsdb", "create-blocks-from", "openmetrics",
-         str(directory / "series.om"), str(data)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert promtool.returncode == 0, promtool.stdout + promtool.stderr
-    (directory / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
-    server = services.prometheus(
-        free_port(), directory / "prometheus.yml", data, "--storage.tsdb.retention.time=30d"
-    ).run(directory / "prometheus.log")
-    yield server.url, ends
-    server.stop()
 
 
 def compare(capsys, url: str, at: float, *extra: str) -> tuple[int, str]:
@@ -163,32 +48,3 @@ def test_a_bad_window_and_an_unreachable_prometheus_are_named(capsys):
     assert code == 1 and "window 'half an hour': a Prometheus duration" in output
     code, output = compare(capsys, f"http://127.0.0.1:{free_port()}", time.time())
     assert code == 1 and "Prometheus at http://127.0.0.1:" in output
-
-
-if __name__ == "__main__":  # print the recorded series, to look at them
-    sys.stdout.write(openmetrics(0)[0][:2000])
-
-
-{%- if cookiecutter.serving_runtime == "seldon-core" %}
-
-
-def test_finishing_a_rollout_puts_the_comparison_in_the_pull_request(
-    recorded_prometheus, platform, capsys, monkeypatch, tmp_path
-):
-    url, ends = recorded_prometheus
-    monkeypatch.setenv("PLATFORM_REPO_TOKEN", TOKEN)
-    with fake_review_api("acme/mlops-platform", TOKEN) as api:
-        promote = promote_argv(platform, "acme/mlops-platform", api.url)
-        ab = ["--strategy", "ab", "--traffic", "20"]
-        for version, tag, strategy in (("4", "aaaaaaa", []), ("5", "bbbbbbb", ab)):
-            assert push_overlay(capsys, platform, version=version, tag=tag)[0] == 0
-            assert run_cli(capsys, *promote, *strategy)[1]["action"] == "created"
-            merge_promotion(platform, tmp_path)
-            api.merge()
-        code, answer = run_cli(capsys, *promote, "--abort", "--compare-with", url,
-                               "--compare-at", str(ends["latency"]))  # fmt: skip
-        assert code == 0 and answer["action"] == "created", answer
-    body = api.review().body
-    assert api.review().title == f"Abort the ab rollout of {MODEL_NAME} version 5"
-    assert "| | default | candidate |" in body and "**Verdict: abort**: p99 latency" in body
-{%- endif %}

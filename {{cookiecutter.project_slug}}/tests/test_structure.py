@@ -1,6 +1,7 @@
-"""The code's shape: delivery/ imports in one direction only (no cycle, function-level imports
-included), every module of the package imports, and no test module imports another (what
-tests share lives in helper modules such as delivery_cli.py and manifests.py)."""
+"""The code's shape: delivery/ and runtimes/ import in one direction only (no cycle, within or
+between them, function-level imports included), every module of the package imports, and no
+test module imports another (what tests share lives in helper modules such as delivery_cli.py
+and manifests.py)."""
 
 from __future__ import annotations
 
@@ -58,10 +59,10 @@ def import_graph(root: Path, package: str) -> dict[str, set[str]]:
     return graph
 
 
-def cycles(graph: dict[str, set[str]], within: str) -> list[list[str]]:
-    """The import cycles among the modules named `within` or under it (strongly connected
-    groups of more than one module), each sorted."""
-    nodes = sorted(n for n in graph if n == within or n.startswith(f"{within}."))
+def cycles(graph: dict[str, set[str]], *within: str) -> list[list[str]]:
+    """The import cycles among the modules named by one of `within` or under it (strongly
+    connected groups of more than one module), each sorted."""
+    nodes = sorted(n for n in graph if any(n == w or n.startswith(f"{w}.") for w in within))
     edges = {n: sorted(t for t in graph[n] if t in nodes) for n in nodes}
     index: dict[str, int] = {}
     low: dict[str, int] = {}
@@ -103,11 +104,15 @@ def importers_of_tests(graph: dict[str, set[str]]) -> dict[str, list[str]]:
     return {module: tests for module, tests in found.items() if is_test(module) and tests}
 
 
-def test_delivery_imports_in_one_direction_only():
+def test_delivery_and_runtimes_import_in_one_direction_only():
+    """A runtime's rollout module imports delivery's; delivery loads it by name only."""
     name = {{ cookiecutter.package_name }}.__name__
     graph = import_graph(PACKAGE, name)
     assert f"{name}.delivery.release" in graph and f"{name}.delivery.review" in graph
+    assert f"{name}.runtimes.base" in graph
     assert cycles(graph, f"{name}.delivery") == []
+    assert cycles(graph, f"{name}.runtimes") == []
+    assert cycles(graph, f"{name}.delivery", f"{name}.runtimes") == []
 
 
 def test_the_cycle_check_sees_a_cycle_through_a_function_level_import(tmp_path):
@@ -120,10 +125,21 @@ def test_the_cycle_check_sees_a_cycle_through_a_function_level_import(tmp_path):
     (delivery / "b.py").write_text("from . import DeliveryError\n\n\ndef f():\n"
                                    "    from . import a\n\n\nB = 2\n")  # fmt: skip
     (delivery / "c.py").write_text("from .a import A\n")
+    runtimes = tmp_path / "pkg" / "runtimes"
+    runtimes.mkdir()
+    (runtimes / "__init__.py").write_text("")
+    (runtimes / "r.py").write_text("from ..delivery.c import A\n")
     graph = import_graph(tmp_path / "pkg", "pkg")
     assert graph["pkg.delivery.b"] == {"pkg.delivery", "pkg.delivery.a"}
     assert graph["pkg.delivery.a"] == {"pkg.settings", "pkg.delivery.b"}
     assert cycles(graph, "pkg.delivery") == [["pkg.delivery.a", "pkg.delivery.b"]]
+    assert cycles(graph, "pkg.runtimes") == []
+    (delivery / "c.py").write_text("from .a import A\n\n\ndef f():\n    from ..runtimes import r\n")
+    graph = import_graph(tmp_path / "pkg", "pkg")
+    assert cycles(graph, "pkg.delivery", "pkg.runtimes") == [
+        ["pkg.delivery.a", "pkg.delivery.b"],
+        ["pkg.delivery.c", "pkg.runtimes.r"],
+    ]  # the second one only between the two packages
 
 
 def test_every_module_of_the_package_imports():

@@ -227,7 +227,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         kafka_bootstrap_servers=_optional(env, "KAFKA_BOOTSTRAP_SERVERS"),
         request_topic=env.get("REQUEST_TOPIC", f"{MODEL_NAME}-requests"),
         # The predictor a pod serves: rollouts run two side by side and set PREDICTOR_ID in
-        # each (delivery/rollout.py); a single predictor is "default".
+        # each (runtimes/<name>/rollout.py); a single predictor is "default".
         predictor_name=env.get("PREDICTOR_ID", "default"),
         data_uri=_optional(env, "DATA_URI"),
         random_seed=_count(env, "RANDOM_SEED", 42),

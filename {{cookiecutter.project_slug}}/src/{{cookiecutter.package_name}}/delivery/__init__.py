@@ -3,7 +3,8 @@
 - `release.py`: what an environment runs (a Release) and the YAML the others read and write.
 - `registration.py`: tag the model version trained from a commit with its image and pipeline.
 - `overlay.py`: write this model's Kustomize overlay for an environment (structured edits).
-- `rollout.py`: replace production, or run a canary, shadow or A/B rollout beside it.
+- `rollout.py`: replace production, or run a canary, shadow or A/B rollout beside it (the
+  serving runtime's `runtimes/<name>/rollout.py` writes it in its own resource shape).
 - `platform_repo.py`: clone, commit and push the platform repo (rebase and retry on races).
 - `promotion.py`: open or update the one pull/merge request promoting staging to production;
   `review/` holds the forge's pull/merge request API (one module per CI provider).

@@ -3,10 +3,8 @@
 A release is an image tag (the commit), a model version and optionally image digests. An
 environment's overlay (`models/<model>/<environment>/kustomization.yaml`) pins it in its
 `images:` and its ConfigMap literals; while a rollout runs in production, the serving image
-is pinned per predictor in the rollout's patch instead, labelled with each predictor's
-release. Both are read here, so the modules that write them (overlay.py, rollout.py) need
-nothing of each other to know what runs. Edits are ruamel.yaml round-trips: comments, order
-and quoting survive.
+is pinned per predictor in the rollout's patch instead (`rollout.py` reads that one). Edits
+are ruamel.yaml round-trips: comments, order and quoting survive.
 """
 
 from __future__ import annotations
@@ -38,13 +36,8 @@ COMPONENTS = ("serve", "drift", "train")
 # like the registry alias the platform gives its version. Metrics carry these names
 # (`predictor` label), so the comparison reads them too.
 STABLE, CANDIDATE = "default", CANDIDATE_ALIAS
-# The rollout's patch in the production overlay, and the labels that record on each
-# predictor its role and release (Seldon copies them to the predictor's pods and metrics).
+# A rollout's patch in the production overlay (written by the runtime's rollout module).
 ROLLOUT_PATCH = "rollout.yaml"
-ROLE_LABEL = "mlops/predictor-role"
-VERSION_LABEL = "mlops/model-version"
-TAG_LABEL = "mlops/image-tag"
-STRATEGY_LABEL = "mlops/rollout-strategy"
 
 
 @dataclass(frozen=True)
@@ -132,8 +125,8 @@ def base_images(base_dir: Path) -> dict[str, str]:
 def read_release(platform_root: Path, environment: str) -> Release | None:
     """The release an environment's overlay pins, or None if it has no overlay yet.
 
-    While a rollout runs, that is the release of its default predictor (what the
-    environment ran before the rollout and runs again if it is aborted)."""
+    While a rollout runs, production runs two: `rollout.current` reads them from its patch,
+    in the runtime's shape, which this module knows nothing of."""
     kustomization = overlay_dir(platform_root, environment) / "kustomization.yaml"
     if not kustomization.exists():
         return None
@@ -146,10 +139,11 @@ def read_release(platform_root: Path, environment: str) -> Release | None:
         for generator in document.get("configMapGenerator") or []
         for item in generator.get("literals") or []
     )
-    if serve is None:  # a rollout pins the serving image in its patch
-        rollout = rollout_predictors(kustomization.parent)
-        if rollout is not None:
-            return predictor_release(rollout["stable"])
+    if serve is None and (kustomization.parent / ROLLOUT_PATCH).exists():
+        raise DeliveryError(
+            f"{kustomization.parent}: a rollout runs ({ROLLOUT_PATCH}) and pins a release per "
+            "predictor: read them with delivery.rollout.current"
+        )
     if serve is None or "MODEL_VERSION" not in literals:
         raise DeliveryError(f"{kustomization}: no image or MODEL_VERSION for {MODEL_NAME}")
     digests = {
@@ -158,24 +152,3 @@ def read_release(platform_root: Path, environment: str) -> Release | None:
         if name in pinned and pinned[name].get("digest")
     }
     return Release(str(serve["newTag"]), literals["MODEL_VERSION"], digests)
-
-
-def rollout_predictors(environment_dir: Path) -> dict[str, Any] | None:
-    """The predictors of the rollout patch in an overlay, by role; None without a rollout."""
-    path = environment_dir / ROLLOUT_PATCH
-    if not path.exists():
-        return None
-    predictors = yaml().load(path.read_text())["spec"]["predictors"]
-    return {p["labels"][ROLE_LABEL]: p for p in predictors}
-
-
-def predictor_release(predictor: Any) -> Release:
-    """The release a rollout pinned on one of its predictors (labels and image)."""
-    labels = predictor["labels"]
-    image = model_container(predictor)["image"]
-    digests = {"serve": image.split("@", 1)[1]} if "@" in image else {}
-    return Release(labels[TAG_LABEL], str(labels[VERSION_LABEL]), digests)
-
-
-def model_container(predictor: Any) -> Any:
-    return predictor["componentSpecs"][0]["spec"]["containers"][0]

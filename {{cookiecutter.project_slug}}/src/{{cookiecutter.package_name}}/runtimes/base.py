@@ -2,9 +2,11 @@
 
 A runtime is a directory `runtimes/<name>/` holding `protocol.py` (this interface: how the
 server starts and how requests and answers look) and `server.py` (the model class the runtime
-serves, importing the runtime's own packages). The generated repo keeps the one runtime it
-was made with; `runtimes.protocol` is its `protocol.py`. Nothing outside the directory asks
-which runtime it is: it asks the protocol.
+serves, importing the runtime's own packages). A runtime whose ROLLOUT_STRATEGIES go beyond
+`replace` also has `rollout.py` (`delivery.rollout.RuntimeRollout`: how a rollout looks in the
+production overlay), loaded only when one starts or runs. The generated repo keeps the one
+runtime it was made with; `runtimes.protocol` is its `protocol.py`. Nothing outside the
+directory asks which runtime it is: it asks the protocol.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ class ServingRuntime(Protocol):
     PREDICT_PATH: str  # POST: one prediction request
     READY_PATH: str  # 200 only once the model is loaded
     LIVE_PATH: str  # 200 while the process runs
-    # The promotion strategies its manifests can express (delivery/rollout.py), and why the
-    # others are refused.
+    # The promotion strategies its manifests can express (delivery/rollout.py; any but
+    # replace is written by the runtime's rollout.py), and why the others are refused.
     ROLLOUT_STRATEGIES: tuple[str, ...]
     ROLLOUT_REFUSAL: str
     # The Kustomize base's file that declares the model server (k8s/base/runtimes/<name>/).

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.delivery import DeliveryError
+from {{ cookiecutter.package_name }}.delivery import DeliveryError, overlay, release, rollout
 from {{ cookiecutter.package_name }}.delivery.rollout import Strategy
 
 from ...delivery_cli import TOKEN, promote_argv, push_overlay, run_cli
@@ -19,6 +19,16 @@ def test_traffic_splitting_strategies_are_refused_by_name(name, traffic):
     with pytest.raises(DeliveryError, match=r"RawDeployment mode .* splits no traffic"):
         Strategy(name, traffic)
     assert Strategy("replace").name == "replace"
+
+
+def test_a_replace_needs_no_rollout_module_of_the_runtime(tmp_path):
+    overlay.render(tmp_path, "production", release.Release("aaaaaaa", "4"))
+    overlay.render(tmp_path, "staging", release.Release("bbbbbbb", "5"))
+    assert rollout.current(tmp_path) is None
+    assert rollout.start(tmp_path, Strategy()) is None
+    assert release.read_release(tmp_path, "production") == release.Release("bbbbbbb", "5")
+    with pytest.raises(ModuleNotFoundError):
+        rollout.runtime_rollout()  # this runtime has none: only replace
 
 
 def test_a_refused_rollout_commits_and_pushes_nothing(platform, capsys, monkeypatch):

@@ -4,6 +4,7 @@ exactly the traffic asked for; bad requests change nothing."""
 from __future__ import annotations
 
 import filecmp
+import inspect
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import pytest
 
 from {{ cookiecutter.package_name }}.delivery import DeliveryError, overlay, release, rollout
 from {{ cookiecutter.package_name }}.delivery.promotion import BRANCH
-from {{ cookiecutter.package_name }}.delivery.rollout import Strategy
+from {{ cookiecutter.package_name }}.delivery.rollout import RuntimeRollout, Strategy
+from {{ cookiecutter.package_name }}.runtimes.seldon_core import rollout as seldon_rollout
 from {{ cookiecutter.package_name }}.settings import IMAGES, MODEL_NAME
 
 from ...delivery_cli import TOKEN, merge_promotion, promote_argv, push_overlay, run_cli
@@ -52,6 +54,17 @@ def env(predictor: dict) -> dict:
     return {e["name"]: e.get("value") for e in container(predictor).get("env", [])}
 
 
+def test_the_runtime_offers_the_whole_rollout_interface():
+    assert rollout.runtime_rollout() is seldon_rollout
+    assert isinstance(seldon_rollout, RuntimeRollout)
+    for name, declared in vars(RuntimeRollout).items():
+        if name.startswith("_") or not inspect.isfunction(declared):
+            continue
+        wanted = list(inspect.signature(declared).parameters)[1:]  # without self
+        offered = list(inspect.signature(getattr(seldon_rollout, name)).parameters)
+        assert offered == wanted, f"{name}{tuple(offered)}: the interface says {tuple(wanted)}"
+
+
 @pytest.mark.parametrize(
     ("strategy", "weights"),
     [(Strategy("canary", 10), (90, 10)), (Strategy("ab", 50), (50, 50)),
@@ -82,7 +95,9 @@ def test_each_strategy_renders_two_pinned_predictors_with_the_traffic_asked_for(
                   and d["data"].get("MODEL_VERSION"))  # fmt: skip
     assert config["data"]["MODEL_VERSION"] == "4"
     assert rollout.current(platform_dir) == rollout.Rollout(strategy, STABLE, CANDIDATE)
-    assert release.read_release(platform_dir, "production") == STABLE
+    # The overlay alone no longer says what production runs: the patch does, per predictor.
+    with pytest.raises(DeliveryError, match=r"a rollout runs \(rollout.yaml\)"):
+        release.read_release(platform_dir, "production")
 
 
 {%- if cookiecutter.include_drift_detection %}

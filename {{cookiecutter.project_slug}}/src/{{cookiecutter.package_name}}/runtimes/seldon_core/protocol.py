@@ -24,7 +24,7 @@ PORTS = {
 }
 # The wrapper class, as `seldon-core-microservice` imports it.
 SERVER_CLASS = f"{PACKAGE_NAME}.runtimes.seldon_core.server.SeldonModel"
-# Predictors of one SeldonDeployment split, mirror or replace traffic (delivery/rollout.py).
+# Predictors of one SeldonDeployment split, mirror or replace traffic (rollout.py).
 ROLLOUT_STRATEGIES = ("replace", "canary", "shadow", "ab")
 ROLLOUT_REFUSAL = "not a strategy of this runtime"
 MANIFEST = "seldondeployment.yaml"
