@@ -95,6 +95,48 @@ def test_no_template_syntax_left(baked):
             assert marker not in text, f"{relative} still contains {marker!r}"
 
 
+# Words that name an option value. A bake reads as if written for its own answers: no file
+# names a value it was not generated with (URLs aside: where a tool comes from is not an option).
+VALUE_WORDS = {
+    ("serving_runtime", "seldon-core"): ("seldon",),
+    ("serving_runtime", "kserve"): ("kserve", "mlserver", "inferenceservice"),
+    ("drift_library", "alibi-detect"): ("alibi",),
+    ("drift_library", "evidently"): ("evidently",),
+    ("ci_provider", "github"): ("github",),
+    ("ci_provider", "gitlab"): ("gitlab",),
+}
+# Files that may name other values, each with its reason.
+WORDING_EXCEPTIONS = {
+    # The cluster contract is the platform's: byte-identical in the platform repo, which may
+    # run every runtime side by side.
+    "src/{pkg}/delivery/contract.py",
+    # Resolved once for every combination and used as constraints: pins of packages a bake
+    # does not install are inert (`make lock` in the repo re-resolves it for its own extras).
+    "requirements.lock",
+    # The answers record, in cruft's format (it lists the template's private settings).
+    ".cruft.json",
+}
+URL = re.compile(r"https?://\S+")
+
+
+def test_a_bake_names_only_the_option_values_it_was_generated_with(baked):
+    answers, root = baked
+    package = json.loads((root / ".cruft.json").read_text())["context"]["cookiecutter"]
+    allowed = {path.format(pkg=package["package_name"]) for path in WORDING_EXCEPTIONS}
+    chosen = {(o, answers[o]) for o in ("serving_runtime", "ci_provider")}
+    if answers["include_drift_detection"]:
+        chosen.add(("drift_library", answers["drift_library"]))
+    foreign = sorted({w for key, words in VALUE_WORDS.items() if key not in chosen for w in words})
+    pattern = re.compile("|".join(foreign), re.IGNORECASE)
+    found = []
+    for relative in sorted(files_of(root) - allowed):
+        for number, line in enumerate((root / relative).read_text().splitlines(), 1):
+            match = pattern.search(URL.sub("", line)) or pattern.search(relative)
+            if match:
+                found.append(f"{relative}:{number}: {match.group(0)!r} in {line.strip()[:90]}")
+    assert not found, f"{len(found)} mentions of other option values:\n" + "\n".join(found)
+
+
 # Shapes of real credentials: cloud keys, tokens, private keys, passwords inside URLs.
 SECRET_PATTERNS = [
     re.compile(r"AKIA[0-9A-Z]{16}"),
