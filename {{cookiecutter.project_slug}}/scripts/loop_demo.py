@@ -32,18 +32,19 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "src"), str(REPO)]
 
-from {{ cookiecutter.package_name }} import local_stack, protocol  # noqa: E402
+from {{ cookiecutter.package_name }} import local_stack  # noqa: E402
 from {{ cookiecutter.package_name }}.data import FEATURES, TARGET, load_dataset  # noqa: E402
 from {{ cookiecutter.package_name }}.devstack.processes import StackError  # noqa: E402
 from {{ cookiecutter.package_name }}.drift.config import load_config  # noqa: E402
 from {{ cookiecutter.package_name }}.jsonhttp import request_json  # noqa: E402
+from {{ cookiecutter.package_name }}.runtimes import protocol  # noqa: E402
 from {{ cookiecutter.package_name }}.settings import (  # noqa: E402
     FLOW_NAME,
     MODEL_NAME,
     STAGING_ALIAS,
 )
+from tests.delivery.review_apis import FakeReviewApi, fake_review_api  # noqa: E402
 from tests.probes import metric_total, scrape  # noqa: E402
-from tests.review_apis import FakeReviewApi, fake_review_api  # noqa: E402
 
 # The shift: one feature moves by this much (in its own units) in served traffic and in the
 # fresh labelled data that arrives with it.

@@ -14,8 +14,8 @@ from {{ cookiecutter.package_name }}.devstack.processes import free_port
 from {{ cookiecutter.package_name }}.devstack.services import KafkaBroker
 from {{ cookiecutter.package_name }}.settings import load_settings
 
-from . import recorded_series
-from .git_repos import bare_platform_repo
+from .delivery import recorded_series
+from .delivery.git_repos import bare_platform_repo
 
 
 @dataclass(frozen=True)

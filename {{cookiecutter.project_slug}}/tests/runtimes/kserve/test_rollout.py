@@ -10,8 +10,8 @@ import pytest
 from {{ cookiecutter.package_name }}.delivery import DeliveryError, overlay, release, rollout
 from {{ cookiecutter.package_name }}.delivery.rollout import Strategy
 
-from ...delivery_cli import TOKEN, promote_argv, push_overlay, run_cli
-from ...review_apis import fake_review_api
+from ...delivery.delivery_cli import TOKEN, promote_argv, push_overlay, run_cli
+from ...delivery.review_apis import fake_review_api
 
 
 @pytest.mark.parametrize(("name", "traffic"), [("canary", 10), ("ab", 50), ("shadow", None)])

@@ -7,8 +7,8 @@ import pytest
 
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME
 
-from ...delivery_cli import TOKEN, merge_promotion, promote_argv, push_overlay, run_cli
-from ...review_apis import fake_review_api
+from ...delivery.delivery_cli import TOKEN, merge_promotion, promote_argv, push_overlay, run_cli
+from ...delivery.review_apis import fake_review_api
 
 pytestmark = pytest.mark.slow
 

@@ -16,10 +16,10 @@ from {{ cookiecutter.package_name }}.delivery.rollout import RuntimeRollout, Str
 from {{ cookiecutter.package_name }}.runtimes.seldon_core import rollout as seldon_rollout
 from {{ cookiecutter.package_name }}.settings import IMAGES, MODEL_NAME
 
-from ...delivery_cli import TOKEN, merge_promotion, promote_argv, push_overlay, run_cli
-from ...git_repos import remote_file
-from ...manifests import kustomize, validate
-from ...review_apis import fake_review_api
+from ...delivery.delivery_cli import TOKEN, merge_promotion, promote_argv, push_overlay, run_cli
+from ...delivery.git_repos import remote_file
+from ...delivery.manifests import kustomize, validate
+from ...delivery.review_apis import fake_review_api
 
 STABLE = release.Release("aaaaaaa", "4")
 CANDIDATE = release.Release("bbbbbbb", "5", {"serve": "sha256:" + "c" * 64})

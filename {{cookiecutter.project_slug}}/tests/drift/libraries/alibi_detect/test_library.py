@@ -11,7 +11,7 @@ from {{ cookiecutter.package_name }}.data import load_dataset
 from {{ cookiecutter.package_name }}.drift import detector
 from {{ cookiecutter.package_name }}.drift.config import parse_config
 
-from ....drift_process import NAMES, traffic
+from ...drift_process import NAMES, traffic
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from {{ cookiecutter.package_name }}.drift.libraries.evidently.detector import (
     feature_tests,
 )
 
-from ....drift_process import NAMES, traffic
+from ...drift_process import NAMES, traffic
 
 
 @pytest.fixture(scope="module")

@@ -45,6 +45,7 @@ from {{ cookiecutter.package_name }}.settings import (
     load_settings,
 )
 
+from ..probes import metric_total, post, promtool
 from .drift_process import (
     NAMES,
     SHIFTED,
@@ -57,7 +58,6 @@ from .drift_process import (
     start_drift_service,
     traffic,
 )
-from .probes import metric_total, post, promtool
 
 # -- the config file ------------------------------------------------------------------------
 SUPPORTED = [kind for kind in KINDS if kind in libraries.kinds()]  # in the order of KINDS

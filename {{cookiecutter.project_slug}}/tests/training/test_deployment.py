@@ -14,7 +14,7 @@ from {{ cookiecutter.package_name }}.devstack.processes import executable
 from {{ cookiecutter.package_name }}.settings import FLOW_NAME, MODEL_NAME
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PREFECT = executable("prefect")
 
 

@@ -16,7 +16,7 @@ from {{ cookiecutter.package_name }}.request_log import message_schema
 from {{ cookiecutter.package_name }}.runtimes import protocol
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME, load_settings
 
-from .probes import metric_total, post, scrape
+from ..probes import metric_total, post, scrape
 
 pytestmark = pytest.mark.slow
 NAMES = list(FEATURES)

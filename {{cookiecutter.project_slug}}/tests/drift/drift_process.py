@@ -18,7 +18,7 @@ from {{ cookiecutter.package_name }}.devstack.processes import Started, free_por
 from {{ cookiecutter.package_name }}.devstack.services import KafkaBroker
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME
 
-from .probes import get, metric_total, scrape
+from ..probes import get, metric_total, scrape
 
 NAMES = list(FEATURES)
 SHIFTED = NAMES[2]  # the feature the shifted traffic moves

@@ -19,10 +19,10 @@ import yaml
 from {{ cookiecutter.package_name }}.delivery import overlay, release
 from {{ cookiecutter.package_name }}.settings import SERVING_RUNTIME
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 KUBERNETES_VERSION = "1.32"
 # What this repo's serving runtime adds: its resource kind, schema and pod specs.
-RUNTIME = import_module(f"{__package__}.runtimes.{SERVING_RUNTIME}.manifest")
+RUNTIME = import_module(f"..runtimes.{SERVING_RUNTIME}.manifest", __package__)
 CUSTOM_SCHEMAS = {
     RUNTIME.KIND: RUNTIME.SCHEMA,
     "ServiceMonitor": "servicemonitor.schema.json",

@@ -19,7 +19,7 @@ from {{ cookiecutter.package_name }}.devstack import services
 from {{ cookiecutter.package_name }}.devstack.processes import Started, free_port
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME
 
-from .probes import tool
+from ..probes import tool
 
 STEP = 15  # seconds between recorded samples, as a scrape interval
 LENGTH = 40 * 60  # each scenario records 40 minutes; the command looks at the last 30

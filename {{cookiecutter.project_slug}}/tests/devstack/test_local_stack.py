@@ -23,9 +23,9 @@ from {{ cookiecutter.package_name }}.devstack.processes import Service, StackErr
 from {{ cookiecutter.package_name }}.local_stack import Stack
 from {{ cookiecutter.package_name }}.monitoring.rules import COMPOSE_RULES, local_rules, write_compose_rules
 
-from .probes import tool
+from ..probes import tool
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

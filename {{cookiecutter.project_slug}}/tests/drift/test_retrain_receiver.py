@@ -25,9 +25,9 @@ from {{ cookiecutter.package_name }}.retrain_receiver import (
 )
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME
 
-from .probes import get, post
+from ..probes import get, post
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def alert(fingerprint: str, status: str = "firing", starts_at: str = "2026-11-27T10:00:00Z",

@@ -18,9 +18,9 @@ from {{ cookiecutter.package_name }}.data import FEATURES, load_dataset
 from {{ cookiecutter.package_name }}.monitoring import grafana
 from {{ cookiecutter.package_name }}.settings import DRIFT_DETECTION, MODEL_NAME
 
-from .probes import get, post, promtool, scrape
+from ..probes import get, post, promtool, scrape
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RULE = yaml.safe_load((REPO / grafana.RULE_FILE).read_text())
 ALERTS = json.loads((REPO / grafana.OUTPUT_DIR / grafana.ALERTS_FILE).read_text())
 DASHBOARD = json.loads((REPO / grafana.OUTPUT_DIR / grafana.DASHBOARD_FILE).read_text())
@@ -182,7 +182,7 @@ def test_every_metric_the_alerts_and_dashboard_use_is_exported(
     if DRIFT_DETECTION:
         from {{ cookiecutter.package_name }}.drift.config import load_config
 
-        from .drift_process import one_row_messages, produce, start_drift_service, traffic
+        from ..drift.drift_process import one_row_messages, produce, start_drift_service, traffic
 
         topic = f"{MODEL_NAME}-monitoring-test"
         kafka.create_topic(topic)

@@ -19,7 +19,7 @@ from {{ cookiecutter.package_name }}.settings import MODEL_NAME
 
 from .manifests import RUNTIME, rendered_environments
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ENVIRONMENTS = ("staging", "production")
 
 
