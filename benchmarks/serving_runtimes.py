@@ -123,7 +123,8 @@ class Server:
     port: int = 0
     metrics_port: int = 0
     process: subprocess.Popen | None = None
-    figures: dict[int, list[tuple[float, float, float]]] = field(default_factory=dict)
+    # Per concurrency, one (req/s, p50 ms, p99 ms, server CPU us per request) per round.
+    figures: dict[int, list[tuple[float, float, float, float]]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -239,18 +240,38 @@ def wait_ready(server: Server, logs: Path, timeout: float = 300) -> list[float]:
 
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def session_cpu_seconds(session: int) -> float:
+    """User + system CPU of every process in a session: a server with all its children
+    (the Seldon microservice's gunicorn worker, metrics manager, gRPC and metrics servers)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process has gone
+            continue
+        if int(fields[3]) == session:
+            total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
 
 
 def wrk(binary: Path, server: Server, concurrency: int, seconds: float, script: Path):
-    """(req/s, p50 ms, p99 ms) of one closed-loop wrk run."""
+    """(req/s, p50 ms, p99 ms, server CPU us per request) of one closed-loop wrk run.
+
+    The CPU per request barely depends on what else the machine runs, unlike req/s."""
+    cpu = session_cpu_seconds(server.process.pid)
     out = run([binary, "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--latency",
                "--timeout", "10s", "-s", script, server.url])  # fmt: skip
+    cpu = session_cpu_seconds(server.process.pid) - cpu
     if "Non-2xx" in out or "Socket errors" in out:
         raise SystemExit(f"{server.name}: failed requests under load:\n{out}")
     percentiles = re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s|m)$", out, re.M)
     latency = {q: float(v) * UNITS[u] for q, v, u in percentiles}
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
-    return rps, latency["50"], latency["99"]
+    requests = int(re.search(r"(\d+) requests in", out)[1])
+    return rps, latency["50"], latency["99"], cpu / max(requests, 1) * 1e6
 
 
 def lua_script(folder: Path, body: dict) -> Path:
@@ -325,15 +346,17 @@ def report(listed: list[Server]) -> bool:
     print(f"\n### {ROUNDS} interleaved rounds of {SECONDS:g} s per server and concurrency, "
           f"single-row requests, medians over rounds ({os.cpu_count()} cores)")  # fmt: skip
     header = f"{'':<26}" + "".join(
-        f"{f'c{c} req/s':>10}{f'c{c} p50':>9}{f'c{c} p99':>9}" for c in CONCURRENCIES
+        f"{f'c{c} req/s':>10}{f'c{c} p50':>9}{f'c{c} p99':>9}{'cpu/req':>9}" for c in CONCURRENCIES
     )
     print(header)
     for server in listed:
         cells = ""
         for c in CONCURRENCIES:
-            rps, p50, p99 = (statistics.median(f[i] for f in server.figures[c]) for i in range(3))
-            cells += f"{rps:>10.0f}{p50:>7.2f}ms{p99:>7.2f}ms"
+            rps, p50, p99, cpu = (statistics.median(f[i] for f in server.figures[c])
+                                  for i in range(4))  # fmt: skip
+            cells += f"{rps:>10.0f}{p50:>7.2f}ms{p99:>7.2f}ms{cpu:>7.0f}us"
         print(f"{server.name:<26}{cells}")
+    print("(cpu/req: CPU time of the server's processes per request, wrk and broker excluded)")
     print("\n### generated / anchor, per round, then the median over rounds [min-max]")
     passed = True
     for runtime in RUNTIMES:
@@ -343,8 +366,10 @@ def report(listed: list[Server]) -> bool:
             for c in CONCURRENCIES:
                 rps, rps_lo, rps_hi = median_ratio(generated, anchor, c, 0)
                 p99, p99_lo, p99_hi = median_ratio(generated, anchor, c, 2)
+                cpu = median_ratio(generated, anchor, c, 3)[0]
                 line = (f"{runtime:<12}{label:<12} c{c}  req/s {rps:6.1%} [{rps_lo:.0%}-"
-                        f"{rps_hi:.0%}]  p99 x{p99:.2f} [{p99_lo:.2f}-{p99_hi:.2f}]")  # fmt: skip
+                        f"{rps_hi:.0%}]  p99 x{p99:.2f} [{p99_lo:.2f}-{p99_hi:.2f}]"
+                        f"  cpu/req x{cpu:.2f}")  # fmt: skip
                 if c == 1:
                     ok_rps, ok_p99 = rps >= target, p99 <= P99_TARGET
                     passed &= ok_rps and ok_p99
