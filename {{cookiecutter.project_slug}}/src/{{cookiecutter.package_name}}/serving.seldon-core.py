@@ -113,9 +113,12 @@ class SeldonModel:
             }  # fmt: skip
         else:
             data = {"names": self.class_names(), "ndarray": probabilities.tolist()}
-        response_meta = {"tags": self.tags(), "metrics": self._report()}
+        response_meta: dict[str, Any] = {"tags": self.tags()}
         if meta.get("puid"):
             response_meta["puid"] = meta["puid"]
+        report = self._report()
+        if report:  # Seldon takes them out of the answer (INCLUDE_METRICS_IN_CLIENT_RESPONSE)
+            response_meta["metrics"] = report
         return {"data": data, "meta": response_meta}
 
     def predict(self, X: Any, feature_names: Any = None, meta: Any = None) -> np.ndarray:
