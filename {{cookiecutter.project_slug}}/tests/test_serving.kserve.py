@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import time
 
 import numpy as np
 import pytest
@@ -148,7 +149,11 @@ def test_custom_metrics_are_exported_with_the_seldon_runtime_names(model_server)
     assert metric_total(text, "model_predict_seconds_count", **labels) > 0
     assert "model_predictions_total{" in text and "predicted_class=" in text
     assert metric_total(text, "model_served_version", **labels) >= 1
-    assert metric_total(text, "request_log_sent_total", **labels) > 0
+    deadline = time.monotonic() + 30  # delivery is asynchronous (and slow on a busy machine)
+    while metric_total(text, "request_log_sent_total", **labels) == 0:
+        assert time.monotonic() < deadline, "no request-log message was counted as sent"
+        time.sleep(0.5)
+        text = scrape(model_server.metrics)
 
 
 def _fuzz_payloads(count: int, seed: int = 20260101) -> list[bytes | object]:
