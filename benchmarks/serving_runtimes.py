@@ -14,7 +14,10 @@ give the same probabilities, then runs ROUNDS interleaved rounds: in each round 
 in turn gets BENCH_SECONDS of single-row requests from `wrk` (a C load generator, so the client
 does not eat the two cores) at concurrency 1, then the same at concurrency 8 (the order rotates
 between rounds). Figures are medians over the rounds; each ratio generated/anchor is taken
-within a round, then the median over rounds (both sides saw the same machine load).
+within a round, then the median over rounds (both sides saw the same machine load). Beside
+req/s and latency, the CPU time of each server's processes per request (from /proc), which
+barely depends on what else the machine runs: on a shared machine it is the steadier ratio.
+With logging on, the broker runs on the same cores (its CPU is not counted).
 Targets, per runtime: req/s >= 95 % of the anchor's with logging off and >= 90 % with logging
 on, p99 <= 1.2x the anchor's (concurrency 1 decides; concurrency 8 is shown). Exit 1 if one
 fails.
