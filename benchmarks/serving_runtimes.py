@@ -10,10 +10,10 @@ Six servers, all on 127.0.0.1, serve one trained model:
 
 How: bakes one repo per runtime into build/bench-runtimes/ and `make install`s it, trains one
 model with the Seldon bake, starts a tansu broker and the six servers, checks that all of them
-give the same probabilities, then runs ROUNDS interleaved rounds: in each round every server
-in turn gets BENCH_SECONDS of single-row requests from `wrk` (a C load generator, so the client
-does not eat the two cores) at concurrency 1, then the same at concurrency 8 (the order rotates
-between rounds). Figures are medians over the rounds; each ratio generated/anchor is taken
+give the same probabilities, then runs BENCH_ROUNDS interleaved rounds: in each round every
+server in turn gets BENCH_SECONDS of single-row requests from `wrk` (a C load generator, so the
+client does not eat the two cores) at concurrency 1, then the same at concurrency 8 (the order
+rotates between rounds). Figures are medians over the rounds; each ratio generated/anchor is taken
 within a round, then the median over rounds (both sides saw the same machine load). Beside
 req/s and latency, the CPU time of each server's processes per request (from /proc), which
 barely depends on what else the machine runs: on a shared machine it is the steadier ratio.
