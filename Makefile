@@ -57,7 +57,7 @@ demo: install ## bake a model repo, train, register, serve, predict, print, stop
 bench: install ## time the demo from bake to first prediction
 	$(BIN)/python benchmarks/demo_time.py
 
-bench-runtimes: install ## the serving benchmark of Seldon Core and KServe side by side
+bench-runtimes: install ## each generated serving runtime against its plain runtime, interleaved (wrk)
 	$(BIN)/python benchmarks/serving_runtimes.py
 
 lock: install ## re-resolve requirements.lock after changing pyproject.toml

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -12,6 +13,10 @@ MAX_ROWS = 10_000
 # Far beyond any real feature value; near float64's limit (1.8e308) preprocessing overflows
 # ((x - mean) / std of a scaler gives inf) and the model would fail with a 500.
 MAX_ABSOLUTE_VALUE = 1e15
+
+
+# The value types a JSON number decodes to, and numpy's own; never bool (a JSON true/false).
+NUMBER_TYPES = frozenset({float, int, np.float64, np.int64})
 
 
 class InvalidInput(ValueError):
@@ -43,17 +48,24 @@ def to_feature_matrix(
     """Return a float matrix with columns in model order, or raise InvalidInput.
 
     `rows` is a 2-D array or list of rows (names in `names`), a single flat row, a list of
-    records ({feature: value}) or a mapping of columns ({feature: [values]}).
+    records ({feature: value}) or a mapping of columns ({feature: [values]}). A numeric numpy
+    array (what the runtimes' decoders make of a well-formed request) skips the per-value type
+    check: its values were checked as they were decoded.
     """
-    rows, names = _from_json_shapes(rows, names)
-    try:
-        array = np.asarray(rows, dtype=object)
-    except ValueError as error:  # ragged nested lists
-        raise InvalidInput(f"rows must all have the same length: {error}") from None
+    if isinstance(rows, np.ndarray) and rows.dtype.kind in "fiu":
+        array = rows
+    else:
+        rows, names = _from_json_shapes(rows, names)
+        try:
+            array = np.asarray(rows, dtype=object)
+        except ValueError as error:  # ragged nested lists
+            raise InvalidInput(f"rows must all have the same length: {error}") from None
     if array.ndim == 1 and array.size == 0:
         raise InvalidInput("the request has no rows")
     if array.ndim == 1:
-        if any(isinstance(item, list | tuple | np.ndarray) for item in array):
+        if array.dtype == object and any(
+            isinstance(item, list | tuple | np.ndarray) for item in array
+        ):
             raise InvalidInput("rows must all have the same length")
         array = array.reshape(1, -1)  # a single flat row
     if array.ndim != 2:
@@ -72,33 +84,60 @@ def to_feature_matrix(
         )
     if names:
         names = [str(n) for n in names]
-        if sorted(names) != sorted(expected) or len(set(names)) != len(names):
-            unknown = sorted(set(names) - set(expected))
-            missing = sorted(set(expected) - set(names))
-            raise InvalidInput(
-                f"feature names must be exactly {', '.join(expected)}"
-                + (f"; unknown: {', '.join(unknown)}" if unknown else "")
-                + (f"; missing: {', '.join(missing)}" if missing else "")
-            )
-        array = array[:, [names.index(column) for column in expected]]
-    matrix = _numeric_fast_path(array)
-    if matrix is None:
-        matrix = _numeric_checked(array, expected)
-    if not np.isfinite(matrix).all():
-        row, column = np.argwhere(~np.isfinite(matrix))[0]
-        raise InvalidInput(f"row {row}, feature {expected[column]!r}: NaN or infinite value")
-    if (np.abs(matrix) > MAX_ABSOLUTE_VALUE).any():
-        row, column = np.argwhere(np.abs(matrix) > MAX_ABSOLUTE_VALUE)[0]
+        if names != list(expected):
+            array = array[:, _column_order(names, expected)]
+    if array.dtype == object:
+        matrix = _numeric_fast_path(array)
+        if matrix is None:
+            matrix = _numeric_checked(array, expected)
+    else:
+        matrix = array.astype(float, copy=False)
+    # One pass for both: NaN and infinities fail `<=` as well.
+    in_range = np.abs(matrix) <= MAX_ABSOLUTE_VALUE
+    if not in_range.all():
+        row, column = np.argwhere(~in_range)[0]
+        value = matrix[row, column]
+        if not np.isfinite(value):
+            raise InvalidInput(f"row {row}, feature {expected[column]!r}: NaN or infinite value")
         raise InvalidInput(
-            f"row {row}, feature {expected[column]!r}: {matrix[row, column]:g} is beyond "
+            f"row {row}, feature {expected[column]!r}: {value:g} is beyond "
             f"+/-{MAX_ABSOLUTE_VALUE:g}"
         )
     return matrix
 
 
+def predict_proba(model: Any, matrix: np.ndarray) -> np.ndarray:
+    """The model's class probabilities for a matrix `to_feature_matrix` returned.
+
+    That matrix is finite and bounded already, so scikit-learn is told not to check it again
+    (its check is ~13 % of a single-row prediction); probabilities that are not finite (a
+    model's own numeric failure) raise ValueError, so they are never an answer.
+    """
+    from sklearn import config_context  # here: clients import this module without sklearn
+
+    with config_context(assume_finite=True):
+        probabilities = model.predict_proba(matrix)
+    if not np.isfinite(probabilities).all():
+        raise ValueError("the model returned probabilities that are NaN or infinite")
+    return probabilities
+
+
+def _column_order(names: list[str], expected: Sequence[str]) -> list[int]:
+    """The request's column index of each model feature, or InvalidInput."""
+    if sorted(names) != sorted(expected) or len(set(names)) != len(names):
+        unknown = sorted(set(names) - set(expected))
+        missing = sorted(set(expected) - set(names))
+        raise InvalidInput(
+            f"feature names must be exactly {', '.join(expected)}"
+            + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+            + (f"; missing: {', '.join(missing)}" if missing else "")
+        )
+    return [names.index(column) for column in expected]
+
+
 def _numeric_fast_path(array: np.ndarray) -> np.ndarray | None:
     """The common case, all plain numbers: convert without a check per value."""
-    if {type(value) for value in array.flat} <= {float, int, np.float64, np.int64}:
+    if {type(value) for value in array.flat} <= NUMBER_TYPES:
         with contextlib.suppress(OverflowError):  # e.g. 2**2000: the checked path names it
             return array.astype(float)
     return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 from {{ cookiecutter.package_name }}.data import FEATURES, sample_rows
 from {{ cookiecutter.package_name }}.runtimes import protocol
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME, load_settings
-from {{ cookiecutter.package_name }}.validation import InvalidInput
+from {{ cookiecutter.package_name }}.validation import InvalidInput, to_feature_matrix
 
 from ...probes import get, metric_total, post, scrape
 
@@ -85,7 +86,24 @@ def test_malformed_requests_are_named(payload, message):
 def test_clients_build_requests_the_server_decodes():
     body = protocol.request_body(MATRIX, None, request_id="abc")
     assert body["id"] == "abc"
-    assert protocol.decode(body)[0] == MATRIX
+    rows = protocol.decode(body)[0]
+    assert isinstance(rows, np.ndarray) and rows.dtype == float  # plain numbers: one step
+    assert rows.tolist() == MATRIX
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(True, "got True"), ("5.1", "got '5.1'"), (None, "got None"), (2**2000, "out of range")],
+)
+def test_values_that_are_not_plain_numbers_are_named_not_converted(value, message):
+    # numpy alone would take true for 1.0 and "5.1" for 5.1: each value is checked first.
+    for payload in (
+        {"inputs": [_tensor("features", [1, len(NAMES)], [value, *FLAT[1 : len(NAMES)]])]},
+        {"inputs": [_tensor(n, [1], [value if n == NAMES[0] else 1.0]) for n in NAMES]},
+    ):
+        rows, names, _ = protocol.decode(payload)
+        with pytest.raises(InvalidInput, match=f"feature '{NAMES[0]}': .*{re.escape(message)}"):
+            to_feature_matrix(rows, names, NAMES)
 
 
 # --- the real server -----------------------------------------------------------------------
@@ -131,12 +149,10 @@ def test_custom_metrics_are_exported_with_the_names_every_runtime_uses(model_ser
     assert metric_total(text, "model_predict_seconds_count", **labels) > 0
     assert "model_predictions_total{" in text and "predicted_class=" in text
     assert metric_total(text, "model_served_version", **labels) >= 1
-    # Delivery to Kafka is asynchronous (the producer connects on the first request): ask
-    # until the count shows, bounded.
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 30  # delivery is asynchronous (and slow on a busy machine)
     while metric_total(text, "request_log_sent_total", **labels) == 0:
-        assert time.monotonic() < deadline, "no request log delivered within 20 s"
-        time.sleep(0.2)
+        assert time.monotonic() < deadline, "no request-log message was counted as sent"
+        time.sleep(0.5)
         text = scrape(model_server.metrics)
 
 

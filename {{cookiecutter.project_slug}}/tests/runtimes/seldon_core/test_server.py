@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from {{ cookiecutter.package_name }}.data import FEATURES, sample_rows
-from {{ cookiecutter.package_name }}.settings import MODEL_NAME
+from {{ cookiecutter.package_name }}.settings import MODEL_NAME, load_settings
 
 from ...probes import metric_total, post, scrape
 
@@ -52,21 +52,44 @@ def test_every_payload_shape_gives_the_same_probabilities(model_server, shape):
     np.testing.assert_allclose(np.asarray(got, dtype=float), reference["data"]["ndarray"])
 
 
+def _reported_metrics(server) -> str:
+    """The metrics endpoint after a report: the first answer REPORT_INTERVAL after the last
+    report hands Seldon every metric so far, its own included (a one-row request)."""
+    from {{ cookiecutter.package_name }}.runtimes.seldon_core.server import REPORT_INTERVAL
+
+    time.sleep(REPORT_INTERVAL)
+    assert predict(server, {"data": {"ndarray": MATRIX[:1]}})[0] == 200
+    return scrape(server.metrics)
+
+
 def test_custom_metrics_are_exported(model_server):
-    before = metric_total(scrape(model_server.metrics), "model_rows_total")
-    status, _ = predict(model_server, PAYLOAD_SHAPES["ndarray"])
+    labels = {"model": MODEL_NAME, "predictor": load_settings().predictor_name}
+    text = _reported_metrics(model_server)
+    before = {name: metric_total(text, name, **labels)
+              for name in ("model_rows_total", "model_requests_total",
+                           "model_predict_seconds_count")}  # fmt: skip
+    errors_before = metric_total(text, "model_request_errors_total", status="400")
+    status, body = predict(model_server, PAYLOAD_SHAPES["ndarray"])
     assert status == 200
-    text = scrape(model_server.metrics)
-    assert metric_total(text, "model_rows_total") == before + len(MATRIX)
+    assert "metrics" not in body["meta"]  # they are for the metrics endpoint, not clients
+    assert predict(model_server, {"data": {"ndarray": [[1.0]]}})[0] == 400
+    text = _reported_metrics(model_server)
+    # The three-row and the bad request, and the one-row answer that reported them.
+    for name, added in (("model_rows_total", len(MATRIX) + 1), ("model_requests_total", 3),
+                        ("model_predict_seconds_count", 2)):  # fmt: skip
+        assert metric_total(text, name, **labels) == before[name] + added, name
+    assert metric_total(text, "model_request_errors_total", status="400",
+                        reason="INVALID_INPUT") == errors_before + 1  # fmt: skip
     assert "model_predictions_total{" in text and "predicted_class=" in text
-    # Delivery to Kafka is asynchronous (the producer connects on the first request), and
-    # Seldon exports the count with the next request's metrics: ask until it shows, bounded.
-    deadline = time.monotonic() + 20
-    while metric_total(text, "request_log_sent_total") == 0:
-        assert time.monotonic() < deadline, "no request log delivered within 20 s"
-        time.sleep(0.2)
-        predict(model_server, PAYLOAD_SHAPES["ndarray"])
-        text = scrape(model_server.metrics)
+    assert metric_total(text, "model_last_request_rows", **labels) == 1
+    assert metric_total(text, "model_served_version", **labels) >= 1
+    assert 'method="health"' not in text  # health checks report nothing
+    # Delivery to Kafka is asynchronous (the producer connects on the first request): ask
+    # until the count is reported, bounded.
+    deadline = time.monotonic() + 30
+    while metric_total(text, "request_log_sent_total", **labels) == 0:
+        assert time.monotonic() < deadline, "no request-log message was counted as sent"
+        text = _reported_metrics(model_server)
 
 
 def _fuzz_payloads(count: int, seed: int = 20260101) -> list[bytes | object]:

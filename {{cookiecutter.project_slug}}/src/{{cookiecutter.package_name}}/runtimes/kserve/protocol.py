@@ -11,14 +11,17 @@ one input per feature, named after it (shape [rows] or [rows, 1]), in any order.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ...settings import MODEL_NAME, Settings
-from ...validation import InvalidInput
+from ...validation import NUMBER_TYPES, InvalidInput
 
 NAME = "KServe (MLServer)"
 # MLServer's own variable names (KServe sets the HTTP and gRPC ports of the predictor).
@@ -139,19 +142,46 @@ def error_message(answer: dict[str, Any]) -> str:
     return str(answer.get("error") or answer.get("detail"))
 
 
-def _values(item: dict[str, Any], index: int) -> tuple[list[Any], list[int]]:
-    name = item.get("name", f"#{index}")
-    datatype = item.get("datatype")
+def _fields(item: Any) -> tuple[Any, Any, Any, Any]:
+    """(name, shape, datatype, data) of one V2 input: MLServer's parsed `RequestInput` as the
+    server gets it (read directly: no second JSON round trip), or a dict from a JSON body."""
+    if isinstance(item, dict):
+        return item.get("name"), item.get("shape"), item.get("datatype"), item.get("data")
+    try:
+        return item.name, item.shape, item.datatype, item.data.root  # use_enum_values: a str
+    except AttributeError:  # neither: the 'shape' check names it
+        return None, None, None, None
+
+
+def _values(item: Any, index: int) -> tuple[Any, list[int]]:
+    """The values of one input, flat (row-major), and its shape.
+
+    Plain numbers decode in one step into a float array (as MLServer's NumpyCodec does, after
+    a check that no value is a bool, a string or null); anything else stays a list, and the
+    feature-matrix check names the offending value."""
+    name, shape, datatype, data = _fields(item)
+    name = name if name is not None else f"#{index}"
+    if not (isinstance(shape, list) and shape
+            and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
+                    for s in shape)):  # fmt: skip
+        raise InvalidInput(f"input #{index}: 'shape' must be a list of sizes")
+    if not isinstance(data, list):
+        raise InvalidInput(f"input #{index}: 'data' must be a list of values")
     if datatype not in NUMERIC_DATATYPES:
         raise InvalidInput(f"input {name!r}: datatype {datatype!r} is not numeric")
-    shape = item.get("shape")
-    data = item.get("data")
+    size = math.prod(shape)
+    if set(map(type, data)) <= NUMBER_TYPES:
+        if len(data) != size:
+            raise InvalidInput(
+                f"input {name!r}: shape {shape} needs {size} values, got {len(data)}"
+            )
+        with contextlib.suppress(OverflowError):  # e.g. 2**2000: the checked path names it
+            return np.array(data, dtype=float), shape
     if any(isinstance(v, list) for v in data):  # the nested form: flatten row-major
         try:
             data = _flatten(data)
         except RecursionError:
             raise InvalidInput(f"input {name!r}: 'data' is nested too deeply") from None
-    size = math.prod(shape)
     if len(data) != size:
         raise InvalidInput(f"input {name!r}: shape {shape} needs {size} values, got {len(data)}")
     return data, shape
@@ -164,38 +194,38 @@ def _flatten(values: list[Any]) -> list[Any]:
     return flat
 
 
-def decode(request: dict[str, Any]) -> tuple[Any, list[str] | None, str]:
-    """(rows, feature names, payload form) of a V2 inference request, or InvalidInput."""
-    inputs = request.get("inputs")
+def decode(request: Any) -> tuple[Any, list[str] | None, str]:
+    """(rows, feature names, payload form) of a V2 inference request, or InvalidInput.
+
+    `request` is MLServer's parsed `InferenceRequest` (the server) or a JSON body (a dict).
+    Rows are a float array when every value is a plain number, else lists (checked later by
+    `validation.to_feature_matrix`, which names the offending value)."""
+    inputs = request.get("inputs") if isinstance(request, dict) else request.inputs
     if not isinstance(inputs, list) or not inputs:
         raise InvalidInput("expected 'inputs': a list of tensors")
-    for index, item in enumerate(inputs):
-        shape = item.get("shape") if isinstance(item, dict) else None
-        if not (isinstance(shape, list) and shape
-                and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
-                        for s in shape)):  # fmt: skip
-            raise InvalidInput(f"input #{index}: 'shape' must be a list of sizes")
-        if not isinstance(item.get("data"), list):
-            raise InvalidInput(f"input #{index}: 'data' must be a list of values")
     if len(inputs) == 1:
         data, shape = _values(inputs[0], 0)
         if len(shape) == 1:
             return data, None, "row"  # a single flat row
         if len(shape) != 2:
             raise InvalidInput(
-                f"input {inputs[0].get('name')!r}: expected shape [rows, features], got {shape}"
+                f"input {_fields(inputs[0])[0]!r}: expected shape [rows, features], got {shape}"
             )
         rows, width = shape
+        if isinstance(data, np.ndarray):
+            return data.reshape(rows, width), None, "tensor"
         return [data[i * width : (i + 1) * width] for i in range(rows)], None, "tensor"
     names, columns = [], []
     for index, item in enumerate(inputs):
         data, shape = _values(item, index)
         if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
             raise InvalidInput(
-                f"input {item.get('name')!r}: a feature column has shape [rows] or [rows, 1]"
+                f"input {_fields(item)[0]!r}: a feature column has shape [rows] or [rows, 1]"
             )
-        names.append(str(item.get("name")))
+        names.append(str(_fields(item)[0]))
         columns.append(data)
     if len({len(column) for column in columns}) > 1:
         raise InvalidInput("every feature column must have the same number of rows")
+    if all(isinstance(column, np.ndarray) for column in columns):
+        return np.column_stack(columns), names, "columns"
     return [list(row) for row in zip(*columns, strict=True)], names, "columns"

@@ -28,7 +28,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from ... import registry
 from ...request_log import RequestLogger, new_request_id
 from ...settings import Settings, load_settings
-from ...validation import InvalidInput, to_feature_matrix
+from ...validation import InvalidInput, predict_proba, to_feature_matrix
 from . import protocol
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,15 @@ class MLServerModel(MLModel):
         if self.request_log.enabled:
             RequestLogCollector.follow(self.request_log, self.labels)
         self.metrics.version.labels(**self.labels).set(int(self.served.version))
-        self.metrics.requests.labels(**self.labels)  # every series exists from the start
+        # Each series once (they all exist from the start), not a label lookup per request.
+        self._requests = self.metrics.requests.labels(**self.labels)
+        self._rows = self.metrics.rows.labels(**self.labels)
+        self._last_rows = self.metrics.last_rows.labels(**self.labels)
+        self._seconds = self.metrics.seconds.labels(**self.labels)
+        self._predictions = [
+            self.metrics.predictions.labels(**self.labels, predicted_class=str(name))
+            for name in self.served.class_names
+        ]
         return True
 
     def _fail(self, status: int, reason: str, message: str) -> MLServerError:
@@ -116,13 +124,12 @@ class MLServerModel(MLModel):
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
         started = time.perf_counter()
-        self.metrics.requests.labels(**self.labels).inc()
+        self._requests.inc()
         served = self.served
         try:
-            request = payload.model_dump(mode="json", exclude_none=True)
-            rows, names, _ = protocol.decode(request)
+            rows, names, _ = protocol.decode(payload)  # MLServer's parsed request, as it is
             matrix = to_feature_matrix(rows, names, served.feature_names)
-            probabilities = served.model.predict_proba(matrix)
+            probabilities = predict_proba(served.model, matrix)
         except InvalidInput as error:
             raise self._fail(400, "INVALID_INPUT", str(error)) from None
         except Exception as error:
@@ -133,15 +140,16 @@ class MLServerModel(MLModel):
         request_id = payload.id or new_request_id()
         self.request_log.log(request_id, served.version, served.feature_names, matrix,
                              served.class_names, probabilities)  # fmt: skip
-        winners = np.asarray(served.class_names)[probabilities.argmax(axis=1)]
-        classes, counts = np.unique(winners, return_counts=True)
-        for name, count in zip(classes, counts, strict=True):
-            self.metrics.predictions.labels(**self.labels, predicted_class=str(name)).inc(
-                int(count)
-            )
-        self.metrics.rows.labels(**self.labels).inc(len(matrix))
-        self.metrics.last_rows.labels(**self.labels).set(len(matrix))
-        self.metrics.seconds.labels(**self.labels).observe(time.perf_counter() - started)
+        winners = probabilities.argmax(axis=1)
+        if len(winners) == 1:
+            self._predictions[winners[0]].inc()
+        else:
+            for index, count in enumerate(np.bincount(winners, minlength=len(self._predictions))):
+                if count:
+                    self._predictions[index].inc(int(count))
+        self._rows.inc(len(matrix))
+        self._last_rows.set(len(matrix))
+        self._seconds.observe(time.perf_counter() - started)
         return InferenceResponse(
             id=request_id,
             model_name=served.name,

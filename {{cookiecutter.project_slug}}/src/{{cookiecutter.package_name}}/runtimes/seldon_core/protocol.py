@@ -39,7 +39,10 @@ def serving_python() -> Path:
 
 
 def server_command(settings: Settings, workers: int, threads: int) -> tuple[list[str], dict]:
-    """`seldon-core-microservice` serving the wrapper class, and no extra environment."""
+    """`seldon-core-microservice` serving the wrapper class, and its environment.
+
+    Seldon 1.19 also copies the custom metrics into every answer unless told not to: they are
+    for its metrics endpoint, not for clients (and an answer would carry a whole report)."""
     # The venv's own script first: the venv's bin/ need not be on PATH.
     executable = Path(sys.executable).with_name("seldon-core-microservice")
     if not executable.exists():
@@ -53,7 +56,7 @@ def server_command(settings: Settings, workers: int, threads: int) -> tuple[list
         "--metrics-port", str(settings.metrics_port),
         "--workers", str(workers), "--threads", str(threads),
     ]  # fmt: skip
-    return argv, {}
+    return argv, {"INCLUDE_METRICS_IN_CLIENT_RESPONSE": "false"}
 
 
 def local_server_env(http_port: int, grpc_port: int, metrics_port: int) -> dict[str, str]:
