@@ -178,8 +178,8 @@ def test_every_metric_the_alerts_and_dashboard_use_is_exported(
     predictions = f"{model_server.http}{protocol.PREDICT_PATH}"
     assert post(predictions, protocol.request_body([[5.1, 3.5, 1.4, 0.2]]))[0] == 200
     assert post(predictions, protocol.request_body([[5.1]]))[0] == 400
-    # A runtime may hand its metrics over with a later answer (the Seldon wrapper: the first
-    # one a second after its last report): predict until the failed request shows.
+    # A runtime may hand its metrics over with a later answer (one reports them together about
+    # once a second): predict until the failed request shows.
     exported = exported_names(scrape(model_server.metrics))
     deadline = time.monotonic() + 30
     while "model_request_errors_total" not in exported and time.monotonic() < deadline:
