@@ -24,7 +24,7 @@ class InvalidInput(ValueError):
 
 
 def _from_json_shapes(rows: object, names: Sequence[str] | None):
-    """Turn records or columns (Seldon `jsonData`) into rows plus names."""
+    """Turn records ([{feature: value}]) or columns ({feature: [values]}) into rows and names."""
     if isinstance(rows, dict):
         columns = {str(k): v for k, v in rows.items()}
         if not all(isinstance(v, list) for v in columns.values()):
