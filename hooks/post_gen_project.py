@@ -1,9 +1,8 @@
 """Remove what the answers exclude and record the answers for later re-rendering.
 
 The answers arrive as JSON data, with `_options` (cookiecutter.json): which files belong to
-which option value. The record
-is a `.cruft.json`-compatible file, so `cruft update` (or a re-bake with the same answers)
-can bring a generated repo up to a newer template version.
+which option value. The record is a `.cruft.json`-compatible file, so `cruft update` (or a
+re-bake with the same answers) can bring a generated repo up to a newer template version.
 """
 
 from __future__ import annotations

@@ -46,7 +46,6 @@ from .settings import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_ALERT_FOR = LOCAL_ALERT_FOR
 LOCAL_POOL = "local-process"
 LOCAL_DEPLOYMENT = "local"
 # The retrain receiver's cool-down on the local stack, in seconds (an hour in the cluster).
@@ -313,7 +312,7 @@ def wait_for_first_scrapes(stack: Stack, log, timeout: float = 60) -> None:
     raise StackError(f"Prometheus did not scrape every target within {timeout:.0f} s ({url})")
 
 
-def up(directory: Path, alert_for: str = DEFAULT_ALERT_FOR, log=print) -> Stack:
+def up(directory: Path, alert_for: str = LOCAL_ALERT_FOR, log=print) -> Stack:
     directory = directory.resolve()
     running = Stack.load(directory)
     if running is not None and any(group_alive(pid) for pid in running.pids.values()):

@@ -7,6 +7,7 @@ against the Kubernetes PodSpec schema.
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 from importlib import import_module
@@ -40,6 +41,7 @@ def kustomize(directory: Path) -> list[dict]:
     return [d for d in yaml.safe_load_all(result.stdout) if d]
 
 
+@functools.cache  # read once per session: every rendered document is validated with it
 def schema(kind: str) -> dict:
     return json.loads((REPO / "tests" / "schemas" / CUSTOM_SCHEMAS[kind]).read_text())
 
