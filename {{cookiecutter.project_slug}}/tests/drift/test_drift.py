@@ -478,6 +478,36 @@ def test_the_group_is_joined_again_after_a_broker_restart_with_a_commit_pending(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("start", ["latest", "earliest"])
+def test_where_reading_starts_is_settled_when_the_partition_is_assigned(start, kafka, reference):
+    """/health reports a partition only once its starting offset is fixed: a message produced
+    right after that is read, whatever DRIFT_START_OFFSET says (CI once lost a window when
+    "latest" was looked up after the assignment and traffic came in between)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from {{ cookiecutter.package_name }}.drift.service import DriftService, WatchedVersion
+
+    topic, group = f"drift-test-{uuid.uuid4().hex[:8]}", f"drift-test-{uuid.uuid4().hex[:8]}"
+    kafka.create_topic(topic)
+    settings = load_settings({**os.environ, "REQUEST_TOPIC": topic, "DRIFT_CONSUMER_GROUP": group,
+                              "DRIFT_START_OFFSET": start})  # fmt: skip
+    service = DriftService(settings, WatchedVersion(MODEL_NAME, "1", "run"),
+                           detector.fit(reference, load_config(), seed=1))  # fmt: skip
+    for _ in range(3):  # one batch each: tansu reports a batch's end as its first offset + 1
+        produce(kafka, topic, [encode(message([[1.0] * len(NAMES)]))])
+    consumer = Consumer({"bootstrap.servers": kafka.bootstrap_servers, "group.id": group})
+    try:
+        partition = [TopicPartition(topic, 0)]
+        (first,) = service._starting_offsets(consumer, partition)
+        assert first.offset == (3 if start == "latest" else 0)
+        consumer.commit(offsets=[TopicPartition(topic, 0, 2)], asynchronous=False)
+        (resumed,) = service._starting_offsets(consumer, partition)
+        assert resumed.offset == 2  # the group's own commit wins over DRIFT_START_OFFSET
+    finally:
+        consumer.close()
+
+
+@pytest.mark.slow
 def test_the_service_refuses_to_start_without_kafka_or_a_detector(mlflow_server, trained):
     env = {**os.environ, "MODEL_VERSION": trained.version}
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)

@@ -131,9 +131,32 @@ class DriftService:
                            on_revoke=self._on_revoke, on_lost=self._on_revoke)  # fmt: skip
         return consumer
 
-    def _on_assign(self, _consumer: Any, partitions: list) -> None:
+    def _on_assign(self, consumer: Any, partitions: list) -> None:
+        # Where reading starts is settled here, before /health calls the partitions ours. Left
+        # to librdkafka, "latest" is looked up after the assignment, and a message produced in
+        # between is skipped by a service that has already reported itself consuming.
+        consumer.assign(self._starting_offsets(consumer, partitions))
         self._assigned = sorted(tp.partition for tp in partitions)
         log.info("assigned partitions %s of %s", self._assigned, self.settings.request_topic)
+
+    def _starting_offsets(self, consumer: Any, partitions: list) -> list:
+        """The group's committed offsets; where it has none, the end or start of the log."""
+        from confluent_kafka import KafkaException
+
+        timeout = BROKER_TIMEOUT_MS / 1000
+        try:
+            starts = consumer.committed(partitions, timeout=timeout)
+            for start in starts:
+                if start.error is not None:
+                    raise KafkaException(start.error)
+                if start.offset < 0:  # nothing committed yet: DRIFT_START_OFFSET says where
+                    low, high = consumer.get_watermark_offsets(start, timeout=timeout,
+                                                               cached=False)  # fmt: skip
+                    start.offset = high if self.settings.drift_start_offset == "latest" else low
+        except KafkaException as error:  # librdkafka then resolves them itself, as before
+            log.warning("looking up where to start reading failed (%s)", error)
+            return partitions
+        return starts
 
     def _on_revoke(self, _consumer: Any, _partitions: list) -> None:
         self.buffer.clear()
