@@ -21,11 +21,8 @@ def _log(logger: RequestLogger, request_id: str = "r-1") -> None:
 
 def test_messages_follow_the_published_schema():
     logger = RequestLogger("127.0.0.1:1", "topic", "model")
-    entry_bytes = None
-    _log(logger)
-    entry = logger._queue.get_nowait()
-    entry_bytes = logger.encode(entry)
-    message = json.loads(entry_bytes)
+    message = json.loads(logger.encode("r-1", "3", ["a", "b", "c", "d"], ROWS, ["x", "y", "z"],
+                                       PROBABILITIES))  # fmt: skip
     jsonschema.validate(message, message_schema())
     assert message["request_id"] == "r-1" and message["model_version"] == "3"
     assert message["rows"] == ROWS.tolist() and message["predictions"] == PROBABILITIES.tolist()
@@ -49,6 +46,8 @@ def test_an_unreachable_broker_costs_a_prediction_microseconds_and_is_counted():
     per_call = (time.perf_counter() - started) / 1000
     assert per_call < 0.001, f"log() took {per_call * 1e6:.0f} us per call"
     assert logger.counts.total("dropped") >= 900  # the queue holds 100, the rest are dropped
+    assert logger.queue_depth >= 100  # librdkafka counts its own pending requests too
     assert logger.counts.deltas()["dropped"] >= 900
     assert logger.counts.deltas()["dropped"] == 0  # deltas are reported once
-    logger.close(timeout=1)
+    logger.close(timeout=5)  # the 100 queued cannot be sent either: dropped, none sent
+    assert logger.counts.total("dropped") == 1000 and logger.counts.total("sent") == 0
