@@ -38,6 +38,39 @@ def test_each_image_runs_its_command_as_a_non_root_user_with_only_its_dependenci
         assert "USER 10001" in text, stage
         serve_lock = REPO / "requirements-serve.lock"  # a serving runtime with pins of its own
         lock = serve_lock.name if stage == "serve" and serve_lock.exists() else "requirements.lock"
-        installs = re.findall(rf'pip install .*-c {re.escape(lock)} "\.\[(\w+)\]"', text)
+        # Its part of the lock (hashes checked), then the package alone, after the code:
+        # a change to the code leaves the dependency layer as it was.
+        installs = re.findall(rf"RUN python install-image-deps {re.escape(lock)} (\w+)$", text,
+                              flags=re.MULTILINE)  # fmt: skip
         assert installs == [stage], stage
+        package = "RUN pip install --no-compile --no-deps --no-build-isolation ."
+        order = [text.index(f"install-image-deps {lock}"), text.index("COPY src"),
+                 text.index(package)]  # fmt: skip
+        assert order == sorted(order), stage
         assert f'ENTRYPOINT ["{{ cookiecutter.project_slug }}", "{command}"]' in text, stage
+
+
+def test_every_pin_of_every_lock_has_the_hashes_of_its_files():
+    for lock in REPO.glob("requirements*.lock"):
+        entries = re.split(r"\n(?=[A-Za-z0-9])", lock.read_text().split("\n", 1)[1])
+        pins = [e for e in entries if not e.startswith("#")]
+        assert pins, lock.name
+        unhashed = [e.split()[0] for e in pins if "--hash=sha256:" not in e]
+        assert not unhashed, f"{lock.name}: no hashes for {unhashed}"
+
+
+def install_image_deps(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "scripts" / "install-image-deps"), *args],
+                          cwd=REPO, capture_output=True, text=True, check=False)  # fmt: skip
+
+
+def test_image_dependencies_name_what_is_wrong(tmp_path):
+    result = install_image_deps("requirements.lock", "nope")
+    assert result.returncode != 0
+    assert "no extra 'nope'" in result.stderr and "serve" in result.stderr
+    # A lock that lacks a package the image needs: named, before anything is installed.
+    (tmp_path / "pyproject.toml").write_text((REPO / "pyproject.toml").read_text())
+    (tmp_path / "requirements.lock").write_text("# nothing pinned\n")
+    result = install_image_deps(str(tmp_path / "requirements.lock"), "serve")
+    assert result.returncode != 0
+    assert "the lock pins no packaging: run make lock" in result.stderr

@@ -30,8 +30,8 @@ def predict(server, request_id: str | None = None) -> tuple[int, dict]:
 
 def settled_sent(server) -> float:
     """request_log_sent_total once what was sent so far is delivered and counted (within a
-    second). A runtime that reports its metrics with an answer (Seldon) reports them in the
-    next one's, so one more prediction is made: its own message is counted next time."""
+    second). A runtime may report its metrics with an answer, so one more prediction is made:
+    its own message is counted next time."""
     time.sleep(2)
     assert predict(server)[0] == 200
     return metric_total(scrape(server.metrics), "request_log_sent_total")

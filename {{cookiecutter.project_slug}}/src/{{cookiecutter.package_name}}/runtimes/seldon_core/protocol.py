@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,11 @@ def server_command(settings: Settings, workers: int, threads: int) -> tuple[list
         "--metrics-port", str(settings.metrics_port),
         "--workers", str(workers), "--threads", str(threads),
     ]  # fmt: skip
-    return argv, {"INCLUDE_METRICS_IN_CLIENT_RESPONSE": "false"}
+    # gunicorn (26) opens a control socket under XDG_RUNTIME_DIR, else under ~/.gunicorn: in
+    # the pod HOME is not writable and Seldon passes no option to turn the socket off, so it
+    # goes to the temporary directory (the pod's /tmp volume), readable by this user only.
+    return argv, {"INCLUDE_METRICS_IN_CLIENT_RESPONSE": "false",
+                  "XDG_RUNTIME_DIR": tempfile.gettempdir()}  # fmt: skip
 
 
 def local_server_env(http_port: int, grpc_port: int, metrics_port: int) -> dict[str, str]:
