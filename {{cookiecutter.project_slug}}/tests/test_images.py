@@ -10,15 +10,17 @@ the services changed to this machine's real ones (MLflow, Kafka) and the ports t
 
 from __future__ import annotations
 
+import os
+import subprocess
 from dataclasses import replace
 
 import pytest
 
 from {{ cookiecutter.package_name }}.devstack import images, services
-from {{ cookiecutter.package_name }}.devstack.processes import StackError, free_port
+from {{ cookiecutter.package_name }}.devstack.processes import StackError, executable, free_port
 from {{ cookiecutter.package_name }}.runtimes import protocol
 
-from .delivery.manifests import RUNTIME, rendered_environments
+from .delivery.manifests import REPO, RUNTIME, rendered_environments
 from .probes import post
 
 pytestmark = [
@@ -34,19 +36,30 @@ START_UP_PROBLEMS = ("[ERROR]", " - ERROR:", "Traceback", "Read-only file system
                      "[WARNING]", " - WARNING:", "Warning:")  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def serve_image() -> str:
+def built(target: str) -> str:
     buildah = images.buildah_for_pods()
     images.ensure_base(buildah)
-    tag, _ = images.build("serve", buildah)
+    tag, _ = images.build(target, buildah)
     return tag
 
 
-def manifest_run(tmp_path, overrides: dict[str, str]) -> images.PodRun:
-    """How the staging overlay runs the model server's container, pointed at local servers."""
+@pytest.fixture(scope="module")
+def serve_image() -> str:
+    return built("serve")
+
+
+def manifest_run(tmp_path, overrides: dict[str, str], kind: str = RUNTIME.KIND,
+                 name: str | None = None) -> images.PodRun:  # fmt: skip
+    """How the staging overlay runs a container (by default the model server's), pointed at
+    the local servers."""
     staging = rendered_environments(tmp_path)["staging"]
-    server = next(d for d in staging if d["kind"] == RUNTIME.KIND)
-    pod = RUNTIME.server_pod(server)
+    resource = next(d for d in staging
+                    if d["kind"] == kind and name in (None, d["metadata"]["name"]))  # fmt: skip
+    pod = (
+        RUNTIME.server_pod(resource)
+        if kind == RUNTIME.KIND
+        else resource["spec"]["template"]["spec"]
+    )
     container = pod["containers"][0]
     config_maps = {d["metadata"]["name"]: d.get("data", {}) for d in staging
                    if d["kind"] == "ConfigMap"}  # fmt: skip
@@ -54,7 +67,6 @@ def manifest_run(tmp_path, overrides: dict[str, str]) -> images.PodRun:
     for source in container.get("envFrom", []):
         env |= config_maps[source["configMapRef"]["name"]]  # the hashed name must resolve
     env |= {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
-    assert "HOME" not in env
     return images.PodRun.of(pod, container, env | overrides)
 
 
@@ -71,6 +83,7 @@ def test_the_serve_image_runs_as_its_manifest_and_answers(serve_image, mlflow_se
     overrides, http = serve_overrides(mlflow_server, kafka, trained.version)
     run = manifest_run(tmp_path, overrides)
     assert run.user != 0 and run.read_only_root and run.writable == ["/tmp"]
+    assert "HOME" not in run.env  # the manifest sets none: nothing may need one
     log = tmp_path / "serve-image.log"
     started = images.run_as_pod(serve_image, run, log, services.local_url(http)
                                 + protocol.READY_PATH, name="serve image").wait_ready()  # fmt: skip
@@ -101,3 +114,100 @@ def test_without_its_writable_volume_the_serve_image_cannot_start(
     with pytest.raises(StackError):
         running.wait_ready()
     assert "No usable temporary directory found" in log.read_text()
+
+
+# How the platform's Prefect worker runs a training flow run (its job template in the platform
+# repo, values/prefect-worker.yaml): this user, a read-only root filesystem, /tmp writable,
+# the deployment's job variables as the environment, and Prefect's own command as the
+# container's arguments.
+TRAINING_JOB = {"user": 10001, "group": 10001, "read_only_root": True, "writable": ["/tmp"]}
+PREFECT_COMMAND = ["prefect", "flow-run", "execute"]
+
+
+def test_the_train_image_runs_a_flow_run_as_the_prefect_worker_runs_it(
+    prefect_api, mlflow_server, tmp_path
+):
+    import asyncio
+
+    import mlflow
+    import yaml
+
+    from {{ cookiecutter.package_name }}.settings import FLOW_NAME, MODEL_NAME
+
+    tag = built("train")
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "FLOW_IMAGE": tag, "GIT_COMMIT": "img"}
+    prefect = executable("prefect")
+    for command in ([prefect, "work-pool", "create", "kubernetes", "--type", "kubernetes",
+                     "--overwrite"], ["make", "--no-print-directory", "deploy-flow"]):  # fmt: skip
+        done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    async def flow_run() -> str:
+        from prefect.client.orchestration import PrefectClient
+
+        async with PrefectClient(prefect_api) as client:
+            deployment = await client.read_deployment_by_name(f"{FLOW_NAME}/kubernetes")
+            run = await client.create_flow_run_from_deployment(
+                deployment.id, parameters={"reason": "image-test"})  # fmt: skip
+            return str(run.id)
+
+    run_id = asyncio.run(flow_run())
+    deployment = yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"][0]
+    job_env = {k: str(v) for k, v in deployment["work_pool"]["job_variables"]["env"].items()}
+    job_env |= {"MLFLOW_TRACKING_URI": mlflow_server, "PREFECT_API_URL": prefect_api,
+                "PREFECT__FLOW_RUN_ID": run_id}  # fmt: skip
+    run = images.PodRun(**TRAINING_JOB, env=job_env)
+    log = tmp_path / "train-image.log"
+    status = images.run_to_completion(tag, run, log, args=PREFECT_COMMAND)
+    assert status == 0, log.read_text()[-4000:]
+
+    client = mlflow.MlflowClient(mlflow_server)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(experiments, "tags.training_reason = 'image-test'")
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    version = runs[0].data.tags["model_version"]
+    assert client.get_model_version(MODEL_NAME, version).status == "READY"
+{%- if cookiecutter.include_drift_detection %}
+
+
+def test_the_drift_image_runs_as_its_manifest_and_tests_windows(mlflow_server, trained, kafka,
+                                                                tmp_path):  # fmt: skip
+    import json
+    import time
+
+    from {{ cookiecutter.package_name }}.data import load_dataset
+    from {{ cookiecutter.package_name }}.drift.config import load_config
+    from {{ cookiecutter.package_name }}.settings import MODEL_NAME, load_settings
+
+    from .drift.drift_process import NAMES, one_row_messages, produce, traffic
+    from .probes import get, metric_total, scrape
+
+    tag = built("drift")
+    port = free_port()
+    overrides = {"MLFLOW_TRACKING_URI": mlflow_server, "MODEL_VERSION": trained.version,
+                 "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+                 "DRIFT_HTTP_PORT": str(port), "DRIFT_HTTP_HOST": "127.0.0.1"}  # fmt: skip
+    run = manifest_run(tmp_path, overrides, kind="Deployment", name=f"{MODEL_NAME}-drift")
+    assert run.user != 0 and run.read_only_root and run.writable == ["/tmp"]
+    url = services.local_url(port)
+    log = tmp_path / "drift-image.log"
+    started = images.run_as_pod(tag, run, log, f"{url}/health", name="drift image").wait_ready()
+    try:
+        deadline = time.monotonic() + 60
+        while not json.loads(get(f"{url}/health")[1]).get("assigned_partitions"):
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+        window = load_config().window_size
+        rows = traffic(load_dataset()[NAMES].to_numpy(), window, seed=3)
+        produce(kafka, load_settings().request_topic, one_row_messages(rows, trained.version))
+        deadline = time.monotonic() + 60
+        while metric_total(scrape(f"{url}/metrics"), "drift_windows_processed_total") < 1:
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+        start_up = log.read_text()
+    finally:
+        started.stop()
+    problems = [line for line in start_up.splitlines()
+                if any(p in line for p in START_UP_PROBLEMS)]  # fmt: skip
+    assert not problems, "\n".join(problems)
+{%- endif %}

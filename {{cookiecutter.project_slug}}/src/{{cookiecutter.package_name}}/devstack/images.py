@@ -141,36 +141,55 @@ def _config(tag: str) -> dict:
     return json.loads(out)["OCIv1"]["config"]
 
 
-def run_as_pod(tag: str, run: PodRun, log_path: Path, ready: str, name: str = "image",
-               args: list[str] | None = None, timeout: float = 180) -> RunningImage:  # fmt: skip
-    """Start the image's entrypoint (with `args`, else its own) as `run` says; ready when
-    `ready` (a URL or tcp:PORT) answers. Stopping it unmounts everything."""
+def _pod_command(tag: str, run: PodRun, args: list[str] | None) -> tuple[list[str], str]:
+    """The command that runs the image as `run` says, and the buildah container it mounts.
+
+    As Kubernetes does: `args` replace the image's CMD, its ENTRYPOINT (if any) stays."""
     config = _config(tag)
     buildah = executable("buildah")
     container = subprocess.run([buildah, "from", "--pull=never", tag], capture_output=True,
                                text=True, check=True).stdout.strip()  # fmt: skip
     root = subprocess.run([buildah, "mount", container], capture_output=True, text=True,
                           check=True).stdout.strip()  # fmt: skip
-    entrypoint = [*config.get("Entrypoint", []), *(args if args is not None else
-                                                    config.get("Cmd") or [])]  # fmt: skip
-    path = next((v.split("=", 1)[1] for v in config.get("Env", []) if v.startswith("PATH=")),
-                "/usr/local/bin:/usr/bin:/bin")  # fmt: skip
-    image_env = {k: v for k, v in (e.split("=", 1) for e in config.get("Env", []))}
-    env = {**image_env, "PATH": path, **run.env}
+    command = [*(config.get("Entrypoint") or []),
+               *(args if args is not None else config.get("Cmd") or [])]  # fmt: skip
+    image_env = dict(e.split("=", 1) for e in config.get("Env", []))
+    env = {**image_env, **run.env}
     mounts = [f"mount --bind {root} {root}", f"mount -t proc proc {root}/proc",
               f"mount --rbind /dev {root}/dev"]  # fmt: skip
     mounts += [f"mkdir -p {root}{p} && mount -t tmpfs -o mode=1777 tmpfs {root}{p}"
                for p in run.writable]  # fmt: skip
     if run.read_only_root:
         mounts.append(f"mount -o remount,bind,ro {root}")
-    inner = f"cd {shlex.quote(config.get('WorkingDir') or '/')} && exec " + shlex.join(entrypoint)
+    inner = f"cd {shlex.quote(config.get('WorkingDir') or '/')} && exec " + shlex.join(command)
     script = " && ".join([*mounts, shlex.join([
         "exec", "chroot", f"--userspec={run.user}:{run.group}", root, "/usr/bin/env", "-i",
         *(f"{k}={v}" for k, v in env.items()), "/bin/sh", "-c", inner])])  # fmt: skip
-    service = Service(name, ["unshare", "--mount", "--fork", "/bin/sh", "-c", script], ready,
-                      timeout=timeout)  # fmt: skip
-    return RunningImage(service.start(log_path, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}),
-                        container)  # fmt: skip
+    return ["unshare", "--mount", "--fork", "/bin/sh", "-c", script], container
+
+
+HOST_PATH = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+
+
+def run_as_pod(tag: str, run: PodRun, log_path: Path, ready: str, name: str = "image",
+               args: list[str] | None = None, timeout: float = 180) -> RunningImage:  # fmt: skip
+    """Start the image as `run` says (a server); ready when `ready` (a URL or tcp:PORT)
+    answers. Stopping it unmounts everything."""
+    command, container = _pod_command(tag, run, args)
+    service = Service(name, command, ready, timeout=timeout)
+    return RunningImage(service.start(log_path, env=HOST_PATH), container)
+
+
+def run_to_completion(tag: str, run: PodRun, log_path: Path, args: list[str] | None = None,
+                      timeout: float = 900) -> int:  # fmt: skip
+    """Run the image as `run` says (a job) until it exits; its exit status."""
+    command, container = _pod_command(tag, run, args)
+    try:
+        with log_path.open("a") as log:
+            return subprocess.run(command, env=HOST_PATH, stdout=log, stderr=subprocess.STDOUT,
+                                  timeout=timeout, check=False).returncode  # fmt: skip
+    finally:
+        subprocess.run([executable("buildah"), "rm", container], capture_output=True)
 
 
 @dataclass
