@@ -40,8 +40,7 @@ def test_each_image_runs_its_command_as_a_non_root_user_with_only_its_dependenci
         lock = serve_lock.name if stage == "serve" and serve_lock.exists() else "requirements.lock"
         # Its part of the lock (hashes checked), then the package alone, after the code:
         # a change to the code leaves the dependency layer as it was.
-        installs = re.findall(rf"RUN python install-image-deps {re.escape(lock)} (\w+)$", text,
-                              flags=re.MULTILINE)  # fmt: skip
+        installs = re.findall(rf"RUN python install-image-deps {re.escape(lock)} (\w+)\b", text)
         assert installs == [stage], stage
         package = "RUN pip install --no-compile --no-deps --no-build-isolation ."
         order = [text.index(f"install-image-deps {lock}"), text.index("COPY src"),
