@@ -13,12 +13,16 @@ from __future__ import annotations
 import os
 import subprocess
 from dataclasses import replace
+from importlib import import_module
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from {{ cookiecutter.package_name }}.devstack import images, services
 from {{ cookiecutter.package_name }}.devstack.processes import StackError, executable, free_port
 from {{ cookiecutter.package_name }}.runtimes import protocol
+from {{ cookiecutter.package_name }}.settings import SERVING_RUNTIME
 
 from .delivery.manifests import REPO, RUNTIME, rendered_environments
 from .probes import post
@@ -30,6 +34,7 @@ pytestmark = [
         reason="running an image as its pod needs buildah and root",
     ),
 ]
+RUNTIME_TESTS = Path(__file__).parent / "runtimes" / SERVING_RUNTIME
 # What a clean start-up never logs (a warning would need its reason in the manifest or the
 # Dockerfile; there is none to give).
 START_UP_PROBLEMS = ("[ERROR]", " - ERROR:", "Traceback", "Read-only file system",
@@ -70,17 +75,18 @@ def manifest_run(tmp_path, overrides: dict[str, str], kind: str = RUNTIME.KIND,
     return images.PodRun.of(pod, container, env | overrides)
 
 
-def serve_overrides(mlflow_server: str, kafka, version: str) -> tuple[dict[str, str], int]:
-    """The local servers' addresses, free ports, and the version CI would have pinned."""
+def serve_overrides(mlflow_server: str, kafka, version: str) -> tuple[dict[str, str], int, int]:
+    """The local servers' addresses, free ports (HTTP and gRPC are returned), and the version
+    CI would have pinned."""
     http, grpc, metrics = free_port(), free_port(), free_port()
     local = {"MLFLOW_TRACKING_URI": mlflow_server, "MODEL_VERSION": version,
              "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers}  # fmt: skip
-    return local | protocol.local_server_env(http, grpc, metrics), http
+    return local | protocol.local_server_env(http, grpc, metrics), http, grpc
 
 
 def test_the_serve_image_runs_as_its_manifest_and_answers(serve_image, mlflow_server, trained,
                                                           kafka, tmp_path):  # fmt: skip
-    overrides, http = serve_overrides(mlflow_server, kafka, trained.version)
+    overrides, http, grpc = serve_overrides(mlflow_server, kafka, trained.version)
     run = manifest_run(tmp_path, overrides)
     assert run.user != 0 and run.read_only_root and run.writable == ["/tmp"]
     assert "HOME" not in run.env  # the manifest sets none: nothing may need one
@@ -94,6 +100,12 @@ def test_the_serve_image_runs_as_its_manifest_and_answers(serve_image, mlflow_se
         assert status == 200, answer
         assert len(protocol.probabilities(answer)) == 2
         assert protocol.served_version(answer) == trained.version
+        clients = RUNTIME_TESTS / "clients.py"  # the runtime's own client, where it has one
+        if clients.exists():
+            module = import_module(f".runtimes.{SERVING_RUNTIME}.clients", __package__)
+            by_transport = module.probabilities_by_transport(http, grpc, rows)
+            for transport, found in by_transport.items():
+                np.testing.assert_allclose(found, protocol.probabilities(answer), err_msg=transport)
         start_up = log.read_text()  # up to its first answers; stopping is another matter
     finally:
         started.stop()
@@ -106,7 +118,7 @@ def test_without_its_writable_volume_the_serve_image_cannot_start(
     serve_image, mlflow_server, trained, kafka, tmp_path
 ):
     """The mutation check: the /tmp volume removed from the pod, the run must fail."""
-    overrides, http = serve_overrides(mlflow_server, kafka, trained.version)
+    overrides, http, _ = serve_overrides(mlflow_server, kafka, trained.version)
     run = replace(manifest_run(tmp_path, overrides), writable=[])
     log = tmp_path / "serve-image.log"
     running = images.run_as_pod(serve_image, run, log, services.local_url(http)
