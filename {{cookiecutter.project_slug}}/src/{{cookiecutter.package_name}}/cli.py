@@ -139,7 +139,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 def _release(args: argparse.Namespace):
     from .delivery.release import Release
 
-    digests = {"serve": args.digest_serve, "drift": args.digest_drift}
+    digests = {"serve": args.digest_serve, "drift": args.digest_drift, "train": args.digest_train}
     return Release(
         args.image_tag,
         str(args.model_version),
@@ -397,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--model-version", required=True, help="registry version to serve")
         command.add_argument("--digest-serve", help="serving image digest (pins it exactly)")
         command.add_argument("--digest-drift", help="drift image digest")
+        command.add_argument("--digest-train", help="training image digest (retrain receiver)")
 
     def platform_options(command: argparse.ArgumentParser) -> None:
         command.add_argument(

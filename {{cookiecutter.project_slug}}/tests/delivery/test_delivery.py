@@ -39,6 +39,32 @@ def test_an_overlay_pins_images_and_version_and_renders(tmp_path):
     assert release.read_release(tmp_path, "staging") == RELEASE
 
 
+def test_the_command_line_pins_every_image_ci_built_by_digest(tmp_path, capsys):
+    """CI passes each image's digest; the training image's pins the retrain receiver (in
+    production, where the staging release is promoted with its digests)."""
+    digests = {"serve": "b", "drift": "c", "train": "d"}
+    options = [f"--digest-{name}=sha256:{letter * 64}" for name, letter in digests.items()]
+    code, answer = run_cli(capsys, "render-overlay", "--platform-dir", str(tmp_path),
+                           "--environment", "staging", "--image-tag", "1111111",
+                           "--model-version", "3", *options)  # fmt: skip
+    assert code == 0, answer
+    overlay.promote(tmp_path, "staging", "production")
+    images = set()
+    todo = kustomize(release.overlay_dir(tmp_path, "production"))
+    while todo:  # every container of every kind (Deployments, the model server's resource)
+        node = todo.pop()
+        if isinstance(node, dict):
+            images |= {c["image"] for c in node.get("containers", []) if isinstance(c, dict)}
+            todo.extend(node.values())
+        elif isinstance(node, list):
+            todo.extend(node)
+    deployed = ["serve"{% if cookiecutter.include_drift_detection %}, "drift", "train"{% endif %}]  # the receiver
+    assert len(images) == len(deployed), images
+    for name, letter in ((name, digests[name]) for name in deployed):
+        suffix = "" if name == "serve" else f"-{name}"
+        assert f"/{MODEL_NAME}{suffix}:1111111@sha256:{letter * 64}" in "\n".join(images), name
+
+
 def test_writing_the_same_release_twice_changes_nothing(tmp_path):
     assert overlay.render(tmp_path, "staging", RELEASE)
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
