@@ -141,10 +141,11 @@ def test_the_train_image_runs_a_flow_run_as_the_prefect_worker_runs_it(
 ):
     import asyncio
 
-    import mlflow
     import yaml
 
-    from {{ cookiecutter.package_name }}.settings import FLOW_NAME, MODEL_NAME
+    from {{ cookiecutter.package_name }}.settings import FLOW_NAME
+
+    from .training.registered import assert_one_version_registered_for
 
     tag = built("train")
     env = {**os.environ, "PREFECT_API_URL": prefect_api, "FLOW_IMAGE": tag, "GIT_COMMIT": "img"}
@@ -173,12 +174,7 @@ def test_the_train_image_runs_a_flow_run_as_the_prefect_worker_runs_it(
     status = images.run_to_completion(tag, run, log, args=PREFECT_COMMAND)
     assert status == 0, log.read_text()[-4000:]
 
-    client = mlflow.MlflowClient(mlflow_server)
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(experiments, "tags.training_reason = 'image-test'")
-    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
-    version = runs[0].data.tags["model_version"]
-    assert client.get_model_version(MODEL_NAME, version).status == "READY"
+    assert_one_version_registered_for(mlflow_server, "image-test")
 {%- if cookiecutter.include_drift_detection %}
 
 

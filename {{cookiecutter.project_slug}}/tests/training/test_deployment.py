@@ -7,11 +7,12 @@ import os
 import subprocess
 from pathlib import Path
 
-import mlflow
 import pytest
 
 from {{ cookiecutter.package_name }}.devstack.processes import executable
-from {{ cookiecutter.package_name }}.settings import FLOW_NAME, MODEL_NAME
+from {{ cookiecutter.package_name }}.settings import FLOW_NAME
+
+from .registered import assert_one_version_registered_for
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -69,9 +70,4 @@ def test_a_process_worker_runs_the_local_deployment(prefect_api, mlflow_server, 
     _run([PREFECT, "deployment", "run", f"{FLOW_NAME}/local", "-p", "reason=deployment-test"], env)
     _run([PREFECT, "worker", "start", "--pool", "local-process", "--run-once"], env, timeout=600)
 
-    client = mlflow.MlflowClient(mlflow_server)
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(experiments, "tags.training_reason = 'deployment-test'")
-    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
-    version = runs[0].data.tags["model_version"]
-    assert client.get_model_version(MODEL_NAME, version).status == "READY"
+    assert_one_version_registered_for(mlflow_server, "deployment-test")
