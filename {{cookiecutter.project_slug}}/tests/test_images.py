@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from dataclasses import replace
 from importlib import import_module
 from pathlib import Path
@@ -20,7 +21,12 @@ import numpy as np
 import pytest
 
 from {{ cookiecutter.package_name }}.devstack import images, services
-from {{ cookiecutter.package_name }}.devstack.processes import StackError, executable, free_port
+from {{ cookiecutter.package_name }}.devstack.processes import (
+    StackError,
+    executable,
+    free_port,
+    tcp_open,
+)
 from {{ cookiecutter.package_name }}.runtimes import protocol
 from {{ cookiecutter.package_name }}.settings import SERVING_RUNTIME
 
@@ -102,6 +108,11 @@ def test_the_serve_image_runs_as_its_manifest_and_answers(serve_image, mlflow_se
         assert protocol.served_version(answer) == trained.version
         clients = RUNTIME_TESTS / "clients.py"  # the runtime's own client, where it has one
         if clients.exists():
+            # Ready is HTTP's readiness; a runtime's gRPC server may bind a moment later.
+            deadline = time.monotonic() + 60
+            while not tcp_open(grpc):
+                assert time.monotonic() < deadline, f"gRPC port {grpc} never opened"
+                time.sleep(0.2)
             module = import_module(f".runtimes.{SERVING_RUNTIME}.clients", __package__)
             by_transport = module.probabilities_by_transport(http, grpc, rows)
             for transport, found in by_transport.items():
@@ -181,7 +192,6 @@ def test_the_train_image_runs_a_flow_run_as_the_prefect_worker_runs_it(
 def test_the_drift_image_runs_as_its_manifest_and_tests_windows(mlflow_server, trained, kafka,
                                                                 tmp_path):  # fmt: skip
     import json
-    import time
 
     from {{ cookiecutter.package_name }}.data import load_dataset
     from {{ cookiecutter.package_name }}.drift.config import load_config
