@@ -103,6 +103,17 @@ joblib.dump(mlflow.sklearn.load_model(local), out / "model.joblib")
 print(local)
 """
 
+# The generated repo's own MLflow server command (its development-stack module), to run here.
+MLFLOW_SERVER = """\
+import json
+import sys
+
+from {package}.devstack import services
+
+service = services.mlflow_server(int(sys.argv[1]), sys.argv[2], sys.argv[3])
+print(json.dumps({{"command": service.command, "env": service.env}}))
+"""
+
 CREATE_TOPIC = """\
 import sys
 
@@ -292,9 +303,9 @@ def metric_total(port: int, name: str) -> float:
                if line.startswith((f"{name}{{", f"{name} ")))  # fmt: skip
 
 
-def servers(repos: dict[str, Path], work: Path, broker: str) -> list[Server]:
+def servers(repos: dict[str, Path], work: Path, broker: str, tracking: str) -> list[Server]:
     seldon, kserve = repos["seldon-core"], repos["kserve"]
-    state = {"MLOPS_STATE_DIR": str(work / "state"), "REQUEST_TOPIC": TOPIC}
+    state = {"MLFLOW_TRACKING_URI": tracking, "REQUEST_TOPIC": TOPIC}
     threads = ["--workers", "1", "--threads", "1"]
     anchor_seldon = work / "anchor-seldon"
     anchor_seldon.mkdir()
@@ -391,7 +402,42 @@ def main() -> int:
     (work / "logs").mkdir(parents=True)
     seldon = repos["seldon-core"]
     package = seldon.name.replace("-", "_")
-    train_env = clean_env(MLOPS_STATE_DIR=str(work / "state"), PREFECT_HOME=str(work / "prefect"),
+    # The registry behind an MLflow server, as in the cluster: the serving environments carry
+    # only MLflow's client (mlflow-skinny), which reads no database itself.
+    (work / "state").mkdir()
+    mlflow_port = free_port()
+    described = json.loads(run([seldon / ".venv/bin/python", "-c",
+                                MLFLOW_SERVER.format(package=package), mlflow_port,
+                                f"sqlite:///{work / 'state' / 'mlflow.db'}",
+                                work / "state" / "artifacts"]))  # fmt: skip
+    mlflow = subprocess.Popen(
+        described["command"], env=clean_env(**described["env"]),
+        stdout=(work / "logs" / "mlflow.log").open("w"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    tracking = f"http://127.0.0.1:{mlflow_port}"
+    try:
+        wait_http(f"{tracking}/health", mlflow, work / "logs" / "mlflow.log")
+        return measure(repos, wrk_binary, work, tracking)
+    finally:
+        stop(mlflow)
+
+
+def wait_http(url: str, process: subprocess.Popen, log: Path, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise SystemExit(f"{url} did not answer:\n{log.read_text()[-3000:]}")
+
+
+def measure(repos: dict[str, Path], wrk_binary: Path, work: Path, tracking: str) -> int:
+    seldon = repos["seldon-core"]
+    package = seldon.name.replace("-", "_")
+    train_env = clean_env(MLFLOW_TRACKING_URI=tracking, PREFECT_HOME=str(work / "prefect"),
                           PREFECT_SERVER_ANALYTICS_ENABLED="false")  # fmt: skip
     print("== training one model (the Seldon bake)", flush=True)
     run([seldon / ".venv/bin" / seldon.name, "train"], cwd=seldon, env=train_env)
@@ -417,7 +463,7 @@ def main() -> int:
                     break
             time.sleep(0.1)
         run([seldon / ".venv/bin/python", "-c", CREATE_TOPIC, bootstrap, TOPIC])
-        listed = servers(repos, work, bootstrap)
+        listed = servers(repos, work, bootstrap, tracking)
         print(f"== starting {len(listed)} servers", flush=True)
         for server in listed:
             start(server, work / "logs")
