@@ -252,9 +252,18 @@ def test_kustomize_base_renders(baked, tmp_path):
             assert container["securityContext"]["allowPrivilegeEscalation"] is False, name
             assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(container), name
             assert "limits" in container["resources"], name
-            # credentials only by reference, never as literal values
+            # credentials only by reference, never as literal values: a Secret's key, or a
+            # file of a Secret mounted into the container
+            secret_volumes = {v["name"] for v in pod.get("volumes", []) if "secret" in v}
+            secret_mounts = [m["mountPath"] for m in container.get("volumeMounts", [])
+                             if m["name"] in secret_volumes]  # fmt: skip
             for variable in container.get("env", []):
-                if any(word in variable["name"] for word in CREDENTIAL_WORDS):
+                if not any(word in variable["name"] for word in CREDENTIAL_WORDS):
+                    continue
+                if variable["name"].endswith("_FILE"):
+                    assert any(variable["value"].startswith(f"{mount}/")
+                               for mount in secret_mounts), (name, variable)  # fmt: skip
+                else:
                     assert "secretKeyRef" in variable["valueFrom"], (name, variable["name"])
             # the generated ConfigMap's hashed name reaches every workload
             assert container["envFrom"][0]["configMapRef"]["name"] == config["metadata"]["name"]

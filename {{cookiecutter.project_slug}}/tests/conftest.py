@@ -22,6 +22,8 @@ from .delivery.git_repos import bare_platform_repo
 class ServerUrls:
     http: str
     metrics: str
+    grpc_port: int
+    pid: int  # leads the server's process group (its workers are in the same session)
 
 
 @pytest.fixture(autouse=True)
@@ -117,7 +119,8 @@ def model_server(trained, kafka: KafkaBroker, state_dir: Path) -> Iterator[Serve
     serving the trained model over HTTP, logging every request to the session's Kafka broker."""
     http, grpc, metrics = free_port(), free_port(), free_port()
     server = services.model_server(http, grpc, metrics).run(state_dir / "model-server.log")
-    yield ServerUrls(services.local_url(http), f"{services.local_url(metrics)}/metrics")
+    yield ServerUrls(services.local_url(http), f"{services.local_url(metrics)}/metrics", grpc,
+                     server.process.pid)  # fmt: skip
     server.stop()
 
 

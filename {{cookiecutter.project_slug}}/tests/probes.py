@@ -11,10 +11,13 @@ import pytest
 from {{ cookiecutter.package_name }}.devstack.processes import StackError, executable
 
 
-def post(url: str, body: bytes | object, timeout: float = 10) -> tuple[int, dict]:
+def post(url: str, body: bytes | object, timeout: float = 10,
+         headers: dict[str, str] | None = None) -> tuple[int, dict]:  # fmt: skip
     """POST JSON (or raw bytes); (status, decoded body) for success and HTTP errors alike."""
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=data, headers={"Content-Type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.load(response)

@@ -264,17 +264,29 @@ def cmd_retrain_receiver(args: argparse.Namespace) -> int:
     if not os.environ.get("PREFECT_API_URL"):  # Prefect would start a throw-away server
         print("retrain receiver: set PREFECT_API_URL to the Prefect API", file=sys.stderr)
         return 1
+    token_file = os.environ.get("RETRAIN_RECEIVER_TOKEN_FILE", "").strip()
+    if not token_file:
+        print("retrain receiver: set RETRAIN_RECEIVER_TOKEN_FILE to the file of the bearer "
+              "token Alertmanager sends (a Secret's file)", file=sys.stderr)  # fmt: skip
+        return 1
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     from prefect.client.orchestration import get_client
 
-    from .retrain_receiver import PrefectRuns, RetrainReceiver, serve
+    from .retrain_receiver import BearerToken, PrefectRuns, RetrainReceiver, serve
+
+    try:
+        token = BearerToken(Path(token_file))
+    except ValueError as error:
+        print(f"retrain receiver: {error}", file=sys.stderr)
+        return 1
 
     # Prefect's client reads PREFECT_API_URL and PREFECT_API_KEY (or _AUTH_STRING) itself.
     with get_client(httpx_settings={"timeout": 15.0}, sync_client=True) as client:
         receiver = RetrainReceiver(
             PrefectRuns(client, settings.retrain_deployment), settings.retrain_cooldown_seconds
         )
-        server = serve(receiver, settings.retrain_receiver_host, settings.retrain_receiver_port)
+        server = serve(receiver, token, settings.retrain_receiver_host,
+                       settings.retrain_receiver_port)  # fmt: skip
         print(
             f"retrain receiver on {settings.retrain_receiver_host}:{server.server_address[1]}",
             flush=True,

@@ -130,7 +130,7 @@ def model_services(stack: Stack) -> list[Service]:
     if DRIFT_DETECTION:
         served += [
             services.drift_service(p["drift"]),
-            services.retrain_receiver(p["receiver"]),
+            services.retrain_receiver(p["receiver"], receiver_token(stack)),
             services.alertmanager(p["alertmanager"], d / "alertmanager" / "alertmanager.yml",
                                   d / "alertmanager" / "data"),
         ]  # fmt: skip
@@ -161,14 +161,20 @@ def write_configs(stack: Stack, alert_for: str) -> None:
         prometheus["alerting"] = {
             "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{p['alertmanager']}"]}]}]
         }
-        alertmanager = alertmanager_config(stack.url("receiver"))
+        alertmanager = alertmanager_config(stack.url("receiver"), receiver_token(stack))
         (d / "alertmanager" / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager))
     (d / "prometheus" / "prometheus.yml").write_text(yaml.safe_dump(prometheus))
 
 
-def alertmanager_config(receiver_url: str) -> dict:
+def receiver_token(stack: Stack) -> Path:
+    """The bearer token Alertmanager sends to the retrain receiver (a Secret in the cluster):
+    made once per stack, kept in its directory."""
+    return services.token_file(stack.directory / "alertmanager" / "retrain-token")
+
+
+def alertmanager_config(receiver_url: str, token: Path) -> dict:
     """The same route as k8s/base/retrain/retrain-receiver.yaml: drift alerts of this model go
-    to the retrain receiver's webhook."""
+    to the retrain receiver's webhook, with the receiver's bearer token."""
     return {
         "route": {
             "receiver": "none",
@@ -186,7 +192,9 @@ def alertmanager_config(receiver_url: str) -> dict:
         "receivers": [
             {"name": "none"},
             {"name": "retrain", "webhook_configs": [
-                {"url": f"{receiver_url}/alerts", "send_resolved": False}]},
+                {"url": f"{receiver_url}/alerts", "send_resolved": False,
+                 "http_config": {"authorization": {"type": "Bearer",
+                                                   "credentials_file": str(token)}}}]},
         ],
     }  # fmt: skip
 

@@ -14,19 +14,24 @@ a restarted receiver (or a second one) decides the same:
 - a new incident within the cool-down after the last run the receivers started is skipped
   ("cool-down"); Alertmanager sends it again at its repeat interval, and it starts then.
 Resolved alerts, other alerts and other models' alerts are ignored; a malformed payload gets
-400 naming what is wrong. Prefect is reached through its own client (the training image has
-Prefect), configured as every Prefect client is: PREFECT_API_URL, PREFECT_API_KEY or
-PREFECT_API_AUTH_STRING; a failing Prefect API gets 502, so Alertmanager sends again.
+400 naming what is wrong. Only Alertmanager may post: a request without the bearer token of
+RETRAIN_RECEIVER_TOKEN_FILE (a Secret's file, read at each request, so a rotated Secret
+applies without a restart) gets 401 before its body is read. Prefect is reached through its
+own client (the training image has Prefect), configured as every Prefect client is:
+PREFECT_API_URL, PREFECT_API_KEY or PREFECT_API_AUTH_STRING; a failing Prefect API gets 502,
+so Alertmanager sends again.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import re
 import threading
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -53,6 +58,9 @@ DRIFT_ALERT = "ModelDriftDetected"
 STARTED_BY = "drift-alert"  # the tag of every run the receiver starts
 # A webhook body larger than this is refused before it is read (Alertmanager's are a few KiB).
 MAX_BODY_BYTES = 1 << 20
+# A connection that sends nothing for this long is closed: a slow client cannot hold a thread.
+SOCKET_TIMEOUT_SECONDS = 10
+MIN_TOKEN_LENGTH = 32  # characters: `openssl rand -hex 32` gives 64
 FRACTION = re.compile(r"\.\d+")
 # What a failing Prefect API raises through its client: unreachable or timed out, an error
 # status (the deployment not found included), an answer that is not a flow run.
@@ -151,6 +159,37 @@ class PrefectRuns:
         return FlowRun.model_validate(response.json()), response.status_code == 201
 
 
+class BearerToken:
+    """The token Alertmanager sends (`Authorization: Bearer <token>`), kept in a file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.current()  # a missing or short token stops the receiver at start-up
+
+    def current(self) -> bytes:
+        try:
+            token = self.path.read_bytes().strip()
+        except OSError as error:
+            raise ValueError(f"the token file {self.path} cannot be read: {error}") from None
+        if len(token) < MIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"the token in {self.path} has {len(token)} characters; at least "
+                f"{MIN_TOKEN_LENGTH} are needed"
+            )
+        return token
+
+    def admits(self, authorization: str | None) -> bool:
+        scheme, _, given = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not given:
+            return False
+        try:
+            expected = self.current()
+        except ValueError as error:  # the Secret went missing: nobody is admitted
+            log.error("%s", error)
+            return False
+        return hmac.compare_digest(given.strip().encode(), expected)
+
+
 class RetrainReceiver:
     def __init__(self, prefect: PrefectRuns, cooldown_seconds: float) -> None:
         self.prefect = prefect
@@ -192,17 +231,31 @@ class RetrainReceiver:
         return None
 
 
-def serve(receiver: RetrainReceiver, host: str, port: int) -> ThreadingHTTPServer:
+def serve(receiver: RetrainReceiver, token: BearerToken, host: str,
+          port: int) -> ThreadingHTTPServer:  # fmt: skip
     class Handler(BaseHTTPRequestHandler):
+        timeout = SOCKET_TIMEOUT_SECONDS
+
         def do_POST(self) -> None:
             if self.path != "/alerts":
                 return self._send(404, {"error": "POST alerts to /alerts"})
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                return self._send(400, {"error": "Content-Length is not a number"})
+            if not token.admits(self.headers.get("Authorization")):
+                self.close_connection = True  # the body stays unread
+                return self._send(401, {"error": "a valid bearer token is required"},
+                                  {"WWW-Authenticate": 'Bearer realm="alerts"'})  # fmt: skip
+            declared = self.headers.get("Content-Length")
+            if declared is None:  # chunked or unbounded: the size must be known first
+                self.close_connection = True
+                return self._send(411, {"error": "a Content-Length is required"})
+            if not declared.strip().isdigit():
+                self.close_connection = True
+                return self._send(400, {"error": f"Content-Length {declared[:40]!r} is not "
+                                                 "a number of bytes"})  # fmt: skip
+            length = int(declared)
             if length > MAX_BODY_BYTES:
-                return self._send(413, {"error": f"the body is over {MAX_BODY_BYTES} bytes"})
+                self.close_connection = True  # the body stays unread
+                return self._send(413, {"error": f"the body of {length} bytes is over the "
+                                                 f"limit of {MAX_BODY_BYTES} bytes"})  # fmt: skip
             try:
                 payload = json.loads(self.rfile.read(length) or b"null")
                 return self._send(200, receiver.handle(payload))
@@ -219,11 +272,13 @@ def serve(receiver: RetrainReceiver, host: str, port: int) -> ThreadingHTTPServe
                 return self._send(200, {"status": "ok"})
             return self._send(404, {"error": "not found"})
 
-        def _send(self, status: int, body: Any) -> None:
+        def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
 

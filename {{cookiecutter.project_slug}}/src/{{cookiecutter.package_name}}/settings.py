@@ -66,6 +66,8 @@ FLOW_NAME = f"train-{MODEL_NAME}"
 DRIFT_LIBRARY = "{{ cookiecutter.drift_library }}"
 # The drift service's /metrics and /health port.
 DRIFT_HTTP_PORT = 8000
+# The Secret (key `token`) of the bearer token Alertmanager sends to the retrain receiver.
+RETRAIN_TOKEN_SECRET = f"{MODEL_NAME}-retrain-token"
 {%- endif %}
 
 # Local state (SQLite registry, artifacts) when no MLflow server is configured.

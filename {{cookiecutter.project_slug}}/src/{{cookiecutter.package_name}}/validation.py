@@ -10,6 +10,12 @@ import numpy as np
 
 # Far beyond any real request; protects the server from a payload that would exhaust memory.
 MAX_ROWS = 10_000
+# Rows x features of one request, checked from a tensor's shape before anything is allocated.
+MAX_VALUES = 1_000_000
+# The largest request body either transport takes: gRPC's default message limit, so REST and
+# gRPC refuse the same requests (413 over REST, RESOURCE_EXHAUSTED over gRPC). ~10,000 rows
+# of a few features in the most verbose JSON form fit.
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
 # Far beyond any real feature value; near float64's limit (1.8e308) preprocessing overflows
 # ((x - mean) / std of a scaler gives inf) and the model would fail with a 500.
 MAX_ABSOLUTE_VALUE = 1e15
@@ -23,6 +29,23 @@ class InvalidInput(ValueError):
     """The request cannot be predicted on; the message names what is wrong."""
 
 
+def check_dimensions(rows: int, columns: int) -> None:
+    """Refuse a request's declared shape before anything of that shape is allocated (a
+    60-byte tensor of shape [10000000, 0] would otherwise cost gigabytes of empty rows)."""
+    if rows > MAX_ROWS:
+        raise InvalidInput(f"the request has {rows} rows; at most {MAX_ROWS} are allowed")
+    if rows * columns > MAX_VALUES:
+        raise InvalidInput(
+            f"the request has {rows} x {columns} values; at most {MAX_VALUES} are allowed"
+        )
+
+
+def too_large_message(size: int | None) -> str:
+    """The reason of a 413: the limit, and the size when it is known."""
+    of = f" of {size} bytes" if size is not None else ""
+    return f"the request body{of} is larger than the limit of {MAX_REQUEST_BYTES} bytes"
+
+
 def _from_json_shapes(rows: object, names: Sequence[str] | None):
     """Turn JSON records or columns into rows plus names."""
     if isinstance(rows, dict):
@@ -32,6 +55,7 @@ def _from_json_shapes(rows: object, names: Sequence[str] | None):
         lengths = {len(v) for v in columns.values()}
         if len(lengths) > 1:
             raise InvalidInput("all columns must have the same number of values")
+        check_dimensions(lengths.pop() if lengths else 0, len(columns))
         return [list(row) for row in zip(*columns.values(), strict=True)], list(columns)
     if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
         keys = [str(k) for k in rows[0]]
@@ -55,6 +79,8 @@ def to_feature_matrix(
     if isinstance(rows, np.ndarray) and rows.dtype.kind in "fiu":
         array = rows
     else:
+        if isinstance(rows, list) and len(rows) > MAX_ROWS:  # before any copy of them
+            check_dimensions(len(rows), 0)
         rows, names = _from_json_shapes(rows, names)
         try:
             array = np.asarray(rows, dtype=object)

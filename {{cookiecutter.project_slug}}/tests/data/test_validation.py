@@ -11,7 +11,9 @@ from sklearn.preprocessing import FunctionTransformer
 from {{ cookiecutter.package_name }}.data import FEATURES
 from {{ cookiecutter.package_name }}.validation import (
     MAX_ROWS,
+    MAX_VALUES,
     InvalidInput,
+    check_dimensions,
     predict_proba,
     to_feature_matrix,
 )
@@ -51,6 +53,33 @@ def test_a_single_flat_row_is_accepted():
 def test_bad_input_is_named(rows, names, message):
     with pytest.raises(InvalidInput, match=message):
         to_feature_matrix(rows, names, NAMES)
+
+
+@pytest.mark.parametrize(
+    ("rows", "columns", "message"),
+    [
+        (MAX_ROWS + 1, 0, f"{MAX_ROWS + 1} rows; at most {MAX_ROWS}"),
+        (10**12, 10**12, "10000000000000 rows|at most"),
+        (MAX_ROWS, MAX_VALUES // MAX_ROWS + 1, f"at most {MAX_VALUES} are allowed"),
+    ],
+)
+def test_a_declared_shape_over_the_bounds_is_named(rows, columns, message):
+    with pytest.raises(InvalidInput, match=message):
+        check_dimensions(rows, columns)
+
+
+def test_a_declared_shape_within_the_bounds_passes():
+    check_dimensions(MAX_ROWS, MAX_VALUES // MAX_ROWS)
+    check_dimensions(1, len(NAMES))
+
+
+def test_many_rows_are_refused_before_they_are_copied():
+    rows = [[]] * (MAX_ROWS + 1)  # what a small JSON body of empty rows decodes to
+    with pytest.raises(InvalidInput, match=f"{MAX_ROWS + 1} rows"):
+        to_feature_matrix(rows, None, NAMES)
+    columns = {name: [1.0] * (MAX_ROWS + 1) for name in NAMES}
+    with pytest.raises(InvalidInput, match=f"{MAX_ROWS + 1} rows"):
+        to_feature_matrix(columns, None, NAMES)
 
 
 def test_numpy_input_passes_through():

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from {{ cookiecutter.package_name }}.delivery import contract, release
-from {{ cookiecutter.package_name }}.settings import MODEL_NAME
+from {{ cookiecutter.package_name }}.settings import MODEL_NAME{% if cookiecutter.include_drift_detection %}, RETRAIN_TOKEN_SECRET{% endif %}
 
 from .manifests import RUNTIME, rendered_environments
 
@@ -42,7 +42,15 @@ def platform_contract(documents: list[dict]) -> contract.Contract:
                         {int(match.group(3))} if match.group(3) else set()
                     )
     levels = {release.namespace(environment): "restricted" for environment in ENVIRONMENTS}
-    return contract.Contract(services=services, pod_security=levels)
+    return contract.Contract(services=services, pod_security=levels, secrets=HAND_MADE_SECRETS)
+
+
+# Created once by a person (README), never in git.
+{%- if cookiecutter.include_drift_detection %}
+HAND_MADE_SECRETS = {(release.namespace("production"), RETRAIN_TOKEN_SECRET)}  # receiver's token
+{%- else %}
+HAND_MADE_SECRETS: set[tuple[str, str]] = set()
+{%- endif %}
 
 
 def problems_of(documents: list[dict]) -> list[str]:
@@ -135,6 +143,25 @@ def test_each_broken_manifest_is_named_in_one_line(environments, case):
     problems = problems_of(documents)
     assert len([p for p in problems if expected in p]) == 1, problems
     assert all(p.count(": ") >= 2 for p in problems), problems  # object: field: rule
+
+
+{%- if cookiecutter.include_drift_detection %}
+
+
+def test_the_retrain_token_is_the_one_secret_not_in_git(environments):
+    """Without the token Secret the receiver cannot start, and Alertmanager cannot send."""
+    documents = environments["production"]
+    bare = contract.Contract(services=platform_contract(documents).services,
+                             pod_security=platform_contract(documents).pod_security)  # fmt: skip
+    problems = contract.check(documents, bare)
+    assert problems == [
+        f"Deployment {release.namespace('production')}/{MODEL_NAME}-retrain: spec.template.spec."
+        f"volumes[token]: no Secret {RETRAIN_TOKEN_SECRET} in {release.namespace('production')}"
+    ], problems
+    config = next(d for d in documents if d["kind"] == "AlertmanagerConfig")
+    webhook = config["spec"]["receivers"][0]["webhookConfigs"][0]
+    assert webhook["httpConfig"]["authorization"]["credentials"]["name"] == RETRAIN_TOKEN_SECRET
+{%- endif %}
 
 
 def test_a_config_map_referenced_but_not_rendered_is_named(environments):

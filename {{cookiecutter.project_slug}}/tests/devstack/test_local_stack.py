@@ -73,6 +73,17 @@ def test_alertmanager_routes_drift_alerts_like_the_cluster_does(stack):
     webhook = yaml.safe_load(config.read_text())["receivers"][1]["webhook_configs"][0]
     assert webhook["url"] == f"http://127.0.0.1:{stack.ports['receiver']}/alerts"
     assert stack.env["RETRAIN_DEPLOYMENT"] == "local"
+    # With the bearer token the receiver checks, kept in the stack (a Secret in the cluster).
+    token = Path(webhook["http_config"]["authorization"]["credentials_file"])
+    assert token.parent == stack.directory / "alertmanager"
+    assert token.stat().st_mode & 0o077 == 0 and len(token.read_text().strip()) >= 32
+    receiver = next(s for s in local_stack.model_services(stack) if s.name == "retrain-receiver")
+    assert receiver.env["RETRAIN_RECEIVER_TOKEN_FILE"] == str(token)
+    documents = {d["kind"]: d for d in yaml.safe_load_all(manifests)}
+    webhooks = documents["AlertmanagerConfig"]["spec"]["receivers"][0]["webhookConfigs"]
+    secret = webhooks[0]["httpConfig"]["authorization"]["credentials"]["name"]
+    volumes = documents["Deployment"]["spec"]["template"]["spec"]["volumes"]
+    assert {"secretName": secret, "defaultMode": 0o440} in [v.get("secret") for v in volumes]
 {%- endif %}
 
 
@@ -231,4 +242,11 @@ def test_compose_alertmanager_routes_drift_alerts_like_the_cluster_does():
     assert route["matchers"] == ['alertname="ModelDriftDetected"', 'model="{{ cookiecutter.model_name }}"']
     receiver = compose()["services"]["retrain-receiver"]["environment"]
     assert receiver["RETRAIN_DEPLOYMENT"] == "local"
+    # Both read the same secret: the receiver its file, Alertmanager its credentials_file.
+    webhook = yaml.safe_load(config.read_text())["receivers"][1]["webhook_configs"][0]
+    token_file = webhook["http_config"]["authorization"]["credentials_file"]
+    assert token_file == receiver["RETRAIN_RECEIVER_TOKEN_FILE"]
+    services = compose()["services"]
+    assert "retrain-token" in services["retrain-receiver"]["secrets"]
+    assert "retrain-token" in services["alertmanager"]["secrets"]
 {%- endif %}

@@ -105,11 +105,14 @@ def start_drift_service(state_dir: Path, name: str, **env: str) -> DriftProcess:
 def produce(kafka: KafkaBroker, topic: str, payloads: list[bytes]) -> None:
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, linger_ms=5)
+    # Any producer of the cluster, not only the model server's: messages up to 8 MB.
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, linger_ms=5,
+                             max_request_size=8 * 2**20)  # fmt: skip
     try:
-        for payload in payloads:
-            producer.send(topic, payload)
+        sent = [producer.send(topic, payload) for payload in payloads]
         producer.flush(timeout=30)
+        for future in sent:
+            future.get(timeout=30)  # written, or the error
     finally:
         producer.close()
 

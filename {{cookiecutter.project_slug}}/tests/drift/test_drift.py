@@ -141,6 +141,10 @@ BAD_MESSAGES = {
     "wrong_types": encode(message([[5.1, "3.5", 1.4, 0.2]])),
     "wrong_types-bool": encode(message([[5.1, True, 1.4, 0.2]])),
     "wrong_types-null": encode(message([[5.1, None, 1.4, 0.2]])),
+    "wrong_types-huge-int": encode(message([[10**400, 3.5, 1.4, 0.2]])),  # no float has it
+    "not_json-nested": b"[" * 100_000 + b"]" * 100_000,  # deeper than the parser's recursion
+    "not_json-long-int": b'{"rows": [[' + b"9" * 5000 + b"]]}",  # over Python's 4300 digits
+    "too_large": encode(message([ROW] * 50_000)),  # over what a request log message can be
 }
 
 

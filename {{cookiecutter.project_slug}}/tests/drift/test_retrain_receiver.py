@@ -10,6 +10,7 @@ import subprocess
 import time
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -109,25 +110,51 @@ def deployed(prefect_api: str) -> str:
     return prefect_api
 
 
-def start_receiver(api: str, log: Path, port: int | None = None, **env: str) -> tuple[Started, str]:
-    """A running receiver and its webhook URL."""
-    receiver = services.retrain_receiver(port or free_port()).run(
+@dataclass
+class Receiver:
+    """A running receiver: its webhook URL and the file of the token Alertmanager sends."""
+
+    started: Started
+    url: str
+    token_file: Path
+
+    @property
+    def authorization(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token_file.read_text().strip()}"}
+
+    def post(self, body: bytes | object, headers: dict[str, str] | None = None):
+        """POST as Alertmanager does (with the token), unless `headers` say otherwise."""
+        return post(self.url, body, headers=self.authorization if headers is None else headers)
+
+    def stop(self) -> None:
+        self.started.stop()
+
+
+def start_receiver(api: str, log: Path, port: int | None = None, **env: str) -> Receiver:
+    """A running receiver, its token in a file beside its log (kept across restarts)."""
+    token = services.token_file(log.parent / "retrain-token")
+    started = services.retrain_receiver(port or free_port(), token).run(
         log, {**os.environ, "PREFECT_API_URL": api, **env}
     )
-    return receiver, receiver.url
+    return Receiver(started, started.url, token)
 
 
-def announce_body(url: str, length: int) -> tuple[int, dict]:
-    """POST headers announcing a body of `length` bytes, send none of it: the answer."""
+def announce_body(receiver: Receiver, length: str | None,
+                  headers: dict[str, str] | None = None) -> tuple[int, dict]:  # fmt: skip
+    """POST headers announcing a body of `length` bytes (None: no Content-Length), send none
+    of it: the answer."""
     import http.client
     from urllib.parse import urlsplit
 
-    parts = urlsplit(url)
+    parts = urlsplit(receiver.url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
     try:
         connection.putrequest("POST", parts.path)
         connection.putheader("Content-Type", "application/json")
-        connection.putheader("Content-Length", str(length))
+        for name, value in (receiver.authorization if headers is None else headers).items():
+            connection.putheader(name, value)
+        if length is not None:
+            connection.putheader("Content-Length", length)
         connection.endheaders()
         response = connection.getresponse()
         return response.status, json.loads(response.read())
@@ -139,9 +166,9 @@ def announce_body(url: str, length: int) -> tuple[int, dict]:
 def test_a_drift_alert_starts_one_training_run_per_incident(deployed, tmp_path):
     incident = uuid.uuid4().hex[:16]
     tag = incident_of(alert(incident))
-    receiver, url = start_receiver(deployed, tmp_path / "receiver.log")
+    receiver = start_receiver(deployed, tmp_path / "receiver.log")
     try:
-        status, body = post(url, webhook(alert(incident)))
+        status, body = receiver.post(webhook(alert(incident)))
         assert status == 200 and len(body["started"]) == 1, body
         runs = runs_tagged(deployed, tag)
         assert len(runs) == 1
@@ -149,28 +176,26 @@ def test_a_drift_alert_starts_one_training_run_per_incident(deployed, tmp_path):
         assert runs[0].deployment_id is not None
 
         # Alertmanager repeats a firing alert: the same incident never starts a second run.
-        status, body = post(url, webhook(alert(incident)))
+        status, body = receiver.post(webhook(alert(incident)))
         assert status == 200 and body["started"] == []
         assert body["skipped"] == [{"incident": tag, "reason": "already started"}]
         # A new incident inside the cool-down waits too.
-        status, body = post(url, webhook(alert(incident + "-2")))
+        status, body = receiver.post(webhook(alert(incident + "-2")))
         assert body["skipped"][0]["reason"] == "cool-down"
         # Resolved alerts and bad payloads start nothing.
-        assert post(url, webhook(alert(incident, status="resolved")))[1]["started"] == []
-        status, body = post(url, b"not json")
+        assert receiver.post(webhook(alert(incident, status="resolved")))[1]["started"] == []
+        status, body = receiver.post(b"not json")
         assert status == 400 and "not JSON" in body["error"]
-        status, body = post(url, b"[" * 100_000 + b"]" * 100_000)
+        status, body = receiver.post(b"[" * 100_000 + b"]" * 100_000)
         assert status == 400 and "not JSON" in body["error"]
-        status, body = announce_body(url, 2 << 20)
-        assert status == 413 and "over 1048576 bytes" in body["error"]
     finally:
         receiver.stop()
 
     # A restarted receiver remembers through Prefect: still one run for the incident.
-    receiver, url = start_receiver(deployed, tmp_path / "receiver-2.log",
-                                  RETRAIN_COOLDOWN_SECONDS="0")  # fmt: skip
+    receiver = start_receiver(deployed, tmp_path / "receiver-2.log",
+                              RETRAIN_COOLDOWN_SECONDS="0")  # fmt: skip
     try:
-        status, body = post(url, webhook(alert(incident)))
+        status, body = receiver.post(webhook(alert(incident)))
         assert status == 200 and body["started"] == [], body
         assert len(runs_tagged(deployed, tag)) == 1
     finally:
@@ -187,17 +212,17 @@ def test_two_receivers_racing_on_one_incident_start_one_run(deployed, tmp_path):
                  for i in range(2)]  # fmt: skip
     try:
         with ThreadPoolExecutor(8) as pool:
-            answers = list(pool.map(lambda i: post(receivers[i % 2][1], webhook(alert(incident))),
+            answers = list(pool.map(lambda i: receivers[i % 2].post(webhook(alert(incident))),
                                     range(8)))  # fmt: skip
         # Prefect on SQLite may answer 503 to writes at once: the receiver says 502 and
         # Alertmanager sends again, as it would.
-        answers += [post(receivers[0][1], webhook(alert(incident))) for status, _ in answers
+        answers += [receivers[0].post(webhook(alert(incident))) for status, _ in answers
                     if status == 502]  # fmt: skip
         assert {status for status, _ in answers} <= {200, 502}, answers
         assert sum(len(body.get("started", [])) for _, body in answers) == 1, answers
         assert len(runs_tagged(deployed, incident_of(alert(incident)))) == 1
     finally:
-        for receiver, _ in receivers:
+        for receiver in receivers:
             receiver.stop()
 
 
@@ -214,16 +239,17 @@ def test_incidents_over_time_through_a_real_alertmanager(deployed, tmp_path):
     cooldown = 12
     labels = {"alertname": "ModelDriftDetected", "model": MODEL_NAME, "severity": "warning",
               "action": "retrain", "namespace": f"drift-test-{uuid.uuid4().hex[:6]}"}  # fmt: skip
-    receiver, url = start_receiver(deployed, tmp_path / "receiver.log",
-                                  RETRAIN_COOLDOWN_SECONDS=str(cooldown))  # fmt: skip
-    port = int(url.split(":")[2].split("/")[0])
+    receiver = start_receiver(deployed, tmp_path / "receiver.log",
+                              RETRAIN_COOLDOWN_SECONDS=str(cooldown))  # fmt: skip
+    port = int(receiver.url.split(":")[2].split("/")[0])
     am_port = free_port()
     config = tmp_path / "alertmanager.yml"
     config.write_text(yaml.safe_dump({
         "route": {"receiver": "retrain", "group_by": ["alertname", "model", "namespace"],
                   "group_wait": "0s", "group_interval": "1s", "repeat_interval": "2s"},
         "receivers": [{"name": "retrain", "webhook_configs": [
-            {"url": f"http://127.0.0.1:{port}/alerts", "send_resolved": False}]}],
+            {"url": f"http://127.0.0.1:{port}/alerts", "send_resolved": False,
+             "http_config": {"authorization": {"credentials_file": str(receiver.token_file)}}}]}],
     }))  # fmt: skip
     alertmanager = services.alertmanager(am_port, config, tmp_path / "am").run(
         tmp_path / "alertmanager.log"
@@ -271,8 +297,8 @@ def test_incidents_over_time_through_a_real_alertmanager(deployed, tmp_path):
 
         # A restarted receiver derives the cool-down from Prefect, not from its memory.
         receiver.stop()
-        receiver, url = start_receiver(deployed, tmp_path / "receiver-2.log", port=port,
-                                      RETRAIN_COOLDOWN_SECONDS="3600")  # fmt: skip
+        receiver = start_receiver(deployed, tmp_path / "receiver-2.log", port=port,
+                                  RETRAIN_COOLDOWN_SECONDS="3600")  # fmt: skip
         fire(second, ends_at=_now())
         time.sleep(2)
         fire(_now(1))
@@ -287,9 +313,73 @@ def test_incidents_over_time_through_a_real_alertmanager(deployed, tmp_path):
 
 @pytest.mark.slow
 def test_an_unreachable_prefect_api_gets_a_retry_status(tmp_path):
-    receiver, url = start_receiver(f"http://127.0.0.1:{free_port()}/api", tmp_path / "r.log")
+    receiver = start_receiver(f"http://127.0.0.1:{free_port()}/api", tmp_path / "r.log")
     try:
-        status, body = post(url, webhook(alert("x")))
+        status, body = receiver.post(webhook(alert("x")))
         assert status == 502 and "Prefect API failed" in body["error"]  # Alertmanager retries
     finally:
         receiver.stop()
+
+
+@pytest.mark.slow
+def test_only_a_bounded_request_with_the_token_is_read(tmp_path):
+    """Everything here is refused before Prefect is asked (the API does not even exist)."""
+    import socket
+
+    from {{ cookiecutter.package_name }}.retrain_receiver import SOCKET_TIMEOUT_SECONDS
+
+    receiver = start_receiver(f"http://127.0.0.1:{free_port()}/api", tmp_path / "r.log")
+    body = webhook(alert("x"))
+    try:
+        for headers in ({}, {"Authorization": "Bearer " + "0" * 64},
+                        {"Authorization": "Basic " + receiver.authorization["Authorization"][7:]},
+                        {"Authorization": "Bearer"}):  # fmt: skip
+            status, answer = receiver.post(body, headers=headers)
+            assert status == 401 and "bearer token" in answer["error"], (headers, answer)
+        assert announce_body(receiver, "5", headers={})[0] == 401  # before the length is read
+        status, answer = announce_body(receiver, None)
+        assert status == 411 and "Content-Length is required" in answer["error"]
+        for length in ("-5", "abc", "1e3"):
+            status, answer = announce_body(receiver, length)
+            assert status == 400 and "not a number of bytes" in answer["error"], length
+        status, answer = announce_body(receiver, str(2 << 20))
+        assert status == 413 and "over the limit of 1048576 bytes" in answer["error"]
+        assert receiver.post(body)[0] == 502  # admitted: on to the (missing) Prefect API
+
+        # The Secret is rotated: the new token is taken at once, the old one refused.
+        old = receiver.authorization
+        receiver.token_file.write_text("f" * 64 + "\n")
+        assert receiver.post(body, headers=old)[0] == 401
+        assert receiver.post(body)[0] == 502
+
+        # A client that sends half a request and waits holds its thread only so long.
+        port = int(receiver.url.split(":")[2].split("/")[0])
+        wait = SOCKET_TIMEOUT_SECONDS + 10
+        with socket.create_connection(("127.0.0.1", port), timeout=wait) as slow:
+            slow.sendall(b"POST /alerts HTTP/1.1\r\n")
+            started = time.monotonic()
+            assert slow.recv(1024) == b""  # closed by the receiver
+            assert time.monotonic() - started < SOCKET_TIMEOUT_SECONDS + 5
+    finally:
+        receiver.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("token", "message"), [
+    (None, "set RETRAIN_RECEIVER_TOKEN_FILE"),
+    ("missing", "cannot be read"),
+    ("short", "has 5 characters; at least 32"),
+])  # fmt: skip
+def test_the_receiver_does_not_start_without_a_usable_token(tmp_path, token, message):
+    env = {k: v for k, v in os.environ.items() if k != "RETRAIN_RECEIVER_TOKEN_FILE"}
+    env["PREFECT_API_URL"] = f"http://127.0.0.1:{free_port()}/api"
+    if token == "missing":
+        env["RETRAIN_RECEIVER_TOKEN_FILE"] = str(tmp_path / "nothing")
+    elif token == "short":
+        (tmp_path / "token").write_text("abcde\n")
+        env["RETRAIN_RECEIVER_TOKEN_FILE"] = str(tmp_path / "token")
+    done = subprocess.run(
+        [*services.retrain_receiver(free_port(), tmp_path / "unused").command],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1 and message in done.stderr, done.stderr

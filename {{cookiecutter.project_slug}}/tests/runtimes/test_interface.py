@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import inspect
+import time
 import typing
+from importlib import import_module
+
+import pytest
 
 from {{ cookiecutter.package_name }}.runtimes import ServingRuntime, protocol
 from {{ cookiecutter.package_name }}.settings import SERVING_RUNTIME
+from {{ cookiecutter.package_name }}.validation import InvalidInput
 
 
 def test_the_runtime_directory_is_the_one_the_settings_name():
@@ -35,3 +40,12 @@ def test_the_declared_facts_are_usable():
     body = protocol.request_body([[1.0, 2.0]], ["a", "b"], request_id="r-1")
     rows, names, _ = protocol.decode(body)
     assert [list(map(float, row)) for row in rows] == [[1.0, 2.0]] and names in (["a", "b"], None)
+
+
+def test_the_decoder_refuses_a_declared_shape_before_allocating_it():
+    clients = import_module(f".{SERVING_RUNTIME}.clients", __package__)
+    for rows in (10_000_000, 100_000_000):
+        started = time.perf_counter()
+        with pytest.raises(InvalidInput, match=f"{rows} rows"):
+            protocol.decode(clients.empty_rows_request(rows))
+        assert time.perf_counter() - started < 0.05

@@ -6,8 +6,8 @@ its destination namespace), this checks what the API server and the workloads wo
 - references resolve in their namespace: every in-cluster address (`<service>.<namespace>.svc`
   in a ConfigMap, an env value, an argument, a webhook URL) names a Service, and its port,
   that is rendered or that the platform provides; every serviceAccountName, ConfigMap and
-  Secret a pod uses exists there (a Secret may come from an ExternalSecret); every Service
-  selects some pod;
+  Secret a pod uses exists there (a Secret may come from an ExternalSecret, or be one of the
+  contract's Secrets a person creates once, never in git); every Service selects some pod;
 - every pod the cluster would create meets the Pod Security level its namespace enforces, as
   the Pod Security Standards define "baseline" and "restricted": Deployments, Jobs and the
   other workload kinds, a SeldonDeployment's predictors together with the executor container
@@ -93,6 +93,9 @@ class Contract:
     services: dict[tuple[str, str], set[int]] = field(default_factory=dict)
     # Namespace -> the Pod Security level it enforces ("privileged" if not listed).
     pod_security: dict[str, str] = field(default_factory=dict)
+    # Secrets a person creates once in the cluster (each documented where it is used) and
+    # that no file renders: (namespace, name).
+    secrets: set[tuple[str, str]] = field(default_factory=set)
 
 
 def describe(document: dict) -> str:
@@ -297,7 +300,7 @@ def check_references(documents: list[dict], contract: Contract, pods: list[Pod])
     problems = []
     services = {**contract.services, **services_of(documents)}
     present: dict[str, set[tuple[str, str]]] = {"ServiceAccount": set(), "ConfigMap": set(),
-                                                "Secret": set()}  # fmt: skip
+                                                "Secret": set(contract.secrets)}  # fmt: skip
     for document in documents:
         metadata = document.get("metadata") or {}
         namespace = metadata.get("namespace") or ""

@@ -275,7 +275,15 @@ def cluster_contract(inv: Inventory, documents: list[dict]) -> contract.Contract
         for d in documents
         if d.get("kind") == "Namespace"
     }
-    return contract.Contract(services=services, pod_security=levels)
+    # Each model's retrain token (the bearer token Alertmanager sends to its retrain receiver)
+    # is created once in production by the model's owner, never in git (docs/secrets.md).
+    secrets = {
+        (application["spec"]["destination"]["namespace"], f"{labels['mlops/model']}-retrain-token")
+        for application in inv.applications
+        if (labels := application["metadata"].get("labels") or {}).get("mlops/environment")
+        == "production"
+    }
+    return contract.Contract(services=services, pod_security=levels, secrets=secrets)
 
 
 def work_pool_pods(root: Path) -> tuple[list[contract.Pod], list[str]]:

@@ -9,6 +9,8 @@ benchmarks), `make up` starts a list of them in dependency order (local_stack.py
 
 from __future__ import annotations
 
+import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -87,10 +89,23 @@ def drift_service(port: int) -> Service:
                    url=f"{url}/metrics", env=env)  # fmt: skip
 
 
-def retrain_receiver(port: int) -> Service:
-    """`retrain-receiver`: Alertmanager's webhook at /alerts starts training runs."""
+def token_file(path: Path) -> Path:
+    """A bearer token shared by two local services (the cluster keeps it in a Secret): a new
+    random one unless `path` has one, readable by this user only."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_hex(32) + "\n")
+    return path
+
+
+def retrain_receiver(port: int, token: Path) -> Service:
+    """`retrain-receiver`: Alertmanager's webhook at /alerts (with the bearer token in the
+    file `token`) starts training runs."""
     url = local_url(port)
-    env = {"RETRAIN_RECEIVER_HOST": "127.0.0.1", "RETRAIN_RECEIVER_PORT": str(port)}
+    env = {"RETRAIN_RECEIVER_HOST": "127.0.0.1", "RETRAIN_RECEIVER_PORT": str(port),
+           "RETRAIN_RECEIVER_TOKEN_FILE": str(token)}  # fmt: skip
     return Service("retrain-receiver", [sys.executable, "-m", PACKAGE_NAME, "retrain-receiver"],
                    f"{url}/health", url=f"{url}/alerts", env=env)  # fmt: skip
 

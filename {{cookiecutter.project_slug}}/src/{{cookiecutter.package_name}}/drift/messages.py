@@ -10,7 +10,10 @@ import json
 import math
 from dataclasses import dataclass
 
-SKIP_REASONS = ("not_json", "schema", "other_model", "other_version", "wrong_width", "wrong_types")
+SKIP_REASONS = ("too_large", "not_json", "schema", "other_model", "other_version", "wrong_width",
+                "wrong_types")  # fmt: skip
+# What the model server's request log can write: librdkafka's default message.max.bytes.
+MAX_MESSAGE_BYTES = 1_000_000
 _REQUIRED = {"request_id": str, "model_name": str, "model_version": str,
              "feature_names": list, "rows": list}  # fmt: skip
 
@@ -30,10 +33,14 @@ class RequestRows:
 
 def parse(value: bytes | None, model_name: str, version: str, features: list[str]) -> RequestRows:
     """The rows of one message, if it is a valid log of this model version; else skip."""
+    if value and len(value) > MAX_MESSAGE_BYTES:
+        raise SkippedMessage("too_large", f"{len(value)} bytes; at most {MAX_MESSAGE_BYTES}")
     try:
         message = json.loads(value) if value else None
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError):  # integers of over 4300 digits included
         raise SkippedMessage("not_json", "the message is not UTF-8 JSON") from None
+    except RecursionError:
+        raise SkippedMessage("not_json", "the message is nested too deeply") from None
     if not isinstance(message, dict):
         raise SkippedMessage("schema", "the message is not a JSON object")
     for key, kind in _REQUIRED.items():
@@ -50,9 +57,14 @@ def parse(value: bytes | None, model_name: str, version: str, features: list[str
         raise SkippedMessage("wrong_width", f"rows must be lists of {len(features)} numbers")
     for row in rows:
         for cell in row:
-            # bool is an int in Python, not a number in JSON Schema
-            if type(cell) not in (int, float) or not math.isfinite(cell):
-                raise SkippedMessage("wrong_types", f"{cell!r} is not a finite number")
+            # bool is an int in Python, not a number in JSON Schema; an int like 10**400 has
+            # no float (isfinite raises OverflowError)
+            try:
+                finite = type(cell) in (int, float) and math.isfinite(cell)
+            except OverflowError:
+                finite = False
+            if not finite:
+                raise SkippedMessage("wrong_types", f"{cell!r:.40} is not a finite number")
     predictor = message.get("predictor")
     return RequestRows(
         model_version=version,

@@ -202,3 +202,33 @@ def test_fuzzed_payloads_never_get_a_server_error(model_server):
     assert not failures, f"{len(failures)} of {len(payloads)} failed, e.g. {failures[:3]}"
     status, body = predict(model_server, PAYLOAD_SHAPES["matrix"])  # still healthy
     assert status == 200, body
+
+
+@pytest.mark.slow
+def test_a_gzip_body_is_bounded_after_it_is_inflated(model_server):
+    """MLServer inflates a gzip body whole: 60 kB that inflate to 60 MB must stop at the limit,
+    and a small gzip body still works."""
+    import gzip
+
+    from {{ cookiecutter.package_name }}.validation import MAX_REQUEST_BYTES
+
+    def send(body: bytes) -> tuple[int, dict]:
+        import urllib.error
+        import urllib.request
+
+        request = urllib.request.Request(
+            f"{model_server.http}{protocol.PREDICT_PATH}", data=gzip.compress(body),
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        )  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
+    status, answer = send(b" " * (60 * 2**20))
+    assert status == 413, answer
+    assert f"limit of {MAX_REQUEST_BYTES} bytes" in protocol.error_message(answer)
+    status, answer = send(json.dumps(protocol.request_body(MATRIX)).encode())
+    assert status == 200, answer
+    assert len(protocol.probabilities(answer)) == len(MATRIX)

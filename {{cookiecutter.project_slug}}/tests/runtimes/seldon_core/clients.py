@@ -1,4 +1,5 @@
-"""Seldon's own client (`SeldonClient` of seldon-core) against a running model server."""
+"""Seldon's own clients (`SeldonClient` and the gRPC stub of seldon-core) against a running
+model server."""
 
 from __future__ import annotations
 
@@ -27,3 +28,22 @@ def probabilities_by_transport(
         else:
             found[transport] = data["ndarray"]
     return found
+
+
+def empty_rows_request(rows: int) -> dict:
+    """A few dozen bytes declaring `rows` rows of no values."""
+    return {"data": {"tensor": {"shape": [rows, 0], "values": []}}}
+
+
+def grpc_answer(grpc_port: int, body: dict) -> tuple[str, str]:
+    """(gRPC status name, details) of the Seldon request `body` (its JSON form) sent over gRPC."""
+    import grpc
+    from seldon_core.proto.prediction_pb2_grpc import ModelStub
+    from seldon_core.utils import json_to_seldon_message
+
+    with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        try:
+            ModelStub(channel).Predict(json_to_seldon_message(body), timeout=30)
+        except grpc.RpcError as error:
+            return error.code().name, error.details()
+    return "OK", ""

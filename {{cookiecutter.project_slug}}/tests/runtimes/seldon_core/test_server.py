@@ -157,10 +157,13 @@ def test_the_wrapper_predicts_probabilities_for_each_class(trained):
     model = SeldonModel()
     model.load()
     rows = sample_rows(5)
-    probabilities = model.predict(rows.to_numpy(), list(rows.columns))
+    answer = model.predict_raw(
+        {"data": {"names": list(rows.columns), "ndarray": rows.to_numpy().tolist()}}
+    )
+    probabilities = np.asarray(answer["data"]["ndarray"])
     assert probabilities.shape == (5, len(model.class_names()))
     assert abs(probabilities.sum(axis=1) - 1).max() < 1e-9
-    assert model.tags()["model_version"] == trained.version
+    assert answer["meta"]["tags"]["model_version"] == trained.version
 
 
 def test_health_and_metadata_describe_the_served_model(model_server, trained):

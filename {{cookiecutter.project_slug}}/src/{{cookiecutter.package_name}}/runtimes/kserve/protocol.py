@@ -21,7 +21,13 @@ from typing import Any
 import numpy as np
 
 from ...settings import MODEL_NAME, Settings
-from ...validation import NUMBER_TYPES, InvalidInput
+from ...validation import (
+    MAX_REQUEST_BYTES,
+    MAX_VALUES,
+    NUMBER_TYPES,
+    InvalidInput,
+    check_dimensions,
+)
 
 NAME = "KServe (MLServer)"
 # MLServer's own variable names (KServe sets the HTTP and gRPC ports of the predictor).
@@ -82,6 +88,8 @@ def server_command(settings: Settings, workers: int, threads: int) -> tuple[list
         "MLSERVER_DEBUG": "false",
         "MLSERVER_MODEL_NAME": settings.model_name,
         "MLSERVER_MODEL_IMPLEMENTATION": f"{__package__}.server.MLServerModel",
+        # REST bodies have the same bound (limits.py); MLServer leaves gRPC's at its default
+        "MLSERVER_GRPC_MAX_MESSAGE_LENGTH": str(MAX_REQUEST_BYTES),
     }
     # The folder MLServer scans for model-settings.json: the package holds none.
     return [str(executable), "start", str(Path(__file__).parent)], env
@@ -170,6 +178,10 @@ def _values(item: Any, index: int) -> tuple[Any, list[int]]:
     if datatype not in NUMERIC_DATATYPES:
         raise InvalidInput(f"input {name!r}: datatype {datatype!r} is not numeric")
     size = math.prod(shape)
+    if size > MAX_VALUES:  # before anything of that size is allocated
+        raise InvalidInput(
+            f"input {name!r}: shape {shape} has {size} values; at most {MAX_VALUES} are allowed"
+        )
     if set(map(type, data)) <= NUMBER_TYPES:
         if len(data) != size:
             raise InvalidInput(
@@ -212,6 +224,7 @@ def decode(request: Any) -> tuple[Any, list[str] | None, str]:
                 f"input {_fields(inputs[0])[0]!r}: expected shape [rows, features], got {shape}"
             )
         rows, width = shape
+        check_dimensions(rows, width)  # [10000000, 0] has no values, but 10^7 empty rows
         if isinstance(data, np.ndarray):
             return data.reshape(rows, width), None, "tensor"
         return [data[i * width : (i + 1) * width] for i in range(rows)], None, "tensor"
@@ -222,6 +235,7 @@ def decode(request: Any) -> tuple[Any, list[str] | None, str]:
             raise InvalidInput(
                 f"input {_fields(item)[0]!r}: a feature column has shape [rows] or [rows, 1]"
             )
+        check_dimensions(shape[0], len(inputs))
         names.append(str(_fields(item)[0]))
         columns.append(data)
     if len({len(column) for column in columns}) > 1:

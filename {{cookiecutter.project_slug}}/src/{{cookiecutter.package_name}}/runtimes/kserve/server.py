@@ -29,7 +29,7 @@ from ... import registry
 from ...request_log import RequestLogger, new_request_id
 from ...settings import Settings, load_settings
 from ...validation import InvalidInput, predict_proba, to_feature_matrix
-from . import protocol
+from . import limits, protocol
 
 log = logging.getLogger(__name__)
 LABELS = ("model", "predictor")
@@ -92,6 +92,7 @@ class MLServerModel(MLModel):
     """Serves the registered model; MLSERVER_MODEL_IMPLEMENTATION names this class."""
 
     async def load(self) -> bool:
+        limits.bound_request_bodies()
         self.app_settings: Settings = load_settings()
         self.labels = {"model": self.app_settings.model_name,
                        "predictor": self.app_settings.predictor_name}  # fmt: skip
@@ -167,5 +168,8 @@ class MLServerModel(MLModel):
         )
 
     async def unload(self) -> bool:
-        self.request_log.close()
+        # MLServer unloads a model whose load() failed too: there may be no request log yet.
+        request_log = getattr(self, "request_log", None)
+        if request_log is not None:
+            request_log.close()
         return True

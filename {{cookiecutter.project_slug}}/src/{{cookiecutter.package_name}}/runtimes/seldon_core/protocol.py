@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ...settings import PACKAGE_NAME, Settings
-from ...validation import InvalidInput
+from ...validation import InvalidInput, check_dimensions
 
 NAME = "Seldon Core"
 # Seldon's own variable names: the operator injects them into the predictor's pods.
@@ -118,15 +118,22 @@ def decode(request: dict[str, Any]) -> tuple[Any, list[str] | None, str]:
     if "tensor" in data:
         tensor = data["tensor"]
         shape = tensor.get("shape") if isinstance(tensor, dict) else None
-        values = tensor.get("values") if isinstance(tensor, dict) else None
+        # absent: none (what a gRPC message with no values reads as)
+        values = tensor.get("values", []) if isinstance(tensor, dict) else None
         if not (
             isinstance(shape, list) and len(shape) == 2
             and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)
-            and isinstance(values, list) and len(values) == shape[0] * shape[1]
+            and isinstance(values, list)
         ):  # fmt: skip
             raise InvalidInput(
                 "'data.tensor' must have a 2-D 'shape' [rows, features] and "
                 "rows x features 'values'"
+            )
+        check_dimensions(*shape)
+        if len(values) != shape[0] * shape[1]:
+            raise InvalidInput(
+                f"'data.tensor': shape {shape} needs {shape[0] * shape[1]} values, "
+                f"got {len(values)}"
             )
         rows = [values[i * shape[1] : (i + 1) * shape[1]] for i in range(shape[0])]
         return rows, names or None, "tensor"
