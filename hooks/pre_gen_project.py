@@ -27,6 +27,13 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 REGISTRY = re.compile(r"^[a-z0-9]+([.-][a-z0-9]+)*(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
 SSH_GIT_URL = re.compile(r"^git@[A-Za-z0-9.-]+:[A-Za-z0-9._/-]+\.git$")
 HOST_PORT = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?:[0-9]{1,5}$")
+# A Kubernetes Service's cluster address with its port: the model's NetworkPolicy allows egress
+# to exactly that namespace and port. (A StatefulSet pod's own address has one more label.)
+IN_CLUSTER = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.){1,2}(?P<namespace>[a-z0-9]([-a-z0-9]*[a-z0-9])?)"
+    r"\.svc(\.cluster\.local)?:(?P<port>[0-9]{1,5})$"
+)
+IN_CLUSTER_RULE = "<service>.<namespace>.svc.cluster.local:<port>"
 # Choice and yes/no options, their values and the files each value brings, are described
 # once: `_options` in cookiecutter.json (see CONTRIBUTING.md). A yes/no option's values are
 # "true" and "false".
@@ -155,12 +162,24 @@ def check_platform_repo_url(value: object) -> str | None:
     return None
 
 
+def _in_cluster_url(value: object, *, path_suffix: str | None = None) -> str | None:
+    problem = _http_url(value, path_suffix=path_suffix)
+    if problem:
+        return problem
+    if not IN_CLUSTER.match(urlsplit(value).netloc):
+        return (
+            f"must name an in-cluster Service with its port ({urlsplit(value).scheme}://"
+            f"{IN_CLUSTER_RULE}): the model's NetworkPolicy allows that namespace and port"
+        )
+    return None
+
+
 def check_mlflow_tracking_uri(value: object) -> str | None:
-    return _http_url(value)
+    return _in_cluster_url(value)
 
 
 def check_prefect_api_url(value: object) -> str | None:
-    return _http_url(value, path_suffix="/api")
+    return _in_cluster_url(value, path_suffix="/api")
 
 
 def check_kafka_bootstrap_servers(value: object) -> str | None:
@@ -169,6 +188,16 @@ def check_kafka_bootstrap_servers(value: object) -> str | None:
     for server in value.split(","):
         if not HOST_PORT.match(server) or not 0 < int(server.rsplit(":", 1)[1]) < 65536:
             return f"{server!r} is not host:port with a port from 1 to 65535"
+    namespaces = set()
+    for server in value.split(","):
+        match = IN_CLUSTER.match(server)
+        if not match:
+            return (f"{server!r} must name an in-cluster Service with its port "
+                    f"({IN_CLUSTER_RULE}): the model's NetworkPolicy allows that namespace "
+                    "and port")  # fmt: skip
+        namespaces.add((match["namespace"], match["port"]))
+    if len(namespaces) > 1:
+        return "every server must be in the same namespace and on the same port"
     return None
 
 

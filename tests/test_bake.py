@@ -220,9 +220,11 @@ def test_kustomize_base_renders(baked, tmp_path):
     documents = kustomize(root / "k8s" / "base")
     server = {"seldon-core": "SeldonDeployment", "kserve": "InferenceService"}
     kinds = ["ConfigMap", "ConfigMap", "ConfigMap", "PodMonitor", "PrometheusRule",
-             server[answers["serving_runtime"]], "ServiceAccount", "ServiceAccount"]  # fmt: skip
+             server[answers["serving_runtime"]], "ServiceAccount", "ServiceAccount",
+             "NetworkPolicy", "NetworkPolicy", "PodDisruptionBudget"]  # fmt: skip
     if answers["include_drift_detection"]:
-        kinds += ["Deployment", "Service", "ServiceAccount", "ServiceMonitor"]  # drift service
+        kinds += ["Deployment", "Service", "ServiceAccount", "ServiceMonitor",
+                  "NetworkPolicy"]  # drift service  # fmt: skip
         assert sorted(d["kind"] for d in documents) == sorted(kinds)
         # Retraining is the component only production includes (as render-overlay writes it).
         shutil.copytree(root / "k8s", tmp_path / "k8s")
@@ -232,7 +234,8 @@ def test_kustomize_base_renders(baked, tmp_path):
             "resources: [../base]\ncomponents: [../base/retrain]\n"
         )
         documents = kustomize(tmp_path / "k8s" / "production")
-        kinds += ["AlertmanagerConfig", "Deployment", "Service", "ServiceAccount"]  # retraining
+        kinds += ["AlertmanagerConfig", "Deployment", "Service", "ServiceAccount",
+                  "NetworkPolicy"]  # retraining  # fmt: skip
     assert sorted(d["kind"] for d in documents) == sorted(kinds)
     config_maps = [d for d in documents if d["kind"] == "ConfigMap"]
     config = next(d for d in config_maps if "grafana" not in d["metadata"]["name"])
@@ -340,7 +343,7 @@ NON_DEFAULT_ANSWERS = {
     "platform_repo_url": "https://gitlab.example.org/risk/platform.git",
     "kubernetes_namespace": "risk-models",
     "mlflow_tracking_uri": "http://mlflow.tracking.svc:5000",
-    "kafka_bootstrap_servers": "kafka-0.kafka:9092,kafka-1.kafka:9092",
+    "kafka_bootstrap_servers": "kafka-0.kafka.streaming.svc:9092,kafka-1.kafka.streaming.svc:9092",
     "prefect_api_url": "http://prefect.orchestration.svc:4200/api",
     "include_drift_detection": False,
     "hyperparameter_tuning": True,

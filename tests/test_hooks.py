@@ -41,6 +41,11 @@ INVALID_ANSWERS = [
     ("kafka_bootstrap_servers", "kafka", "host:port"),
     ("kafka_bootstrap_servers", "kafka:9092,kafka:99999", "port from 1 to 65535"),
     ("prefect_api_url", "http://prefect:4200", "must end with /api"),
+    ("mlflow_tracking_uri", "https://mlflow.example.org", "in-cluster Service with its port"),
+    ("mlflow_tracking_uri", "http://mlflow.mlflow.svc.cluster.local", "with its port"),
+    ("prefect_api_url", "http://prefect.local:4200/api", "in-cluster Service"),
+    ("kafka_bootstrap_servers", "kafka.example.org:9092", "in-cluster Service"),
+    ("kafka_bootstrap_servers", "a.kafka.svc:9092,b.other.svc:9092", "same namespace"),
 ]
 
 

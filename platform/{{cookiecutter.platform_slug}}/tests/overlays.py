@@ -22,6 +22,7 @@ configurations:
 resources:
   - serviceaccount.yaml
   - {server_file}
+  - network.yaml
 configMapGenerator:
   - name: {model}-config
     literals:
@@ -126,6 +127,43 @@ spec:
             memory: 512Mi
 """
 SERVERS = {"seldon-core": SELDON_DEPLOYMENT, "kserve": INFERENCE_SERVICE}
+# The label each runtime's operator puts on the model server's pods, with the server's name.
+SERVER_LABELS = {"seldon-core": "seldon-deployment-id",
+                 "kserve": "serving.kserve.io/inferenceservice"}  # fmt: skip
+# What a model repo renders so that its server works in a namespace that denies by default.
+NETWORK = """\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {model}-server
+spec:
+  podSelector:
+    matchLabels:
+      {server_label}: {model}
+  policyTypes: [Ingress, Egress]
+  ingress:
+    - ports:
+        - port: 9000
+          protocol: TCP
+  egress:
+    - to:
+        - namespaceSelector:
+            matchLabels:
+              kubernetes.io/metadata.name: mlflow
+      ports:
+        - port: 5000
+          protocol: TCP
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {model}-server
+spec:
+  maxUnavailable: 1
+  selector:
+    matchLabels:
+      {server_label}: {model}
+"""
 OVERLAY = """\
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
@@ -159,11 +197,13 @@ def write_overlay(
     base = overlay / "base"
     base.mkdir(parents=True, exist_ok=True)
     values = {"model": model, "environment": environment, "version": version, "tag": tag,
-              "server_file": SERVER_FILES[runtime]}  # fmt: skip
+              "server_file": SERVER_FILES[runtime],
+              "server_label": SERVER_LABELS[runtime]}  # fmt: skip
     (base / "kustomization.yaml").write_text(BASE_KUSTOMIZATION.format(**values))
     (base / "serviceaccount.yaml").write_text(SERVICE_ACCOUNT.format(**values))
     (base / "kustomizeconfig.yaml").write_text(KUSTOMIZE_CONFIG)
     (base / SERVER_FILES[runtime]).write_text(SERVERS[runtime].format(**values))
+    (base / "network.yaml").write_text(NETWORK.format(**values))
     (overlay / "kustomization.yaml").write_text(OVERLAY.format(**values))
     if candidate is not None:
         write_rollout(overlay, model, version, candidate)

@@ -179,10 +179,12 @@ def test_an_address_of_a_service_that_does_not_exist_is_named(platform):
     kustomization.write_text(kustomization.read_text().replace(
         "mlflow.mlflow.svc.cluster.local:5000", "mlflow.mlops.svc.cluster.local:5000"))  # fmt: skip
     found = problems(platform)
-    assert len(found) == 1, found
+    # The address names no Service, and the model's policy does not let it go there either.
+    assert len(found) == 2, found
     assert found[0].startswith("ConfigMap models-staging/iris-config-")
     assert "data.MLFLOW_TRACKING_URI: mlflow.mlops.svc.cluster.local:5000 names no Service " \
         "mlflow in namespace mlops" in found[0]  # fmt: skip
+    assert "egress to mlflow.mlops:5000: no NetworkPolicy of this pod allows it" in found[1]
 
 
 def test_a_port_the_service_does_not_have_is_named(platform):
@@ -190,7 +192,42 @@ def test_a_port_the_service_does_not_have_is_named(platform):
     kustomization = overlay / "base" / "kustomization.yaml"
     kustomization.write_text(kustomization.read_text().replace(":5000", ":8080"))
     found = problems(platform)
-    assert len(found) == 1 and "Service mlflow/mlflow has no port 8080 (it has 5000)" in found[0]
+    assert len(found) == 2 and "Service mlflow/mlflow has no port 8080 (it has 5000)" in found[0]
+    assert "egress to mlflow.mlflow:8080: no NetworkPolicy of this pod allows it" in found[1]
+
+
+def test_a_model_without_its_network_policy_is_cut_off(platform):
+    overlay = write_overlay(platform, "iris", "production", "1", runtime=RUNTIMES[0])
+    network = overlay / "base" / "network.yaml"
+    network.write_text(network.read_text().split("---")[1])  # the budget only
+    found = problems(platform)
+    # The platform's allow-dns policy selects every pod, and allows nothing else.
+    assert len(found) == 1 and "egress to mlflow.mlflow:5000: no NetworkPolicy of this pod " \
+        "allows it" in found[0], found  # fmt: skip
+
+
+def test_a_model_policy_that_selects_other_models_pods_is_named(platform):
+    overlay = write_overlay(platform, "iris", "production", "1", runtime=RUNTIMES[0])
+    network = overlay / "base" / "network.yaml"
+    text = network.read_text()
+    network.write_text(text + "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+                       "metadata: {name: iris-open}\nspec:\n  podSelector: {}\n"
+                       "  policyTypes: [Egress]\n  egress: [{}]\n")  # fmt: skip
+    found = problems(platform)
+    assert len(found) == 1 and "NetworkPolicy models-production/iris-open: must select only " \
+        "model iris's pods" in found[0], found  # fmt: skip
+
+
+def test_model_namespaces_without_the_platform_default_deny_are_named(platform):
+    write_overlay(platform, "iris", "production", "1", runtime=RUNTIMES[0])
+    policies = platform / "infrastructure" / "namespaces" / "network-policies.yaml"
+    policies.write_text("\n".join(line for line in policies.read_text().splitlines()
+                                  if "policyTypes: [Ingress, Egress]" not in line))  # fmt: skip
+    found = problems(platform)
+    assert [p for p in found if "no default-deny NetworkPolicy" in p] == [
+        "namespace models-production: no default-deny NetworkPolicy (podSelector {}, both policy "
+        "types, no rules) is deployed there"
+    ], found
 
 
 @pytest.mark.parametrize(

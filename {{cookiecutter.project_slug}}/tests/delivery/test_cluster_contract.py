@@ -42,7 +42,8 @@ def platform_contract(documents: list[dict]) -> contract.Contract:
                         {int(match.group(3))} if match.group(3) else set()
                     )
     levels = {release.namespace(environment): "restricted" for environment in ENVIRONMENTS}
-    return contract.Contract(services=services, pod_security=levels, secrets=HAND_MADE_SECRETS)
+    return contract.Contract(services=services, pod_security=levels, secrets=HAND_MADE_SECRETS,
+                             model_namespaces=set(levels))  # fmt: skip
 
 
 # Created once by a person (README), never in git.
@@ -162,6 +163,41 @@ def test_the_retrain_token_is_the_one_secret_not_in_git(environments):
     webhook = config["spec"]["receivers"][0]["webhookConfigs"][0]
     assert webhook["httpConfig"]["authorization"]["credentials"]["name"] == RETRAIN_TOKEN_SECRET
 {%- endif %}
+
+
+def without(documents: list[dict], kind: str, name: str) -> list[dict]:
+    return [d for d in documents if (d["kind"], d["metadata"]["name"]) != (kind, name)]
+
+
+def test_without_the_egress_policy_the_default_deny_cuts_every_pod_off(environments):
+    documents = without(environments["production"], "NetworkPolicy", f"{MODEL_NAME}-egress")
+    problems = problems_of(documents)
+    owners = {pod.owner for pod in contract.pods_of(documents)}
+    assert {problem.split(": ")[0] for problem in problems} == owners, problems
+    assert all("egress to" in p and "no NetworkPolicy of this pod allows it" in p
+               for p in problems), problems  # fmt: skip
+    # With no policy at all, no pod is selected: each is cut off, once.
+    documents = [d for d in documents if d["kind"] != "NetworkPolicy"]
+    problems = problems_of(documents)
+    assert sorted(problem.split(": ")[0] for problem in problems) == sorted(owners), problems
+    assert all("no NetworkPolicy selects this pod" in p for p in problems), problems
+
+
+def test_an_egress_rule_missing_for_an_address_is_named(environments):
+    documents = copy.deepcopy(environments["production"])
+    egress = next(d for d in documents if d["metadata"]["name"] == f"{MODEL_NAME}-egress")
+    kafka = egress["spec"]["egress"].pop(1)  # the rule for Kafka's namespace and port
+    port = kafka["ports"][0]["port"]
+    problems = problems_of(documents)
+    assert problems and all(f":{port}: no NetworkPolicy of this pod allows it" in p
+                            for p in problems), problems  # fmt: skip
+
+
+def test_without_its_disruption_budget_the_model_server_is_named(environments):
+    documents = without(environments["production"], "PodDisruptionBudget", f"{MODEL_NAME}-server")
+    problems = problems_of(documents)
+    assert problems and all("no PodDisruptionBudget keeps this model server up" in p
+                            for p in problems), problems  # fmt: skip
 
 
 def test_a_config_map_referenced_but_not_rendered_is_named(environments):

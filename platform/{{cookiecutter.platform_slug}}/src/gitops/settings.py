@@ -50,6 +50,12 @@ CHART_SERVICES = {
     "mlflow": ("mlflow", {5000}),
     "prefect-server": ("prefect-server", {4200}),
 }
+# The label of a model's Applications (the models ApplicationSet sets it), and the pod labels
+# that name a model: its own, and those Seldon's operator and KServe's controller set to the
+# name of the model server (a model repo names it after the model).
+MODEL_LABEL = "mlops/model"
+OWN_POD_LABELS = ("app.kubernetes.io/name", "seldon-deployment-id",
+                  "serving.kserve.io/inferenceservice")  # fmt: skip
 # The Pod Security label a namespace enforces (unlabelled namespaces are "privileged").
 POD_SECURITY_LABEL = "pod-security.kubernetes.io/enforce"
 # The Prefect worker's values file and the work pool its base job template configures.

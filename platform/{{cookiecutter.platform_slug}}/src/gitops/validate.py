@@ -31,7 +31,9 @@ from .settings import (
     CHART_SERVICES,
     CRD_PROVIDERS,
     KUBERNETES_VERSION,
+    MODEL_LABEL,
     MODELS_DIR,
+    OWN_POD_LABELS,
     POD_SECURITY_LABEL,
     PREFECT_WORKER_VALUES,
     ROOT,
@@ -278,12 +280,16 @@ def cluster_contract(inv: Inventory, documents: list[dict]) -> contract.Contract
     # Each model's retrain token (the bearer token Alertmanager sends to its retrain receiver)
     # is created once in production by the model's owner, never in git (docs/secrets.md).
     secrets = {
-        (application["spec"]["destination"]["namespace"], f"{labels['mlops/model']}-retrain-token")
+        (application["spec"]["destination"]["namespace"], f"{labels[MODEL_LABEL]}-retrain-token")
         for application in inv.applications
         if (labels := application["metadata"].get("labels") or {}).get("mlops/environment")
         == "production"
     }
-    return contract.Contract(services=services, pod_security=levels, secrets=secrets)
+    model_namespaces = {application["spec"]["destination"]["namespace"]
+                        for application in inv.applications
+                        if application["spec"].get("project") == "models"}  # fmt: skip
+    return contract.Contract(services=services, pod_security=levels, secrets=secrets,
+                             model_namespaces=model_namespaces)  # fmt: skip
 
 
 def work_pool_pods(root: Path) -> tuple[list[contract.Pod], list[str]]:
@@ -303,16 +309,52 @@ def work_pool_pods(root: Path) -> tuple[list[contract.Pod], list[str]]:
         return [], [f"{PREFECT_WORKER_VALUES}: the base job template needs a "
                     "'job_configuration' object (Prefect's base job template format)"]  # fmt: skip
     job = contract.render_job_template(template, {})
-    pod = job.get("spec", {}).get("template", {}).get("spec", {})
+    pod_template = job.get("spec", {}).get("template", {})
     owner = f"work pool {values['worker']['config'].get('workPool')} ({PREFECT_WORKER_VALUES})"
     namespace = job.get("metadata", {}).get("namespace") or ""
-    return [contract.Pod(owner, "job_manifest.spec.template.spec", namespace, pod)], []
+    labels = (pod_template.get("metadata") or {}).get("labels") or {}
+    return [contract.Pod(owner, "job_manifest.spec.template.spec", namespace,
+                         pod_template.get("spec", {}), labels)], []  # fmt: skip
 
 
 def check_cluster(inv: Inventory) -> list[str]:
     documents = cluster_documents(inv)
     pods, problems = work_pool_pods(inv.root)
-    return problems + contract.check(documents, cluster_contract(inv, documents), pods)
+    the_contract = cluster_contract(inv, documents)
+    problems += check_model_isolation(inv, documents, the_contract.model_namespaces)
+    return problems + contract.check(documents, the_contract, pods)
+
+
+def check_model_isolation(inv: Inventory, documents: list[dict],
+                          namespaces: set[str]) -> list[str]:  # fmt: skip
+    """Each model namespace denies all traffic by default, and a model's policies and budgets
+    select only its own pods: NetworkPolicies add up, so one that selected every pod of the
+    namespace would open the other models' traffic too."""
+    problems = []
+    for namespace in sorted(namespaces):
+        if not any(d.get("kind") == "NetworkPolicy" and d["metadata"].get("namespace") == namespace
+                   and d.get("spec", {}).get("podSelector") == {}
+                   and set(d["spec"].get("policyTypes") or []) == {"Ingress", "Egress"}
+                   and not d["spec"].get("ingress") and not d["spec"].get("egress")
+                   for d in documents):  # fmt: skip
+            problems.append(f"namespace {namespace}: no default-deny NetworkPolicy (podSelector "
+                            "{}, both policy types, no rules) is deployed there")  # fmt: skip
+    for application in inv.generated:
+        model = (application["metadata"].get("labels") or {}).get(MODEL_LABEL)
+        for source in inv.sources(application):
+            for document in inv.documents.get(source.path, []) if source.local else []:
+                kind = document.get("kind")
+                if kind not in ("NetworkPolicy", "PodDisruptionBudget"):
+                    continue
+                spec = document.get("spec") or {}
+                selector = spec.get("podSelector" if kind == "NetworkPolicy" else "selector")
+                pinned = (selector or {}).get("matchLabels") or {}
+                if not any(pinned.get(key) == model for key in OWN_POD_LABELS):
+                    problems.append(
+                        f"{source.path}: {_describe(document)}: must select only model {model}'s "
+                        f"pods (matchLabels with one of {', '.join(OWN_POD_LABELS)}: {model})"
+                    )
+    return problems
 
 
 def check_repo(root: Path) -> Report:

@@ -11,7 +11,11 @@ its destination namespace), this checks what the API server and the workloads wo
 - every pod the cluster would create meets the Pod Security level its namespace enforces, as
   the Pod Security Standards define "baseline" and "restricted": Deployments, Jobs and the
   other workload kinds, a SeldonDeployment's predictors together with the executor container
-  Seldon Core's operator injects, an InferenceService's predictor, and Prefect's job template.
+  Seldon Core's operator injects, an InferenceService's predictor, and Prefect's job template;
+- in a model namespace, where the platform denies all traffic by default, every pod is
+  selected by a NetworkPolicy that lets it reach each in-cluster address its configuration
+  names (the namespace and the port), and every model server's pods are kept up through a node
+  drain by a PodDisruptionBudget.
 
 Each problem is one line: the object, the field, the rule. This file is the same in the
 platform repo (`gitops validate`) and in every model repo (its tests of its overlays).
@@ -72,6 +76,10 @@ SELDON_EXECUTOR = {
     "securityContext": {"runAsUser": 8888, "allowPrivilegeEscalation": False},
 }
 SELDON_NO_ENGINE = "seldon.io/no-engine"
+# The label each operator puts on the pods of a model server, with the resource's name.
+SELDON_DEPLOYMENT_LABEL = "seldon-deployment-id"
+KSERVE_LABEL = "serving.kserve.io/inferenceservice"
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # every namespace has it
 
 
 @dataclass
@@ -82,6 +90,8 @@ class Pod:
     path: str  # the field path of the pod spec in the owner
     namespace: str
     spec: dict[str, Any]
+    labels: dict[str, str] = field(default_factory=dict)  # the pod's, operators' included
+    server: bool = False  # a model server (a SeldonDeployment's or InferenceService's pods)
 
 
 @dataclass
@@ -96,6 +106,9 @@ class Contract:
     # Secrets a person creates once in the cluster (each documented where it is used) and
     # that no file renders: (namespace, name).
     secrets: set[tuple[str, str]] = field(default_factory=set)
+    # The model environments' namespaces: the platform denies all traffic there by default,
+    # and a model server there needs a PodDisruptionBudget.
+    model_namespaces: set[str] = field(default_factory=set)
 
 
 def describe(document: dict) -> str:
@@ -108,6 +121,7 @@ def check(documents: list[dict], contract: Contract, pods: Iterable[Pod] = ()) -
     """Every broken reference and every pod its namespace's Pod Security would refuse."""
     all_pods = [*pods_of(documents), *pods]
     problems = check_references(documents, contract, all_pods)
+    problems += check_network(documents, contract, all_pods)
     for pod in all_pods:
         level = contract.pod_security.get(pod.namespace, "privileged")
         problems += [f"{pod.owner}: {pod.path}.{where}: {rule} (Pod Security {level})"
@@ -122,17 +136,17 @@ def pods_of(documents: list[dict]) -> Iterator[Pod]:
         kind, owner = document.get("kind"), describe(document)
         namespace = (document.get("metadata") or {}).get("namespace") or ""
         spec = document.get("spec") or {}
+        name = (document.get("metadata") or {}).get("name") or ""
         if kind in POD_TEMPLATE_KINDS:
-            yield Pod(
-                owner, "spec.template.spec", namespace, spec.get("template", {}).get("spec", {})
-            )
+            template = spec.get("template") or {}
+            yield Pod(owner, "spec.template.spec", namespace, template.get("spec", {}),
+                      _labels(template))  # fmt: skip
         elif kind == "CronJob":
             template = spec.get("jobTemplate", {}).get("spec", {}).get("template", {})
-            yield Pod(
-                owner, "spec.jobTemplate.spec.template.spec", namespace, template.get("spec", {})
-            )
+            yield Pod(owner, "spec.jobTemplate.spec.template.spec", namespace,
+                      template.get("spec", {}), _labels(template))  # fmt: skip
         elif kind == "Pod":
-            yield Pod(owner, "spec", namespace, spec)
+            yield Pod(owner, "spec", namespace, spec, _labels(document))
         elif kind == "SeldonDeployment":
             for i, predictor in enumerate(spec.get("predictors") or []):
                 engine = str((predictor.get("annotations") or {}).get(SELDON_NO_ENGINE)).lower()
@@ -141,11 +155,19 @@ def pods_of(documents: list[dict]) -> Iterator[Pod]:
                     if engine != "true" and j == 0:  # the operator adds its executor here
                         pod["containers"] = [*pod.get("containers", []), SELDON_EXECUTOR]
                     path = f"spec.predictors[{predictor.get('name', i)}].componentSpecs[{j}].spec"
-                    yield Pod(owner, path, namespace, pod)
+                    # The operator labels each pod with its SeldonDeployment's name.
+                    labels = {**_labels(component), SELDON_DEPLOYMENT_LABEL: name}
+                    yield Pod(owner, path, namespace, pod, labels, server=True)
         elif kind == "InferenceService":
             predictor = spec.get("predictor") or {}
-            # The predictor is a PodSpec inline, beside KServe's own fields.
-            yield Pod(owner, "spec.predictor", namespace, predictor)
+            # The predictor is a PodSpec inline, beside KServe's own fields; the controller
+            # labels its pods with the InferenceService's name.
+            labels = {**(predictor.get("labels") or {}), KSERVE_LABEL: name}
+            yield Pod(owner, "spec.predictor", namespace, predictor, labels, server=True)
+
+
+def _labels(template: dict) -> dict[str, str]:
+    return dict((template.get("metadata") or {}).get("labels") or {})
 
 
 def _containers(spec: dict) -> Iterator[tuple[str, dict]]:
@@ -395,6 +417,103 @@ def _selectors(documents: list[dict], pods: list[Pod]) -> list[str]:
             problems.append(f"{describe(document)}: spec.selector: selects no pod of any workload "
                             f"in {namespace} ({selector})")  # fmt: skip
     return problems
+
+
+# -- network and disruption ----------------------------------------------------------------------
+def check_network(documents: list[dict], contract: Contract, pods: list[Pod]) -> list[str]:
+    """In a model namespace: each pod is selected by a NetworkPolicy that allows egress to
+    every in-cluster address its configuration names; each model server has a
+    PodDisruptionBudget. (A policy's port is the pod's port behind a Service: the shared
+    services listen on the ports their Services expose.)"""
+    by_kind: dict[str, list[dict]] = {"NetworkPolicy": [], "PodDisruptionBudget": []}
+    config_maps: dict[tuple[str, str], dict] = {}
+    for document in documents:
+        metadata = document.get("metadata") or {}
+        if document.get("kind") in by_kind:
+            by_kind[document["kind"]].append(document)
+        elif document.get("kind") == "ConfigMap":
+            config_maps[(metadata.get("namespace") or "", metadata.get("name"))] = (
+                document.get("data") or {}
+            )
+    problems = []
+    for pod in pods:
+        if pod.namespace not in contract.model_namespaces:
+            continue
+        where = f"{pod.owner}: {pod.path}"
+        policies = [p for p in _in(by_kind["NetworkPolicy"], pod.namespace)
+                    if _selects((p.get("spec") or {}).get("podSelector"), pod.labels)]  # fmt: skip
+        if not policies:
+            problems.append(f"{where}: no NetworkPolicy selects this pod: {pod.namespace} denies "
+                            "all its traffic")  # fmt: skip
+        else:
+            for namespace, service, port in sorted(_addresses(pod, config_maps)):
+                if not any(_allows_egress(p, namespace, port) for p in policies):
+                    problems.append(f"{where}: egress to {service}.{namespace}:{port}: no "
+                                    "NetworkPolicy of this pod allows it")  # fmt: skip
+        if pod.server and not any(
+            _selects((b.get("spec") or {}).get("selector"), pod.labels)
+            for b in _in(by_kind["PodDisruptionBudget"], pod.namespace)
+        ):
+            problems.append(f"{where}: no PodDisruptionBudget keeps this model server up "
+                            "through a node drain")  # fmt: skip
+    return problems
+
+
+def _in(documents: list[dict], namespace: str) -> list[dict]:
+    return [d for d in documents if ((d.get("metadata") or {}).get("namespace") or "") == namespace]
+
+
+def _selects(selector: dict | None, labels: dict[str, str]) -> bool:
+    """A label selector (matchLabels and matchExpressions) against a pod's labels; None
+    selects nothing, {} everything."""
+    if selector is None:
+        return False
+    if not (selector.get("matchLabels") or {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator = expression.get("key"), expression.get("operator")
+        values = expression.get("values") or []
+        present = key in labels
+        if (
+            (operator == "Exists" and not present)
+            or (operator == "DoesNotExist" and present)
+            or (operator == "In" and labels.get(key) not in values)
+            or (operator == "NotIn" and present and labels[key] in values)
+        ):
+            return False
+    return True
+
+
+def _addresses(pod: Pod, config_maps: dict) -> set[tuple[str, str, int]]:
+    """(namespace, service, port) of every in-cluster address with a port in the pod's
+    environment (its values and the ConfigMaps it reads)."""
+    texts = []
+    for _, container in _containers(pod.spec):
+        texts += [str(v.get("value", "")) for v in container.get("env") or []
+                  if isinstance(v, dict)]  # fmt: skip
+        for source in container.get("envFrom") or []:
+            name = (source.get("configMapRef") or {}).get("name")
+            texts += [str(v) for v in config_maps.get((pod.namespace, name), {}).values()]
+    return {(m.group(2), m.group(1), int(m.group(3)))
+            for text in texts for m in ADDRESS.finditer(text) if m.group(3)}  # fmt: skip
+
+
+def _allows_egress(policy: dict, namespace: str, port: int) -> bool:
+    spec = policy.get("spec") or {}
+    if "Egress" not in (spec.get("policyTypes") or []):
+        return False  # it does not govern egress: the namespace's default denial stands
+    for rule in spec.get("egress") or []:
+        ports = [p.get("port") for p in rule.get("ports") or []]
+        if ports and port not in ports:
+            continue
+        peers = rule.get("to")
+        if not peers:  # no `to`: every destination
+            return True
+        for peer in peers:
+            selector = peer.get("namespaceSelector")
+            if selector is not None and _selects(selector, {NAMESPACE_NAME_LABEL: namespace}):
+                return True
+    return False
 
 
 # -- Prefect's job template ---------------------------------------------------------------------
