@@ -129,9 +129,14 @@ def cmd_register(args: argparse.Namespace) -> int:
     result = register_build(
         client, settings, args.commit, args.image, args.digest, args.pipeline_url
     )
+    # The digest of what staging will run, taken from the registry now: the overlay pins it,
+    # and the server refuses artifacts that changed after this.
+    local = registry.download_version(settings, result["staging_version"])
+    result["staging_digest"] = registry.artifact_digest(local)
     if args.env_file:  # CI reads the version to deploy from here
         with open(args.env_file, "a") as env_file:
             env_file.write(f"MODEL_VERSION={result['staging_version']}\n")
+            env_file.write(f"MODEL_DIGEST={result['staging_digest']}\n")
     print(json.dumps(result))
     return 0
 
@@ -144,6 +149,7 @@ def _release(args: argparse.Namespace):
         args.image_tag,
         str(args.model_version),
         {component: d for component, d in digests.items() if d},
+        args.model_digest or None,
     )
 
 
@@ -407,6 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--environment", required=True, help="staging or production")
         command.add_argument("--image-tag", required=True, help="tag of the built images")
         command.add_argument("--model-version", required=True, help="registry version to serve")
+        command.add_argument(
+            "--model-digest", help="sha256 of the version's artifacts (`register` prints it)"
+        )
         command.add_argument("--digest-serve", help="serving image digest (pins it exactly)")
         command.add_argument("--digest-drift", help="drift image digest")
         command.add_argument("--digest-train", help="training image digest (retrain receiver)")

@@ -2,13 +2,20 @@
 
 Both the server and the drift service call `resolve_served_version`, so they can never
 disagree on which version is in service.
+
+Whoever can write to the registry must not be able to run code in the serving pods: a model
+is loaded only from skops' format (never pickle or cloudpickle, whatever the artifact's
+MLmodel names), with the types skops trusts plus `TRUSTED_TYPES` of this code (never a list
+taken from the artifact), and, where CI pinned MODEL_DIGEST, only if the artifacts hash to it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -20,6 +27,12 @@ from .jsonhttp import HttpError, status_of
 from .settings import CHALLENGER_ALIAS, CHAMPION_ALIAS, STAGING_ALIAS, Settings
 
 log = logging.getLogger(__name__)
+
+# Types a served model may contain beyond those skops trusts itself (scikit-learn's estimators,
+# numpy's arrays): none for the model of model.py. A model that needs more fails to load with
+# their names; add them here, in review, never from the artifact.
+TRUSTED_TYPES: tuple[str, ...] = ()
+SERVED_FORMAT = "skops"  # MLflow's sklearn flavour: pickle and cloudpickle run code on load
 
 
 class RegistryError(RuntimeError):
@@ -95,17 +108,58 @@ class ServedModel:
     class_names: list[str]
 
 
+def artifact_digest(directory: Path) -> str:
+    """sha256 over every file of a model's artifacts: each file's path and content."""
+    listing = hashlib.sha256()
+    for path in sorted(p for p in Path(directory).rglob("*") if p.is_file()):
+        content = hashlib.sha256(path.read_bytes()).hexdigest()
+        listing.update(f"{content}  {path.relative_to(directory).as_posix()}\n".encode())
+    return f"sha256:{listing.hexdigest()}"
+
+
+def download_version(settings: Settings, version: str) -> Path:
+    return Path(mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{settings.model_name}/{version}"
+    ))  # fmt: skip
+
+
+def load_verified(local: Path, version: str, pinned_digest: str | None) -> Any:
+    """The model of downloaded artifacts, or RegistryError naming the check it failed."""
+    if pinned_digest is not None:
+        found = artifact_digest(local)
+        if found != pinned_digest:
+            raise RegistryError(
+                f"version {version}: its artifacts hash to {found}, but MODEL_DIGEST pins "
+                f"{pinned_digest}: they changed after CI registered them; refusing to load"
+            )
+    flavour = mlflow.models.Model.load(str(local)).flavors.get("sklearn") or {}
+    form = flavour.get("serialization_format")
+    if form != SERVED_FORMAT:
+        raise RegistryError(
+            f"version {version}: saved as {form or 'no sklearn model'}; only {SERVED_FORMAT} "
+            "is loaded (pickle and cloudpickle run code while loading): retrain to re-save it"
+        )
+    import skops.io
+
+    path = local / flavour.get("pickled_model", "model.skops")
+    untrusted = sorted(set(skops.io.get_untrusted_types(file=path)) - set(TRUSTED_TYPES))
+    if untrusted:
+        raise RegistryError(
+            f"version {version}: the model contains types this code does not trust: "
+            f"{', '.join(untrusted)} (registry.TRUSTED_TYPES lists the ones it may)"
+        )
+    return skops.io.load(path, trusted=list(TRUSTED_TYPES))
+
+
 def load_served_model(settings: Settings) -> ServedModel:
     """Resolve the served version once, then load exactly that version (no alias race)."""
     client = connect(settings)
     version = resolve_served_version(client, settings)
     # Fetch the artifacts once, then read model and signature from the same local copy.
-    local = mlflow.artifacts.download_artifacts(
-        artifact_uri=f"models:/{settings.model_name}/{version.version}"
-    )
-    # The sklearn flavour loads in ~0.1 s; the pyfunc wrapper would add ~2 s per start.
-    model = mlflow.sklearn.load_model(local)
-    signature = mlflow.models.Model.load(local).signature
+    local = download_version(settings, version.version)
+    # skops loads the sklearn pipeline in ~0.1 s; MLflow's pyfunc wrapper would add ~2 s.
+    model = load_verified(local, str(version.version), settings.pinned_model_digest)
+    signature = mlflow.models.Model.load(str(local)).signature
     feature_names = signature.inputs.input_names() if signature else []
     log.info("loaded %s version %s (run %s)", settings.model_name, version.version, version.run_id)
     return ServedModel(

@@ -73,6 +73,7 @@ RETRAIN_TOKEN_SECRET = f"{MODEL_NAME}-retrain-token"
 # Local state (SQLite registry, artifacts) when no MLflow server is configured.
 DEFAULT_STATE_DIR = ".mlops"
 ALIAS_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
+ARTIFACT_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 {%- if cookiecutter.include_drift_detection %}
@@ -137,6 +138,7 @@ class Settings:
     experiment_name: str
     serving_alias: str
     pinned_model_version: int | None
+    pinned_model_digest: str | None  # sha256:... of the version's artifacts (CI pins it)
     http_port: int
     grpc_port: int
     metrics_port: int
@@ -195,6 +197,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     version_raw = _optional(env, "MODEL_VERSION")
     if version_raw is not None and not (version_raw.isdigit() and int(version_raw) > 0):
         raise SettingsError(f"MODEL_VERSION={version_raw!r}: must be a positive integer")
+    digest = _optional(env, "MODEL_DIGEST")
+    if digest is not None and not ARTIFACT_DIGEST.match(digest):
+        raise SettingsError(f"MODEL_DIGEST={digest!r}: must be sha256: and 64 hex digits")
+    if digest is not None and version_raw is None:
+        raise SettingsError("MODEL_DIGEST is the digest of one version: set MODEL_VERSION too")
 
     alias = env.get("MODEL_ALIAS", STAGING_ALIAS).strip()
     if not ALIAS_PATTERN.match(alias):
@@ -222,6 +229,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         experiment_name=env.get("MLFLOW_EXPERIMENT_NAME", MODEL_NAME),
         serving_alias=alias,
         pinned_model_version=int(version_raw) if version_raw else None,
+        pinned_model_digest=digest,
         # The runtime's own variable names, so the operator's injected ports win in the cluster.
         http_port=_port(env, *ports["http"]),
         grpc_port=_port(env, *ports["grpc"]),

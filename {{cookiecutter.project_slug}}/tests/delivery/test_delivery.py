@@ -108,6 +108,21 @@ def test_bad_input_is_refused_and_nothing_is_written(environment, release_args, 
 def test_a_malformed_digest_is_refused():
     with pytest.raises(DeliveryError, match="serve digest 'sha256:123'"):
         release.Release("1111111", "3", {"serve": "sha256:123"})
+    with pytest.raises(DeliveryError, match="model digest 'md5:1'"):
+        release.Release("1111111", "3", model_digest="md5:1")
+
+
+def test_the_model_digest_is_pinned_read_back_and_promoted(tmp_path):
+    pinned = release.Release("1111111", "3", {}, "sha256:" + "d" * 64)
+    overlay.render(tmp_path, "staging", pinned)
+    text = (release.overlay_dir(tmp_path, "staging") / "kustomization.yaml").read_text()
+    assert f"MODEL_DIGEST={pinned.model_digest}" in text
+    assert release.read_release(tmp_path, "staging") == pinned
+    overlay.promote(tmp_path, "staging", "production")
+    assert release.read_release(tmp_path, "production") == pinned
+    # A release without one leaves nothing pinned (the server then loads unverified).
+    overlay.render(tmp_path, "staging", release.Release("2222222", "4"))
+    assert release.read_release(tmp_path, "staging").model_digest is None
 
 
 # -- the platform repo over git -------------------------------------------------------------
@@ -288,7 +303,13 @@ def test_register_tags_the_version_trained_from_the_commit(
     assert tags["image.digest"] == "sha256:" + "c" * 64
     assert tags["git_commit"] == commit[:12] and tags["pipeline_url"].endswith("/pipelines/1")
     staging = client.get_model_version_by_alias(MODEL_NAME, "staging").version
-    assert env_file.read_text() == f"MODEL_VERSION={staging}\n"
+    # The digest of staging's artifacts as the registry holds them now: the overlay pins it.
+    from {{ cookiecutter.package_name }}.registry import artifact_digest, download_version
+    from {{ cookiecutter.package_name }}.settings import load_settings
+
+    digest = artifact_digest(download_version(load_settings(), staging))
+    assert registered["staging_digest"] == digest
+    assert env_file.read_text() == f"MODEL_VERSION={staging}\nMODEL_DIGEST={digest}\n"
 
     candidate, champion = version_facts(client, result.version)
     text = body(release.Release("abc", result.version), candidate, champion)

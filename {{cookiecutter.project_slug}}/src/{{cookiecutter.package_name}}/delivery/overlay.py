@@ -69,7 +69,10 @@ def render(
     # overlay renders alike with and without it, components' references included.
     document["namespace"] = namespace(environment)
     _set_images(document, base_images(base_dir), release)
-    _set_literals(document, {"MODEL_VERSION": release.model_version, "MODEL_ALIAS": alias})
+    # MODEL_DIGEST empty: nothing pinned (the server then loads the version unverified).
+    _set_literals(document, {"MODEL_VERSION": release.model_version,
+                             "MODEL_DIGEST": release.model_digest or "",
+                             "MODEL_ALIAS": alias})  # fmt: skip
     _set_parts(document, [p for p in ENVIRONMENT_PARTS[environment]
                           if (base_dir / p / "kustomization.yaml").exists()])  # fmt: skip
     rendered = dump(writer, document)

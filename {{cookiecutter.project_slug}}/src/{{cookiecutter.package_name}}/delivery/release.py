@@ -47,6 +47,7 @@ class Release:
     image_tag: str
     model_version: str
     digests: dict[str, str] = field(default_factory=dict)  # component -> sha256:...
+    model_digest: str | None = None  # sha256:... of the version's artifacts (MODEL_DIGEST)
 
     def __post_init__(self) -> None:
         problems = []
@@ -57,6 +58,9 @@ class Release:
             )
         if not (self.model_version.isdigit() and int(self.model_version) > 0):
             problems.append(f"model version {self.model_version!r}: must be a positive integer")
+        if self.model_digest is not None and not DIGEST.match(self.model_digest):
+            problems.append(f"model digest {self.model_digest!r}: must be sha256: and 64 hex "
+                            "digits")  # fmt: skip
         for component, digest in self.digests.items():
             if component not in COMPONENTS:
                 problems.append(f"digest for {component!r}: components are {', '.join(COMPONENTS)}")
@@ -151,4 +155,5 @@ def read_release(platform_root: Path, environment: str) -> Release | None:
         for component, name in names.items()
         if name in pinned and pinned[name].get("digest")
     }
-    return Release(str(serve["newTag"]), literals["MODEL_VERSION"], digests)
+    return Release(str(serve["newTag"]), literals["MODEL_VERSION"], digests,
+                   literals.get("MODEL_DIGEST") or None)  # fmt: skip

@@ -21,8 +21,8 @@ from ...delivery.git_repos import remote_file
 from ...delivery.manifests import kustomize, validate
 from ...delivery.review_apis import fake_review_api
 
-STABLE = release.Release("aaaaaaa", "4")
-CANDIDATE = release.Release("bbbbbbb", "5", {"serve": "sha256:" + "c" * 64})
+STABLE = release.Release("aaaaaaa", "4", {}, "sha256:" + "4" * 64)
+CANDIDATE = release.Release("bbbbbbb", "5", {"serve": "sha256:" + "c" * 64}, "sha256:" + "5" * 64)
 
 
 @pytest.fixture
@@ -87,6 +87,9 @@ def test_each_strategy_renders_two_pinned_predictors_with_the_traffic_asked_for(
     assert container(stable)["image"] == f"{IMAGES['serve']}:aaaaaaa"
     assert container(candidate)["image"] == f"{IMAGES['serve']}@sha256:" + "c" * 64
     assert env(stable)["MODEL_VERSION"] == "4" and env(candidate)["MODEL_VERSION"] == "5"
+    # Each predictor's own artifact digest, over the ConfigMap's (production's).
+    assert env(stable)["MODEL_DIGEST"] == STABLE.model_digest
+    assert env(candidate)["MODEL_DIGEST"] == CANDIDATE.model_digest
     assert (env(stable)["PREDICTOR_ID"], env(candidate)["PREDICTOR_ID"]) == ("default", "candidate")
     assert stable["labels"]["mlops/predictor-role"] == "stable"
     assert candidate["labels"]["mlops/model-version"] == "5"
@@ -113,6 +116,7 @@ def test_the_candidate_gets_its_own_drift_service(platform_dir):
     candidate = by_name[("Deployment", f"{MODEL_NAME}-drift-candidate")]
     drift_env = {e["name"]: e.get("value") for e in container_of(candidate).get("env", [])}
     assert drift_env["MODEL_VERSION"] == "5"
+    assert drift_env["MODEL_DIGEST"] == CANDIDATE.model_digest
     assert drift_env["DRIFT_CONSUMER_GROUP"] == f"{MODEL_NAME}-drift-candidate"
     assert container_of(candidate)["image"] == container_of(default)["image"]
     assert container_of(default)["image"] == f"{IMAGES['drift']}:aaaaaaa"

@@ -41,6 +41,8 @@ ROLE_LABEL = "mlops/predictor-role"
 VERSION_LABEL = "mlops/model-version"
 TAG_LABEL = "mlops/image-tag"
 STRATEGY_LABEL = "mlops/rollout-strategy"
+# The digest of the predictor's model artifacts (too long for a label's 63 characters).
+DIGEST_ANNOTATION = "mlops/model-digest"
 # The candidate's own drift service (when the model has one): a Deployment and a Service
 # beside the default's, watching the candidate's version (the request log carries both).
 DRIFT = "rollout-drift.yaml"
@@ -64,7 +66,8 @@ def _release(predictor: Any) -> Release:
     labels = predictor["labels"]
     image = _model_container(predictor)["image"]
     digests = {"serve": image.split("@", 1)[1]} if "@" in image else {}
-    return Release(labels[TAG_LABEL], str(labels[VERSION_LABEL]), digests)
+    model_digest = (predictor.get("annotations") or {}).get(DIGEST_ANNOTATION)
+    return Release(labels[TAG_LABEL], str(labels[VERSION_LABEL]), digests, model_digest)
 
 
 def _model_container(predictor: Any) -> Any:
@@ -83,8 +86,14 @@ def _pinned(predictor: Any, image_name: str, release: Release, role: str, strate
     container = _model_container(pinned)
     container["image"] = f"{image_name}@{digest}" if digest else f"{image_name}:{release.image_tag}"
     env = container.setdefault("env", [])
-    env[:] = [e for e in env if e.get("name") != "MODEL_VERSION"]
-    env.insert(0, {"name": "MODEL_VERSION", "value": release.model_version})
+    # Each predictor's own version and digest, over the ConfigMap's (production's).
+    env[:] = [e for e in env if e.get("name") not in ("MODEL_VERSION", "MODEL_DIGEST")]
+    env[:0] = [{"name": "MODEL_VERSION", "value": release.model_version},
+               {"name": "MODEL_DIGEST", "value": release.model_digest or ""}]  # fmt: skip
+    annotations = pinned.setdefault("annotations", {})
+    annotations.pop(DIGEST_ANNOTATION, None)
+    if release.model_digest:
+        annotations[DIGEST_ANNOTATION] = release.model_digest
     pinned["labels"] = {
         ROLE_LABEL: role,
         VERSION_LABEL: release.model_version,
@@ -154,6 +163,7 @@ def _candidate_drift(base_dir: Path, candidate: Release) -> list:
     container["image"] = base_images(base_dir)["drift"]  # retagged like the default's
     container["env"][:0] = [
         {"name": "MODEL_VERSION", "value": candidate.model_version},
+        {"name": "MODEL_DIGEST", "value": candidate.model_digest or ""},
         {"name": "DRIFT_CONSUMER_GROUP", "value": name},
     ]
     service = copy.deepcopy(documents["Service"])

@@ -60,3 +60,21 @@ def test_a_broken_saved_detector_is_a_detector_error(reference, tmp_path):
     (tmp_path / detector.DETECTOR_DIR / "config.toml").write_text('name = "KSDrift"\n')
     with pytest.raises(detector.DriftDetectorError, match="no saved detector"):
         detector.load(tmp_path, NAMES)
+
+
+def test_a_pickled_detector_is_never_loaded(reference, tmp_path):
+    """Given a directory with meta.dill instead of config.toml, Alibi Detect's load_detector
+    would unpickle it (running its code); a config naming a pickled file is refused too."""
+    config = parse_config({"kind": "tabular"})
+    detector.save(detector.fit(reference, config, seed=1), tmp_path, NAMES)
+    saved = tmp_path / detector.DETECTOR_DIR
+    toml = (saved / "config.toml").read_text()
+
+    (saved / "config.toml").write_text(toml + '\npreprocess_fn = "preprocess_fn.dill"\n')
+    with pytest.raises(detector.DriftDetectorError, match=r"preprocess_fn\.dill: pickled objects"):
+        detector.load(tmp_path, NAMES)
+
+    (saved / "config.toml").unlink()
+    (saved / "meta.dill").write_bytes(b"\x80\x04K\x01.")  # what the legacy format looks for
+    with pytest.raises(detector.DriftDetectorError, match="no saved detector"):
+        detector.load(tmp_path, NAMES)

@@ -6,6 +6,7 @@ detector is first fitted or loaded.
 
 from __future__ import annotations
 
+import tomllib
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,13 +67,46 @@ class AlibiDetect(DriftLibrary):
         save_detector(detector.detector, directory)
 
     def load(self, directory: Path, config: DriftConfig) -> AlibiDetector:
+        """Only Alibi Detect's config format (config.toml and .npy arrays, no pickle): given a
+        directory, `load_detector` would fall back to meta.dill, which runs code."""
+        path = directory / "config.toml"
+        unsafe = _unsafe_references(path)
+        if unsafe:
+            raise DriftDetectorError(
+                f"{path} refers to {', '.join(unsafe)}: pickled objects are not loaded (they "
+                "run code); retrain to save the detector again"
+            )
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                detector = load_detector(directory)
+                detector = load_detector(path)  # numpy arrays without allow_pickle
         except (OSError, ValueError) as error:  # missing or unreadable files
             raise DriftDetectorError(f"{directory}: no saved detector ({error}): retrain") from None
         return AlibiDetector(detector, config.features)
+
+
+PICKLED = (".dill", ".pkl", ".pickle")
+
+
+def _unsafe_references(config: Path) -> list[str]:
+    """Files a detector config names that would be unpickled (a preprocessing function or a
+    model saved with dill); [] when there is no config (load_detector names that)."""
+    try:
+        document = tomllib.loads(config.read_text())
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return []
+
+    def strings(value):
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, dict):
+            for item in value.values():
+                yield from strings(item)
+        elif isinstance(value, list):
+            for item in value:
+                yield from strings(item)
+
+    return sorted({s for s in strings(document) if s.lower().endswith(PICKLED)})
 
 
 LIBRARY = AlibiDetect()
