@@ -79,11 +79,16 @@ def prefect_harness() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `prefect server` on 127.0.0.1, once per session; yields its API URL."""
+    """A real `prefect server` on 127.0.0.1, once per session, with its API behind basic
+    authentication; yields its API URL. Every Prefect client of the session (and each process
+    it starts) sends the credentials: PREFECT_API_AUTH_STRING."""
     home = tmp_path_factory.mktemp("prefect-home")
+    auth = services.prefect_auth_string(home / "auth-token")
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}  # it is the API
-    server = services.prefect_server(free_port(), home).run(home / "server.log", env)
-    yield f"{server.url}/api"
+    server = services.prefect_server(free_port(), home, auth).run(home / "server.log", env)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PREFECT_API_AUTH_STRING", auth)
+        yield f"{server.url}/api"
     server.stop()
 
 

@@ -66,3 +66,13 @@ def tool(name: str) -> str:
 
 def promtool() -> str:
     return tool("promtool")
+
+
+def prefect_client(api: str):
+    """Prefect's own client of the API at `api`, with the session's credentials (the
+    `prefect_api` fixture's server refuses calls without them)."""
+    import os
+
+    from prefect.client.orchestration import PrefectClient
+
+    return PrefectClient(api, auth_string=os.environ.get("PREFECT_API_AUTH_STRING"))

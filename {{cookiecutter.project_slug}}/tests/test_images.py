@@ -31,7 +31,7 @@ from {{ cookiecutter.package_name }}.runtimes import protocol
 from {{ cookiecutter.package_name }}.settings import SERVING_RUNTIME
 
 from .delivery.manifests import REPO, RUNTIME, rendered_environments
-from .probes import post
+from .probes import post, prefect_client
 
 pytestmark = [
     pytest.mark.slow,
@@ -167,9 +167,7 @@ def test_the_train_image_runs_a_flow_run_as_the_prefect_worker_runs_it(
         assert done.returncode == 0, done.stdout + done.stderr
 
     async def flow_run() -> str:
-        from prefect.client.orchestration import PrefectClient
-
-        async with PrefectClient(prefect_api) as client:
+        async with prefect_client(prefect_api) as client:
             deployment = await client.read_deployment_by_name(f"{FLOW_NAME}/kubernetes")
             run = await client.create_flow_run_from_deployment(
                 deployment.id, parameters={"reason": "image-test"})  # fmt: skip
@@ -178,7 +176,9 @@ def test_the_train_image_runs_a_flow_run_as_the_prefect_worker_runs_it(
     run_id = asyncio.run(flow_run())
     deployment = yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"][0]
     job_env = {k: str(v) for k, v in deployment["work_pool"]["job_variables"]["env"].items()}
+    # What the worker adds to every job: its API address and credentials, and the run's id.
     job_env |= {"MLFLOW_TRACKING_URI": mlflow_server, "PREFECT_API_URL": prefect_api,
+                "PREFECT_API_AUTH_STRING": os.environ["PREFECT_API_AUTH_STRING"],
                 "PREFECT__FLOW_RUN_ID": run_id}  # fmt: skip
     run = images.PodRun(**TRAINING_JOB, env=job_env)
     log = tmp_path / "train-image.log"

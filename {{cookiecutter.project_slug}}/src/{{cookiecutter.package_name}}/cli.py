@@ -286,7 +286,7 @@ def cmd_retrain_receiver(args: argparse.Namespace) -> int:
         print(f"retrain receiver: {error}", file=sys.stderr)
         return 1
 
-    # Prefect's client reads PREFECT_API_URL and PREFECT_API_KEY (or _AUTH_STRING) itself.
+    # Prefect's client reads PREFECT_API_URL and PREFECT_API_AUTH_STRING (or _KEY) itself.
     with get_client(httpx_settings={"timeout": 15.0}, sync_client=True) as client:
         receiver = RetrainReceiver(
             PrefectRuns(client, settings.retrain_deployment), settings.retrain_cooldown_seconds

@@ -68,6 +68,10 @@ class Stack:
         env = {
             "MLFLOW_TRACKING_URI": self.url("mlflow"),
             "PREFECT_API_URL": f"{self.url('prefect')}/api",
+            # The API's credentials (a Secret in the cluster): made once, kept in the stack.
+            "PREFECT_API_AUTH_STRING": services.prefect_auth_string(
+                self.directory / "prefect" / "auth-token"
+            ),
             "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{p['kafka']}",
             **protocol.local_server_env(p["model_http"], p["model_grpc"], p["model_metrics"]),
             "MODEL_ALIAS": STAGING_ALIAS,
@@ -90,9 +94,10 @@ class Stack:
 
     def save(self) -> None:
         record = {"ports": self.ports, "pids": self.pids, "env": self.env}
-        (self.directory / "stack.json").write_text(json.dumps(record, indent=2) + "\n")
+        # Both hold the Prefect API's credentials: readable by this user only.
+        _write_private(self.directory / "stack.json", json.dumps(record, indent=2) + "\n")
         lines = [f"export {key}={value}" for key, value in self.env.items()]
-        (self.directory / "env").write_text("\n".join(lines) + "\n")
+        _write_private(self.directory / "env", "\n".join(lines) + "\n")
 
     @classmethod
     def load(cls, directory: Path) -> Stack | None:
@@ -101,6 +106,13 @@ class Stack:
             return None
         record = json.loads(record_path.read_text())
         return cls(directory, record["ports"], record.get("pids", {}))
+
+
+def _write_private(path: Path, text: str) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+    path.chmod(0o600)  # a file made before keeps its old mode through O_CREAT
 
 
 PORT_NAMES = (
@@ -112,12 +124,13 @@ PORT_NAMES = (
 def infrastructure(stack: Stack) -> list[Service]:
     """What must run before a model can be trained and served."""
     d, p = stack.directory, stack.ports
-    worker = services.prefect_worker(f"{stack.url('prefect')}/api", LOCAL_POOL)
+    auth = stack.env["PREFECT_API_AUTH_STRING"]
+    worker = services.prefect_worker(f"{stack.url('prefect')}/api", LOCAL_POOL, auth)
     worker.needs = ("prefect-server",)  # runs of the "local" deployment land on it
     return [
         services.mlflow_server(p["mlflow"], f"sqlite:///{d / 'mlflow' / 'mlflow.db'}",
                                d / "mlflow" / "artifacts"),
-        services.prefect_server(p["prefect"], d / "prefect"),
+        services.prefect_server(p["prefect"], d / "prefect", auth),
         services.kafka_broker(p["kafka"]),
         worker,
     ]  # fmt: skip

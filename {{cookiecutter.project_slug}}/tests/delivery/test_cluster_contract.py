@@ -46,12 +46,14 @@ def platform_contract(documents: list[dict]) -> contract.Contract:
                              model_namespaces=set(levels))  # fmt: skip
 
 
-# Created once by a person (README), never in git.
+# Secrets no file of this repo renders: the retrain token, created once by a person (README),
+# and the Prefect API's credentials, from the platform's ExternalSecret in each namespace.
+HAND_MADE_SECRETS = {
+    *((release.namespace(environment), "prefect-credentials") for environment in ENVIRONMENTS),
 {%- if cookiecutter.include_drift_detection %}
-HAND_MADE_SECRETS = {(release.namespace("production"), RETRAIN_TOKEN_SECRET)}  # receiver's token
-{%- else %}
-HAND_MADE_SECRETS: set[tuple[str, str]] = set()
+    (release.namespace("production"), RETRAIN_TOKEN_SECRET),
 {%- endif %}
+}
 
 
 def problems_of(documents: list[dict]) -> list[str]:
@@ -149,16 +151,22 @@ def test_each_broken_manifest_is_named_in_one_line(environments, case):
 {%- if cookiecutter.include_drift_detection %}
 
 
-def test_the_retrain_token_is_the_one_secret_not_in_git(environments):
-    """Without the token Secret the receiver cannot start, and Alertmanager cannot send."""
+def test_without_the_secrets_not_in_git_the_receiver_is_named(environments):
+    """Without the token Secret the receiver cannot start and Alertmanager cannot send; without
+    Prefect's credentials it cannot start runs."""
     documents = environments["production"]
-    bare = contract.Contract(services=platform_contract(documents).services,
-                             pod_security=platform_contract(documents).pod_security)  # fmt: skip
+    namespace = release.namespace("production")
+    full = platform_contract(documents)
+    bare = contract.Contract(services=full.services, pod_security=full.pod_security,
+                             model_namespaces=full.model_namespaces)  # fmt: skip
     problems = contract.check(documents, bare)
-    assert problems == [
-        f"Deployment {release.namespace('production')}/{MODEL_NAME}-retrain: spec.template.spec."
-        f"volumes[token]: no Secret {RETRAIN_TOKEN_SECRET} in {release.namespace('production')}"
-    ], problems
+    receiver = f"Deployment {namespace}/{MODEL_NAME}-retrain: spec.template.spec."
+    expected = [
+        f"{receiver}containers[receiver].env[PREFECT_API_AUTH_STRING]: no Secret "
+        f"prefect-credentials in {namespace}",
+        f"{receiver}volumes[token]: no Secret {RETRAIN_TOKEN_SECRET} in {namespace}",
+    ]
+    assert sorted(problems) == sorted(expected), problems
     config = next(d for d in documents if d["kind"] == "AlertmanagerConfig")
     webhook = config["spec"]["receivers"][0]["webhookConfigs"][0]
     assert webhook["httpConfig"]["authorization"]["credentials"]["name"] == RETRAIN_TOKEN_SECRET

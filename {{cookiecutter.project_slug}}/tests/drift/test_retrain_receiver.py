@@ -26,7 +26,7 @@ from {{ cookiecutter.package_name }}.retrain_receiver import (
 )
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME
 
-from ..probes import get, post
+from ..probes import get, post, prefect_client
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -79,11 +79,10 @@ def test_only_this_models_firing_drift_alerts_count():
 
 
 def runs_tagged(api: str, tag: str) -> list:
-    from prefect.client.orchestration import PrefectClient
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
     async def read():
-        async with PrefectClient(api) as client:
+        async with prefect_client(api) as client:
             return await client.read_flow_runs(
                 flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag]))
             )

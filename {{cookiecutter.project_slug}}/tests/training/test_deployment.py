@@ -12,6 +12,7 @@ import pytest
 from {{ cookiecutter.package_name }}.devstack.processes import executable
 from {{ cookiecutter.package_name }}.settings import FLOW_NAME
 
+from ..probes import post, prefect_client
 from .registered import assert_one_version_registered_for
 
 pytestmark = pytest.mark.slow
@@ -32,9 +33,7 @@ def _run(command: list[str], env: dict[str, str], timeout: float = 300) -> str:
 
 
 async def _deployment(api: str, name: str):
-    from prefect.client.orchestration import PrefectClient
-
-    async with PrefectClient(api) as client:
+    async with prefect_client(api) as client:
         return await client.read_deployment_by_name(f"{FLOW_NAME}/{name}")
 
 
@@ -71,3 +70,16 @@ def test_a_process_worker_runs_the_local_deployment(prefect_api, mlflow_server, 
     _run([PREFECT, "worker", "start", "--pool", "local-process", "--run-once"], env, timeout=600)
 
     assert_one_version_registered_for(mlflow_server, "deployment-test")
+
+
+def test_the_prefect_api_refuses_a_call_without_its_credentials(prefect_api):
+    import base64
+
+    assert post(f"{prefect_api}/flows/filter", {})[0] == 401
+    wrong = base64.b64encode(b"mlops:guess").decode()
+    status, _ = post(f"{prefect_api}/flows/filter", {}, headers={"Authorization": f"Basic {wrong}"})
+    assert status == 401
+    right = base64.b64encode(os.environ["PREFECT_API_AUTH_STRING"].encode()).decode()
+    status, flows = post(f"{prefect_api}/flows/filter", {},
+                         headers={"Authorization": f"Basic {right}"})  # fmt: skip
+    assert status == 200 and isinstance(flows, list)

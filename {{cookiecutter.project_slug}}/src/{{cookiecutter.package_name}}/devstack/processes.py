@@ -35,9 +35,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def http_ok(url: str) -> bool:
+def http_ok(url: str, headers: dict[str, str] | None = None) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        request = urllib.request.Request(url, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=2) as response:
             return response.status == 200
     except OSError:
         return False
@@ -117,11 +118,12 @@ class Service:
     env: dict[str, str] = field(default_factory=dict)  # over the environment it starts in
     timeout: float = 180
     needs: tuple[str, ...] = ()  # (in a stack) services that must be ready before this one
+    ready_headers: dict[str, str] = field(default_factory=dict)  # e.g. the API's credentials
 
     def is_ready(self) -> bool:
         if self.ready.startswith("tcp:"):
             return tcp_open(int(self.ready.removeprefix("tcp:")))
-        return http_ok(self.ready)
+        return http_ok(self.ready, self.ready_headers)
 
     def start(self, log_path: Path, env: dict[str, str] | None = None, **popen: Any) -> Started:
         """Start it in its own process group, appending its output to `log_path`; `env`

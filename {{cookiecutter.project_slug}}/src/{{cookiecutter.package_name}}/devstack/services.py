@@ -9,6 +9,7 @@ benchmarks), `make up` starts a list of them in dependency order (local_stack.py
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import sys
@@ -38,19 +39,30 @@ def mlflow_server(port: int, backend_store_uri: str, artifacts_destination: str 
     return Service("mlflow", command, f"{url}/health", url=url, env=MLFLOW_SERVER_ENV, timeout=240)
 
 
-def prefect_server(port: int, home: Path) -> Service:
-    """`prefect server start`, its database and settings in `home`."""
+def prefect_auth_string(path: Path) -> str:
+    """The `user:password` of the Prefect API (a Secret in the cluster): made once, kept in
+    `path`. Every client sends it as PREFECT_API_AUTH_STRING."""
+    return f"mlops:{token_file(path).read_text().strip()}"
+
+
+def prefect_server(port: int, home: Path, auth_string: str) -> Service:
+    """`prefect server start`, its database and settings in `home`; every API call but
+    /api/health needs `auth_string` (HTTP basic authentication)."""
     url = local_url(port)
     command = [executable("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    env = {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env = {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_SERVER_API_AUTH_STRING": auth_string}  # fmt: skip
     return Service("prefect-server", command, f"{url}/api/health", url=url, env=env)
 
 
-def prefect_worker(api_url: str, pool: str) -> Service:
+def prefect_worker(api_url: str, pool: str, auth_string: str) -> Service:
     """A process worker of `pool`: it creates the pool on start, which is its readiness."""
     command = [executable("prefect"), "worker", "start", "--pool", pool, "--type", "process"]
-    env = {"PREFECT_API_URL": api_url, "PREFECT_WORKER_QUERY_SECONDS": "2"}
-    return Service("prefect-worker", command, f"{api_url}/work_pools/{pool}", env=env)
+    env = {"PREFECT_API_URL": api_url, "PREFECT_WORKER_QUERY_SECONDS": "2",
+           "PREFECT_API_AUTH_STRING": auth_string}  # fmt: skip
+    basic = base64.b64encode(auth_string.encode()).decode()
+    return Service("prefect-worker", command, f"{api_url}/work_pools/{pool}", env=env,
+                   ready_headers={"Authorization": f"Basic {basic}"})  # fmt: skip
 
 
 def tansu() -> str:
