@@ -103,15 +103,20 @@ joblib.dump(mlflow.sklearn.load_model(local), out / "model.joblib")
 print(local)
 """
 
-# The generated repo's own MLflow server command (its development-stack module), to run here.
+# The generated repo's own MLflow server command (its development-stack module), to run here,
+# with authentication on as everywhere: the login its clients send comes back too.
 MLFLOW_SERVER = """\
 import json
 import sys
+from pathlib import Path
 
 from {package}.devstack import services
 
-service = services.mlflow_server(int(sys.argv[1]), sys.argv[2], sys.argv[3])
-print(json.dumps({{"command": service.command, "env": service.env}}))
+login = services.MlflowLogin.kept_in(Path(sys.argv[4]))
+service = services.mlflow_server(int(sys.argv[1]), sys.argv[2], sys.argv[3], login,
+                                 Path(sys.argv[4]))
+print(json.dumps({{"command": service.command, "env": service.env,
+                   "client_env": login.client_env}}))
 """
 
 CREATE_TOPIC = """\
@@ -409,7 +414,7 @@ def main() -> int:
     described = json.loads(run([seldon / ".venv/bin/python", "-c",
                                 MLFLOW_SERVER.format(package=package), mlflow_port,
                                 f"sqlite:///{work / 'state' / 'mlflow.db'}",
-                                work / "state" / "artifacts"]))  # fmt: skip
+                                work / "state" / "artifacts", work / "state" / "auth"]))  # fmt: skip
     mlflow = subprocess.Popen(
         described["command"], env=clean_env(**described["env"]),
         stdout=(work / "logs" / "mlflow.log").open("w"), stderr=subprocess.STDOUT,
@@ -418,6 +423,7 @@ def main() -> int:
     tracking = f"http://127.0.0.1:{mlflow_port}"
     try:
         wait_http(f"{tracking}/health", mlflow, work / "logs" / "mlflow.log")
+        os.environ.update(described["client_env"])  # every process below logs in with it
         return measure(repos, wrk_binary, work, tracking)
     finally:
         stop(mlflow)

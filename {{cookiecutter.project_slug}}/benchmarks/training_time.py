@@ -49,11 +49,14 @@ def main() -> int:
     with ExitStack() as stack:
         if not os.environ.get("MLFLOW_TRACKING_URI"):
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            login = services.MlflowLogin.kept_in(folder / "auth")
             server = services.mlflow_server(
-                free_port(), f"sqlite:///{folder / 'mlflow.db'}", folder / "artifacts"
-            ).run(folder / "mlflow.log")
+                free_port(), f"sqlite:///{folder / 'mlflow.db'}", folder / "artifacts", login,
+                folder / "auth",
+            ).run(folder / "mlflow.log")  # fmt: skip
             stack.callback(server.stop)
             os.environ["MLFLOW_TRACKING_URI"] = server.url
+            os.environ.update(login.client_env)
 
         from prefect.testing.utilities import prefect_test_harness
 

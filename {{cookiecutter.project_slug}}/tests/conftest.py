@@ -57,13 +57,18 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def mlflow_server(state_dir: Path) -> Iterator[str]:
     """A real `mlflow server` (SQLite backend, proxied artifacts), once per session.
 
-    Every test in the session talks to it through MLFLOW_TRACKING_URI.
+    Every test in the session talks to it through MLFLOW_TRACKING_URI, with its admin login
+    (it refuses every call but /health without one).
     """
+    login = services.MlflowLogin.kept_in(state_dir / "mlflow-auth")
     server = services.mlflow_server(
-        free_port(), f"sqlite:///{state_dir / 'server.db'}", state_dir / "server-artifacts"
-    ).run(state_dir / "mlflow-server.log")
+        free_port(), f"sqlite:///{state_dir / 'server.db'}", state_dir / "server-artifacts",
+        login, state_dir / "mlflow-auth",
+    ).run(state_dir / "mlflow-server.log")  # fmt: skip
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", server.url)
+        for name, value in login.client_env.items():
+            patch.setenv(name, value)
         yield server.url
     server.stop()
 

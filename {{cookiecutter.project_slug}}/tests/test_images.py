@@ -81,12 +81,18 @@ def manifest_run(tmp_path, overrides: dict[str, str], kind: str = RUNTIME.KIND,
     return images.PodRun.of(pod, container, env | overrides)
 
 
+def mlflow_login() -> dict[str, str]:
+    """What the manifests read from the Secret mlflow-credentials: the session's login."""
+    return {name: os.environ[name]
+            for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}  # fmt: skip
+
+
 def serve_overrides(mlflow_server: str, kafka, version: str) -> tuple[dict[str, str], int, int]:
     """The local servers' addresses, free ports (HTTP and gRPC are returned), and the version
     CI would have pinned."""
     http, grpc, metrics = free_port(), free_port(), free_port()
     local = {"MLFLOW_TRACKING_URI": mlflow_server, "MODEL_VERSION": version,
-             "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers}  # fmt: skip
+             "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers, **mlflow_login()}  # fmt: skip
     return local | protocol.local_server_env(http, grpc, metrics), http, grpc
 
 
@@ -179,7 +185,7 @@ def test_the_train_image_runs_a_flow_run_as_the_prefect_worker_runs_it(
     # What the worker adds to every job: its API address and credentials, and the run's id.
     job_env |= {"MLFLOW_TRACKING_URI": mlflow_server, "PREFECT_API_URL": prefect_api,
                 "PREFECT_API_AUTH_STRING": os.environ["PREFECT_API_AUTH_STRING"],
-                "PREFECT__FLOW_RUN_ID": run_id}  # fmt: skip
+                "PREFECT__FLOW_RUN_ID": run_id, **mlflow_login()}  # fmt: skip
     run = images.PodRun(**TRAINING_JOB, env=job_env)
     log = tmp_path / "train-image.log"
     status = images.run_to_completion(tag, run, log, args=PREFECT_COMMAND)
@@ -204,7 +210,8 @@ def test_the_drift_image_runs_as_its_manifest_and_tests_windows(mlflow_server, t
     port = free_port()
     overrides = {"MLFLOW_TRACKING_URI": mlflow_server, "MODEL_VERSION": trained.version,
                  "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-                 "DRIFT_HTTP_PORT": str(port), "DRIFT_HTTP_HOST": "127.0.0.1"}  # fmt: skip
+                 "DRIFT_HTTP_PORT": str(port), "DRIFT_HTTP_HOST": "127.0.0.1",
+                 **mlflow_login()}  # fmt: skip
     run = manifest_run(tmp_path, overrides, kind="Deployment", name=f"{MODEL_NAME}-drift")
     assert run.user != 0 and run.read_only_root and run.writable == ["/tmp"]
     url = services.local_url(port)

@@ -166,10 +166,13 @@ def production_mlflow(postgres, s3, tmp_path_factory) -> Iterator[str]:
     log_dir = tmp_path_factory.mktemp("mlflow-production")
     env = {**os.environ, "MLFLOW_S3_ENDPOINT_URL": s3,
            "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}  # fmt: skip
-    server = services.mlflow_server(free_port(), postgres, f"s3://{BUCKET}/artifacts").run(
-        log_dir / "mlflow.log", env
-    )
-    yield server.url
+    login = services.MlflowLogin.kept_in(log_dir / "auth")
+    server = services.mlflow_server(free_port(), postgres, f"s3://{BUCKET}/artifacts", login,
+                                    log_dir / "auth").run(log_dir / "mlflow.log", env)  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in login.client_env.items():
+            patch.setenv(name, value)
+        yield server.url
     server.stop()
 
 

@@ -68,10 +68,11 @@ class Stack:
         env = {
             "MLFLOW_TRACKING_URI": self.url("mlflow"),
             "PREFECT_API_URL": f"{self.url('prefect')}/api",
-            # The API's credentials (a Secret in the cluster): made once, kept in the stack.
+            # The APIs' credentials (Secrets in the cluster): made once, kept in the stack.
             "PREFECT_API_AUTH_STRING": services.prefect_auth_string(
                 self.directory / "prefect" / "auth-token"
             ),
+            **self.mlflow_login.client_env,
             "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{p['kafka']}",
             **protocol.local_server_env(p["model_http"], p["model_grpc"], p["model_metrics"]),
             "MODEL_ALIAS": STAGING_ALIAS,
@@ -88,6 +89,10 @@ class Stack:
                 "ALERTMANAGER_URL": self.url("alertmanager"),
             }
         return env
+
+    @property
+    def mlflow_login(self) -> services.MlflowLogin:
+        return services.MlflowLogin.kept_in(self.directory / "mlflow" / "auth")
 
     def url(self, name: str) -> str:
         return services.local_url(self.ports[name])
@@ -129,7 +134,8 @@ def infrastructure(stack: Stack) -> list[Service]:
     worker.needs = ("prefect-server",)  # runs of the "local" deployment land on it
     return [
         services.mlflow_server(p["mlflow"], f"sqlite:///{d / 'mlflow' / 'mlflow.db'}",
-                               d / "mlflow" / "artifacts"),
+                               d / "mlflow" / "artifacts", stack.mlflow_login,
+                               d / "mlflow" / "auth"),
         services.prefect_server(p["prefect"], d / "prefect", auth),
         services.kafka_broker(p["kafka"]),
         worker,

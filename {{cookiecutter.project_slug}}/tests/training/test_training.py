@@ -146,3 +146,28 @@ def test_a_failure_after_registration_leaves_no_half_registered_version(
     with pytest.raises(RuntimeError, match="went away"):
         training_flow(reason="fault")
     assert _versions(client) == versions
+
+
+def test_the_mlflow_server_refuses_a_call_without_its_login(mlflow_server):
+    import base64
+    import os
+    import urllib.error
+    import urllib.request
+
+    def status(login: str | None) -> int:
+        request = urllib.request.Request(
+            f"{mlflow_server}/api/2.0/mlflow/experiments/search?max_results=1"
+        )
+        if login:
+            basic = base64.b64encode(login.encode()).decode()
+            request.add_header("Authorization", f"Basic {basic}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    user = os.environ["MLFLOW_TRACKING_USERNAME"]
+    assert status(None) == 401
+    assert status(f"{user}:not-the-password") == 401
+    assert status(f"{user}:{os.environ['MLFLOW_TRACKING_PASSWORD']}") == 200

@@ -13,6 +13,7 @@ import base64
 import os
 import secrets
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..settings import PACKAGE_NAME
@@ -27,16 +28,55 @@ def local_url(port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def mlflow_server(port: int, backend_store_uri: str, artifacts_destination: str | Path) -> Service:
+@dataclass(frozen=True)
+class MlflowLogin:
+    """The MLflow server's admin login (a Secret in the cluster): its clients send it as
+    MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD."""
+
+    username: str
+    password: str
+
+    @classmethod
+    def kept_in(cls, directory: Path) -> MlflowLogin:
+        """Made once, kept in `directory` (readable by this user only)."""
+        return cls("mlops-admin", token_file(directory / "admin-password").read_text().strip())
+
+    @property
+    def client_env(self) -> dict[str, str]:
+        return {"MLFLOW_TRACKING_USERNAME": self.username,
+                "MLFLOW_TRACKING_PASSWORD": self.password}  # fmt: skip
+
+
+def mlflow_server(port: int, backend_store_uri: str, artifacts_destination: str | Path,
+                  login: MlflowLogin, auth_directory: Path) -> Service:  # fmt: skip
     """`mlflow server` with one worker, proxying artifacts (its clients need no credentials
-    for the artifact store). A new SQLite database takes ~30 s to create its tables."""
+    for the artifact store), behind MLflow's basic-auth app: every call but /health needs
+    `login` (the admin; a user store in `auth_directory`). A new SQLite database takes ~30 s
+    to create its tables."""
     url = local_url(port)
+    auth_directory.mkdir(parents=True, exist_ok=True)
+    config = auth_directory / "basic_auth.ini"
+    config.write_text(
+        "[mlflow]\n"
+        "default_permission = NO_PERMISSIONS\n"
+        f"database_uri = sqlite:///{auth_directory / 'users.db'}\n"
+        f"admin_username = {login.username}\n"
+        f"admin_password = {login.password}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        # A checked login is trusted for a minute: a training run makes hundreds of calls,
+        # each would otherwise hash the password again (PBKDF2).
+        "auth_cache_ttl_seconds = 60\n"
+    )
+    config.chmod(0o600)
     command = [
         executable("mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-        "--backend-store-uri", backend_store_uri,
+        "--backend-store-uri", backend_store_uri, "--app-name", "basic-auth",
         "--artifacts-destination", str(artifacts_destination), "--workers", "1",
     ]  # fmt: skip
-    return Service("mlflow", command, f"{url}/health", url=url, env=MLFLOW_SERVER_ENV, timeout=240)
+    env = {**MLFLOW_SERVER_ENV, "MLFLOW_AUTH_CONFIG_PATH": str(config),
+           "MLFLOW_FLASK_SERVER_SECRET_KEY": token_file(auth_directory / "flask-key")
+           .read_text().strip()}  # fmt: skip
+    return Service("mlflow", command, f"{url}/health", url=url, env=env, timeout=240)
 
 
 def prefect_auth_string(path: Path) -> str:
