@@ -129,35 +129,49 @@ def cmd_register(args: argparse.Namespace) -> int:
     result = register_build(
         client, settings, args.commit, args.image, args.digest, args.pipeline_url
     )
-    # The digest of what staging will run, taken from the registry now: the overlay pins it,
-    # and the server refuses artifacts that changed after this.
-    local = registry.download_version(settings, result["staging_version"])
-    result["staging_digest"] = registry.artifact_digest(local)
-    if args.env_file:  # CI reads the version to deploy from here
+    # What CI deploys is the version it trained, when that earned staging; otherwise nothing
+    # new: push-overlay keeps what the environment runs (never what an alias says now). The
+    # digest is taken from the registry now: the overlay pins it, and the server refuses
+    # artifacts that change after this.
+    earned = result["decision"] in ("first-champion", "promoted")
+    result["deploy_version"] = result["version"] if earned else None
+    result["deploy_digest"] = (
+        registry.artifact_digest(registry.download_version(settings, result["version"]))
+        if earned else None
+    )  # fmt: skip
+    if args.env_file:  # CI reads the version to deploy from here (empty: keep the current)
         with open(args.env_file, "a") as env_file:
-            env_file.write(f"MODEL_VERSION={result['staging_version']}\n")
-            env_file.write(f"MODEL_DIGEST={result['staging_digest']}\n")
+            env_file.write(f"MODEL_VERSION={result['deploy_version'] or ''}\n")
+            env_file.write(f"MODEL_DIGEST={result['deploy_digest'] or ''}\n")
     print(json.dumps(result))
     return 0
 
 
-def _release(args: argparse.Namespace):
+def _release(args: argparse.Namespace, current=None):
+    """The release the arguments name; with no --model-version, the environment's current
+    model version and digest (`current`) with the new images."""
     from .delivery.release import Release
 
     digests = {"serve": args.digest_serve, "drift": args.digest_drift, "train": args.digest_train}
+    version, digest = str(args.model_version or ""), args.model_digest or None
+    if not version:
+        if current is None:
+            raise DeliveryError(
+                f"no model version given and {args.environment} runs none yet: nothing to "
+                "keep (the version trained by this commit did not earn staging)"
+            )
+        version, digest = current.model_version, current.model_digest
     return Release(
-        args.image_tag,
-        str(args.model_version),
-        {component: d for component, d in digests.items() if d},
-        args.model_digest or None,
+        args.image_tag, version, {component: d for component, d in digests.items() if d}, digest
     )
 
 
 def cmd_render_overlay(args: argparse.Namespace) -> int:
     from .delivery import overlay
-    from .delivery.release import overlay_dir
+    from .delivery.release import overlay_dir, read_release
 
-    release = _release(args)
+    keep = None if args.model_version else read_release(Path(args.platform_dir), args.environment)
+    release = _release(args, keep)
     changed = overlay.render(Path(args.platform_dir), args.environment, release)
     target = overlay_dir(Path(args.platform_dir), args.environment)
     print(json.dumps({"changed": changed, "path": str(target)}))
@@ -178,9 +192,14 @@ def cmd_push_overlay(args: argparse.Namespace) -> int:
 
     if args.environment == "production":
         raise DeliveryError("production changes only through a pull request: use open-promotion")
-    release = _release(args)  # invalid input stops here, before any clone
+    from .delivery.release import read_release
+
+    if args.model_version:
+        release = _release(args)  # invalid input stops here, before any clone
     with tempfile.TemporaryDirectory() as tmp:
         repo = _platform_repo(args, Path(tmp))
+        if not args.model_version:  # keep the model the environment runs
+            release = _release(args, read_release(repo.path, args.environment))
         overlay.render(repo.path, args.environment, release)
         message = (
             f"{MODEL_NAME} {args.environment}: model version {release.model_version}, "
@@ -412,7 +431,10 @@ def build_parser() -> argparse.ArgumentParser:
     def release_options(command: argparse.ArgumentParser) -> None:
         command.add_argument("--environment", required=True, help="staging or production")
         command.add_argument("--image-tag", required=True, help="tag of the built images")
-        command.add_argument("--model-version", required=True, help="registry version to serve")
+        command.add_argument(
+            "--model-version", required=True,
+            help="registry version to serve ('': keep the one the environment runs)",
+        )  # fmt: skip
         command.add_argument(
             "--model-digest", help="sha256 of the version's artifacts (`register` prints it)"
         )

@@ -137,6 +137,22 @@ def test_push_overlay_commits_once_and_is_idempotent(platform, tmp_path, capsys)
     assert "MODEL_VERSION=3" in text
 
 
+def test_without_a_model_version_push_overlay_keeps_the_model_staging_runs(
+    platform, tmp_path, capsys
+):
+    """A commit whose trained version did not earn staging still ships its images."""
+    code, _ = run_cli(capsys, "push-overlay", "--platform-repo", platform, "--environment",
+                      "staging", "--image-tag", "2222222", "--model-version", "")  # fmt: skip
+    assert code == 1, "nothing runs yet: nothing to keep"
+    assert push_overlay(capsys, platform)[0] == 0  # version 3, image 1111111
+    code, _ = run_cli(capsys, "push-overlay", "--platform-repo", platform, "--environment",
+                      "staging", "--image-tag", "2222222", "--model-version", "")  # fmt: skip
+    assert code == 0
+    text = remote_file(platform, "main", f"models/{MODEL_NAME}/staging/kustomization.yaml",
+                       tmp_path)  # fmt: skip
+    assert "MODEL_VERSION=3" in text and "2222222" in text
+
+
 def test_production_is_changed_only_through_a_pull_request(platform, capsys):
     code, error = push_overlay(capsys, platform, environment="production")
     assert code == 1 and "only through a pull request" in error
@@ -302,14 +318,20 @@ def test_register_tags_the_version_trained_from_the_commit(
     assert tags["image"] == f"ghcr.io/acme/{MODEL_NAME}:abc"
     assert tags["image.digest"] == "sha256:" + "c" * 64
     assert tags["git_commit"] == commit[:12] and tags["pipeline_url"].endswith("/pipelines/1")
-    staging = client.get_model_version_by_alias(MODEL_NAME, "staging").version
-    # The digest of staging's artifacts as the registry holds them now: the overlay pins it.
+    # CI deploys the version it trained (with its artifacts' digest as the registry holds
+    # them now: the overlay pins it) when that earned staging, else nothing new.
     from {{ cookiecutter.package_name }}.registry import artifact_digest, download_version
     from {{ cookiecutter.package_name }}.settings import load_settings
 
-    digest = artifact_digest(download_version(load_settings(), staging))
-    assert registered["staging_digest"] == digest
-    assert env_file.read_text() == f"MODEL_VERSION={staging}\nMODEL_DIGEST={digest}\n"
+    assert registered["decision"] in ("promoted", "rejected"), registered
+    if registered["decision"] == "promoted":
+        digest = artifact_digest(download_version(load_settings(), result.version))
+        assert (registered["deploy_version"], registered["deploy_digest"]) == (result.version,
+                                                                              digest)  # fmt: skip
+        assert env_file.read_text() == f"MODEL_VERSION={result.version}\nMODEL_DIGEST={digest}\n"
+    else:
+        assert registered["deploy_version"] is None
+        assert env_file.read_text() == "MODEL_VERSION=\nMODEL_DIGEST=\n"
 
     candidate, champion = version_facts(client, result.version)
     text = body(release.Release("abc", result.version), candidate, champion)

@@ -22,7 +22,8 @@ def register_build(
     digest: str | None,
     pipeline_url: str | None,
 ) -> dict[str, str]:
-    """Tag the newest version trained from `commit`; return it and what staging serves."""
+    """Tag the newest version trained from `commit`; return it, its promotion decision and
+    (for information) the version the staging alias names."""
     problems = []
     if not COMMIT.match(commit):
         problems.append(f"commit {commit!r}: must be 7-40 lowercase hex digits")
