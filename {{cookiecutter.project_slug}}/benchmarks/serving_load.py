@@ -1,6 +1,8 @@
 """Load the real model server with and without Kafka request logging; print a table.
 
-Trains a model into a temporary local registry, starts a tansu broker and the model server
+Trains a model into a temporary MLflow server (with its login, as everywhere; the serving
+environment has only MLflow's client, which reads no local registry), starts a tansu broker
+and the model server
 (`serve`, as the serving image runs it: the runtime's own server with its defaults), then
 measures single-row requests/s with p50 and p99 at concurrency 1 and 8, rows/s for 1000-row
 batches, and in-process decoding and predict as the floor.
@@ -124,40 +126,52 @@ def _in_process_floor(single: bytes) -> float:
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-        env |= {"MLOPS_STATE_DIR": str(folder), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+        login = services.MlflowLogin.kept_in(folder / "auth")
+        mlflow = services.mlflow_server(
+            free_port(), f"sqlite:///{folder / 'mlflow.db'}", folder / "artifacts", login,
+            folder / "auth",
+        ).run(folder / "mlflow.log")  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+        env |= {"MLFLOW_TRACKING_URI": mlflow.url, **login.client_env,
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}  # fmt: skip
         os.environ.update(env)
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
         os.environ.pop("KAFKA_BOOTSTRAP_SERVERS", None)
-        from prefect.testing.utilities import prefect_test_harness
-
-        from {{ cookiecutter.package_name }}.settings import load_settings
-        from {{ cookiecutter.package_name }}.training import training_flow
-
-        with prefect_test_harness(server_startup_timeout=180):
-            training_flow(reason="benchmark")
-        single, batch = _payloads()
-        floor = _in_process_floor(single)
-
-        results = {}
-        server, port = _serve({**env, "KAFKA_BOOTSTRAP_SERVERS": ""}, folder, "off")
         try:
-            results["logging off"] = _measure(port, single, batch)
+            return _run(env, folder)
         finally:
-            server.stop()
+            mlflow.stop()
 
-        broker = KafkaBroker(folder / "kafka.log")
-        broker.start()
-        broker.create_topic(load_settings().request_topic)
-        server, port = _serve(
-            {**env, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers}, folder, "on"
-        )
-        try:
-            results["logging on"] = _measure(port, single, batch)
-        finally:
-            server.stop()
-            logged = len(broker.read(load_settings().request_topic, timeout=3))
-            broker.stop()
+
+def _run(env: dict[str, str], folder: Path) -> int:
+    from prefect.testing.utilities import prefect_test_harness
+
+    from {{ cookiecutter.package_name }}.settings import load_settings
+    from {{ cookiecutter.package_name }}.training import training_flow
+
+    with prefect_test_harness(server_startup_timeout=180):
+        training_flow(reason="benchmark")
+    single, batch = _payloads()
+    floor = _in_process_floor(single)
+
+    results = {}
+    server, port = _serve({**env, "KAFKA_BOOTSTRAP_SERVERS": ""}, folder, "off")
+    try:
+        results["logging off"] = _measure(port, single, batch)
+    finally:
+        server.stop()
+
+    broker = KafkaBroker(folder / "kafka.log")
+    broker.start()
+    broker.create_topic(load_settings().request_topic)
+    server, port = _serve(
+        {**env, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers}, folder, "on"
+    )
+    try:
+        results["logging on"] = _measure(port, single, batch)
+    finally:
+        server.stop()
+        logged = len(broker.read(load_settings().request_topic, timeout=3))
+        broker.stop()
 
     print(f"serving runtime: {protocol.NAME}")
     header = f"{'':<14}{'c1 req/s':>10}{'c1 p50':>9}{'c1 p99':>9}{'c8 req/s':>10}"
