@@ -17,6 +17,7 @@ also on failure.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import shutil
@@ -89,8 +90,15 @@ class Loop:
         raise TimeoutError(f"timed out after {timeout or self.timeout:.0f} s waiting for {what}")
 
     # -- talking to the stack ------------------------------------------------------------------
-    def get_json(self, url: str, body: object = None) -> object:
-        return request_json("POST" if body is not None else "GET", url, body, timeout=10)
+    def get_json(self, url: str, body: object = None, headers=None) -> object:
+        method = "POST" if body is not None else "GET"
+        return request_json(method, url, body, headers=headers, timeout=10)
+
+    def prefect_json(self, path: str, body: object = None) -> object:
+        """Prefect's API, with the stack's credentials (it refuses calls without them)."""
+        login = base64.b64encode(self.stack.env["PREFECT_API_AUTH_STRING"].encode()).decode()
+        return self.get_json(f"{self.stack.url('prefect')}/api{path}", body,
+                             {"Authorization": f"Basic {login}"})  # fmt: skip
 
     def drift_metric(self, name: str) -> float:
         return metric_total(scrape(f"{self.stack.url('drift')}/metrics"), name)
@@ -114,13 +122,12 @@ class Loop:
         )  # fmt: skip
 
     def drift_flow_runs(self) -> list[dict]:
-        return self.get_json(
-            f"{self.stack.url('prefect')}/api/flow_runs/filter",
-            {"flow_runs": {"tags": {"all_": ["drift-alert"]}}},
+        return self.prefect_json(
+            "/flow_runs/filter", {"flow_runs": {"tags": {"all_": ["drift-alert"]}}}
         )
 
     def flow_run(self, run_id: str) -> dict:
-        return self.get_json(f"{self.stack.url('prefect')}/api/flow_runs/{run_id}")
+        return self.prefect_json(f"/flow_runs/{run_id}")
 
 
 def traffic(count: int, seed: int, shift: float) -> object:
@@ -176,9 +183,7 @@ def run(directory: Path, timeout: float, incidents: int = 2) -> list[Step]:
 
 
 def follow(loop: Loop, incidents: int) -> list[Step]:
-    from mlflow.tracking import MlflowClient
-
-    registry = MlflowClient(loop.stack.env["MLFLOW_TRACKING_URI"])
+    registry = local_stack.registry_client(loop.stack)
     served = registry.get_model_version_by_alias(MODEL_NAME, STAGING_ALIAS).version
     loop.step("version served", f"{MODEL_NAME} version {served} (trained by make up)")
 

@@ -294,11 +294,19 @@ class Step:
         log(f"  {self.what:<17} {'':<48} done in {elapsed:4.1f} s")
 
 
-def has_staging_version(stack: Stack) -> bool:
-    from mlflow.exceptions import MlflowException
+def registry_client(stack: Stack):
+    """An MLflow client of the stack's server, in this process. MLflow's client reads its
+    login only from the environment: this process's gets the stack's."""
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(stack.env["MLFLOW_TRACKING_URI"])
+    os.environ.update(stack.mlflow_login.client_env)
+    return MlflowClient(stack.env["MLFLOW_TRACKING_URI"])
+
+
+def has_staging_version(stack: Stack) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    client = registry_client(stack)
     try:
         client.get_model_version_by_alias(MODEL_NAME, STAGING_ALIAS)
     except MlflowException:
