@@ -17,7 +17,6 @@ also on failure.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import shutil
@@ -37,7 +36,7 @@ from {{ cookiecutter.package_name }} import local_stack  # noqa: E402
 from {{ cookiecutter.package_name }}.data import FEATURES, TARGET, load_dataset  # noqa: E402
 from {{ cookiecutter.package_name }}.devstack.processes import StackError  # noqa: E402
 from {{ cookiecutter.package_name }}.drift.config import load_config  # noqa: E402
-from {{ cookiecutter.package_name }}.jsonhttp import request_json  # noqa: E402
+from {{ cookiecutter.package_name }}.jsonhttp import basic_authorization, request_json  # noqa: E402
 from {{ cookiecutter.package_name }}.runtimes import protocol  # noqa: E402
 from {{ cookiecutter.package_name }}.settings import (  # noqa: E402
     FLOW_NAME,
@@ -96,9 +95,8 @@ class Loop:
 
     def prefect_json(self, path: str, body: object = None) -> object:
         """Prefect's API, with the stack's credentials (it refuses calls without them)."""
-        login = base64.b64encode(self.stack.env["PREFECT_API_AUTH_STRING"].encode()).decode()
-        return self.get_json(f"{self.stack.url('prefect')}/api{path}", body,
-                             {"Authorization": f"Basic {login}"})  # fmt: skip
+        login = basic_authorization(self.stack.env["PREFECT_API_AUTH_STRING"])
+        return self.get_json(f"{self.stack.url('prefect')}/api{path}", body, login)
 
     def drift_metric(self, name: str) -> float:
         return metric_total(scrape(f"{self.stack.url('drift')}/metrics"), name)

@@ -29,9 +29,11 @@ def post(url: str, body: bytes | object, timeout: float = 10,
             return error.code, {"raw": raw.decode(errors="replace")}
 
 
-def get(url: str, timeout: float = 10) -> tuple[int, str]:
+def get(url: str, timeout: float = 10,
+        headers: dict[str, str] | None = None) -> tuple[int, str]:  # fmt: skip
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        request = urllib.request.Request(url, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode(errors="replace")

@@ -7,6 +7,7 @@ Standard library only: settings-level code (the registry check, the CLI) uses it
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import urllib.error
@@ -19,6 +20,11 @@ from typing import Any
 MAX_ANSWER_BYTES = 8 << 20
 # How much of an error answer an HttpError keeps (the API's own explanation, usually).
 DETAIL_CHARS = 500
+
+
+def basic_authorization(credentials: str) -> dict[str, str]:
+    """The Authorization header of HTTP basic authentication for `user:password`."""
+    return {"Authorization": f"Basic {base64.b64encode(credentials.encode()).decode()}"}
 
 
 class HttpError(RuntimeError):

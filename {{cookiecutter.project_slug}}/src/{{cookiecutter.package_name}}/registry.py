@@ -123,8 +123,9 @@ def download_version(settings: Settings, version: str) -> Path:
     ))  # fmt: skip
 
 
-def load_verified(local: Path, version: str, pinned_digest: str | None) -> Any:
-    """The model of downloaded artifacts, or RegistryError naming the check it failed."""
+def load_verified(local: Path, version: str, pinned_digest: str | None) -> tuple[Any, Any]:
+    """The model of downloaded artifacts and their MLmodel, or RegistryError naming the check
+    it failed."""
     if pinned_digest is not None:
         found = artifact_digest(local)
         if found != pinned_digest:
@@ -132,7 +133,8 @@ def load_verified(local: Path, version: str, pinned_digest: str | None) -> Any:
                 f"version {version}: its artifacts hash to {found}, but MODEL_DIGEST pins "
                 f"{pinned_digest}: they changed after CI registered them; refusing to load"
             )
-    flavour = mlflow.models.Model.load(str(local)).flavors.get("sklearn") or {}
+    mlmodel = mlflow.models.Model.load(str(local))
+    flavour = mlmodel.flavors.get("sklearn") or {}
     form = flavour.get("serialization_format")
     if form != SERVED_FORMAT:
         raise RegistryError(
@@ -148,7 +150,7 @@ def load_verified(local: Path, version: str, pinned_digest: str | None) -> Any:
             f"version {version}: the model contains types this code does not trust: "
             f"{', '.join(untrusted)} (registry.TRUSTED_TYPES lists the ones it may)"
         )
-    return skops.io.load(path, trusted=list(TRUSTED_TYPES))
+    return skops.io.load(path, trusted=list(TRUSTED_TYPES)), mlmodel
 
 
 def load_served_model(settings: Settings) -> ServedModel:
@@ -158,8 +160,8 @@ def load_served_model(settings: Settings) -> ServedModel:
     # Fetch the artifacts once, then read model and signature from the same local copy.
     local = download_version(settings, version.version)
     # skops loads the sklearn pipeline in ~0.1 s; MLflow's pyfunc wrapper would add ~2 s.
-    model = load_verified(local, str(version.version), settings.pinned_model_digest)
-    signature = mlflow.models.Model.load(str(local)).signature
+    model, mlmodel = load_verified(local, str(version.version), settings.pinned_model_digest)
+    signature = mlmodel.signature
     feature_names = signature.inputs.input_names() if signature else []
     log.info("loaded %s version %s (run %s)", settings.model_name, version.version, version.run_id)
     return ServedModel(

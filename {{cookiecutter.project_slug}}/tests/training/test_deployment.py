@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.package_name }}.devstack.processes import executable
+from {{ cookiecutter.package_name }}.jsonhttp import basic_authorization
 from {{ cookiecutter.package_name }}.settings import FLOW_NAME
 
 from ..probes import post, prefect_client
@@ -73,13 +74,9 @@ def test_a_process_worker_runs_the_local_deployment(prefect_api, mlflow_server, 
 
 
 def test_the_prefect_api_refuses_a_call_without_its_credentials(prefect_api):
-    import base64
-
-    assert post(f"{prefect_api}/flows/filter", {})[0] == 401
-    wrong = base64.b64encode(b"mlops:guess").decode()
-    status, _ = post(f"{prefect_api}/flows/filter", {}, headers={"Authorization": f"Basic {wrong}"})
-    assert status == 401
-    right = base64.b64encode(os.environ["PREFECT_API_AUTH_STRING"].encode()).decode()
-    status, flows = post(f"{prefect_api}/flows/filter", {},
-                         headers={"Authorization": f"Basic {right}"})  # fmt: skip
+    url = f"{prefect_api}/flows/filter"
+    assert post(url, {})[0] == 401
+    assert post(url, {}, headers=basic_authorization("mlops:guess"))[0] == 401
+    right = basic_authorization(os.environ["PREFECT_API_AUTH_STRING"])
+    status, flows = post(url, {}, headers=right)
     assert status == 200 and isinstance(flows, list)

@@ -149,23 +149,15 @@ def test_a_failure_after_registration_leaves_no_half_registered_version(
 
 
 def test_the_mlflow_server_refuses_a_call_without_its_login(mlflow_server):
-    import base64
     import os
-    import urllib.error
-    import urllib.request
+
+    from {{ cookiecutter.package_name }}.jsonhttp import basic_authorization
+
+    from ..probes import get
 
     def status(login: str | None) -> int:
-        request = urllib.request.Request(
-            f"{mlflow_server}/api/2.0/mlflow/experiments/search?max_results=1"
-        )
-        if login:
-            basic = base64.b64encode(login.encode()).decode()
-            request.add_header("Authorization", f"Basic {basic}")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status
-        except urllib.error.HTTPError as error:
-            return error.code
+        url = f"{mlflow_server}/api/2.0/mlflow/experiments/search?max_results=1"
+        return get(url, headers=basic_authorization(login) if login else None)[0]
 
     user = os.environ["MLFLOW_TRACKING_USERNAME"]
     assert status(None) == 401

@@ -7,11 +7,11 @@ list or the clone's .git/config.
 
 from __future__ import annotations
 
-import base64
 import os
 import subprocess
 from pathlib import Path
 
+from ..jsonhttp import basic_authorization
 from ..settings import MODEL_NAME
 from . import DeliveryError
 from .review import provider
@@ -28,11 +28,11 @@ class PlatformRepo:
         self._env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
         if token:
             user = provider().git_user  # the forge's user name for a token over HTTPS
-            basic = base64.b64encode(f"{user}:{token}".encode()).decode()
+            header = basic_authorization(f"{user}:{token}")["Authorization"]
             self._env |= {
                 "GIT_CONFIG_COUNT": "1",
                 "GIT_CONFIG_KEY_0": "http.extraHeader",
-                "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
+                "GIT_CONFIG_VALUE_0": f"Authorization: {header}",
             }
         self._token = token
 

@@ -9,13 +9,13 @@ benchmarks), `make up` starts a list of them in dependency order (local_stack.py
 
 from __future__ import annotations
 
-import base64
 import os
 import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..jsonhttp import basic_authorization
 from ..settings import PACKAGE_NAME
 from .processes import Service, StackError, Started, executable, free_port
 
@@ -100,9 +100,8 @@ def prefect_worker(api_url: str, pool: str, auth_string: str) -> Service:
     command = [executable("prefect"), "worker", "start", "--pool", pool, "--type", "process"]
     env = {"PREFECT_API_URL": api_url, "PREFECT_WORKER_QUERY_SECONDS": "2",
            "PREFECT_API_AUTH_STRING": auth_string}  # fmt: skip
-    basic = base64.b64encode(auth_string.encode()).decode()
     return Service("prefect-worker", command, f"{api_url}/work_pools/{pool}", env=env,
-                   ready_headers={"Authorization": f"Basic {basic}"})  # fmt: skip
+                   ready_headers=basic_authorization(auth_string))  # fmt: skip
 
 
 def tansu() -> str:
