@@ -35,7 +35,7 @@ def test_environment_overrides():
     assert settings.pinned_model_version == 7
     assert settings.served_model_reference == "version 7"
     assert settings.http_port == 9100
-    assert settings.kafka_bootstrap_servers == "127.0.0.1:9092"
+    assert settings.kafka.bootstrap_servers == "127.0.0.1:9092"
 
 
 @pytest.mark.parametrize(

@@ -258,7 +258,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
     import logging
 
     settings = load_settings()
-    if not settings.kafka_bootstrap_servers:
+    if not settings.kafka.bootstrap_servers:
         print(
             "drift service: KAFKA_BOOTSTRAP_SERVERS is not set: the drift service reads "
             "the request log from Kafka",

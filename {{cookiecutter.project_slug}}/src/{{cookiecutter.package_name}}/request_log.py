@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from .settings import KafkaAccess
+
 log = logging.getLogger(__name__)
 
 SCHEMA_FILE = "request_log.schema.json"
@@ -78,14 +80,16 @@ class RequestLogger:
 
     def __init__(
         self,
-        bootstrap_servers: str | None,
+        kafka: KafkaAccess | str | None,
         topic: str,
         model_name: str,
         *,
         predictor: str = "default",
         queue_size: int = DEFAULT_QUEUE_SIZE,
     ) -> None:
-        self.bootstrap_servers = bootstrap_servers
+        # Where Kafka is and the server's own login (a plain address: no login).
+        self.kafka = kafka if isinstance(kafka, KafkaAccess) else KafkaAccess(kafka)
+        self.bootstrap_servers = self.kafka.bootstrap_servers
         self.topic = topic
         self.model_name = model_name
         self.predictor = predictor
@@ -99,8 +103,8 @@ class RequestLogger:
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_error_report = -ERROR_REPORT_INTERVAL
-        if bootstrap_servers:
-            log.info("request logging to Kafka %s, topic %s", bootstrap_servers, topic)
+        if self.bootstrap_servers:
+            log.info("request logging to Kafka %s, topic %s", self.bootstrap_servers, topic)
         else:
             log.warning("request logging is off: KAFKA_BOOTSTRAP_SERVERS is not set")
 
@@ -183,7 +187,7 @@ class RequestLogger:
         try:
             self._producer = Producer(
                 {
-                    "bootstrap.servers": self.bootstrap_servers,
+                    **self.kafka.librdkafka(),  # the address and the login
                     "client.id": f"{self.model_name}-server",
                     "acks": 1,
                     "linger.ms": int(LINGER * 1000),

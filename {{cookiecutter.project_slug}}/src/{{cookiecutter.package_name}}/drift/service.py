@@ -108,7 +108,7 @@ class DriftService:
 
         consumer = Consumer(
             {
-                "bootstrap.servers": self.settings.kafka_bootstrap_servers,
+                **self.settings.kafka.librdkafka(),  # the address and the drift user's login
                 "group.id": self.settings.drift_consumer_group,
                 "client.id": f"{self.watched.model_name}-drift",
                 "enable.auto.commit": False,
@@ -284,7 +284,7 @@ class DriftService:
                 backoff = min(backoff * 2, RECONNECT_BACKOFF[1])
                 continue
             if self._broker_error is not None:
-                log.info("Kafka at %s is reachable", self.settings.kafka_bootstrap_servers)
+                log.info("Kafka at %s is reachable", self.settings.kafka.bootstrap_servers)
             self._broker_error, backoff = None, RECONNECT_BACKOFF[0]
             self.metrics.broker_up.set(1)
         self._shutdown()

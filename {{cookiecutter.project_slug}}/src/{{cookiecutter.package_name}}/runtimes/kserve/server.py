@@ -99,7 +99,7 @@ class MLServerModel(MLModel):
         self.metrics = ServingMetrics.get()
         self.served = registry.load_served_model(self.app_settings)
         self.request_log = RequestLogger(
-            self.app_settings.kafka_bootstrap_servers,
+            self.app_settings.kafka,
             self.app_settings.request_topic,
             self.app_settings.model_name,
             predictor=self.app_settings.predictor_name,

@@ -47,7 +47,7 @@ class SeldonModel:
         self.settings = settings or load_settings()
         self.served: registry.ServedModel | None = None
         self.request_log = RequestLogger(
-            self.settings.kafka_bootstrap_servers,
+            self.settings.kafka,
             self.settings.request_topic,
             self.settings.model_name,
             predictor=self.settings.predictor_name,
