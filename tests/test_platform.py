@@ -22,7 +22,7 @@ BIN = Path(sys.executable).parent
 # Files that legitimately keep Go-template braces: GitHub expressions, the ApplicationSet,
 # External Secrets templates.
 GO_TEMPLATE_FILES = {
-    ".github/workflows/platform.yml", "apps/models.yaml",
+    ".github/workflows/platform.yml", "apps/models.yaml", "apps/model-kafka.yaml",
     "infrastructure/secrets/databases.yaml", "infrastructure/secrets/object-storage.yaml",
     "values/prefect-worker.yaml",  # Prefect's job-template placeholders
 }  # fmt: skip
@@ -141,7 +141,8 @@ def test_model_resource_schemas_are_the_model_repos_own(platform):
     model_schemas = {path.name: path for path in tests.glob("schemas/*.schema.json")}
     model_schemas |= {path.name: path for path in tests.glob("runtimes/*/*.schema.json")}
     kinds = ["seldondeployment", "inferenceservice", "servicemonitor", "podmonitor",
-             "prometheusrule", "alertmanagerconfig"]  # fmt: skip
+             "prometheusrule", "alertmanagerconfig", "externalsecret", "kafkatopic",
+             "kafkauser"]  # fmt: skip
     for name in (f"{kind}.schema.json" for kind in kinds):
         assert (root / "schemas" / name).read_text() == model_schemas[name].read_text(), name
 

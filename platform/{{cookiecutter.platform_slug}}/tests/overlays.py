@@ -242,3 +242,84 @@ def commit_all(root: Path, message: str) -> str:
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", message)
     return git(root, "rev-parse", "HEAD")
+
+
+KAFKA_PART = """\
+apiVersion: kafka.strimzi.io/v1beta2
+kind: KafkaTopic
+metadata:
+  name: {model}-{environment}-requests
+  labels:
+    strimzi.io/cluster: mlops
+spec:
+  partitions: 3
+  replicas: 3
+  config:
+    retention.ms: 604800000
+    cleanup.policy: delete
+    min.insync.replicas: 2
+---
+apiVersion: kafka.strimzi.io/v1beta2
+kind: KafkaUser
+metadata:
+  name: {model}-{environment}-server
+  labels:
+    strimzi.io/cluster: mlops
+spec:
+  authentication:
+    type: scram-sha-512
+  authorization:
+    type: simple
+    acls:
+      - resource:
+          type: topic
+          name: {topic}
+          patternType: literal
+        operations: [Write, Describe]
+"""
+KAFKA_LOGIN = """\
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata:
+  name: {model}-kafka-server
+spec:
+  refreshInterval: 1h
+  secretStoreRef:
+    kind: ClusterSecretStore
+    name: {store}
+  target:
+    name: {model}-kafka-server
+    template:
+      engineVersion: v2
+      mergePolicy: Merge
+      data:
+        username: {user}
+  data:
+    - secretKey: password
+      remoteRef:
+        key: {user}
+        property: {property}
+"""
+
+
+def write_kafka(root: Path, model: str, environment: str, *, topic: str | None = None,
+                store: str = "kafka-users", user: str | None = None) -> Path:  # fmt: skip
+    """The environment's Kafka part (kafka/: its topic and the server's user) and the login
+    ExternalSecret in its overlay, as the model repo's CI writes them (delivery/kafka.py);
+    `topic`, `store` and `user` change what they name."""
+    overlay = root / "models" / model / environment
+    names = {"model": model, "environment": environment, "store": store, "property": "password",
+             "topic": topic or f"{model}-{environment}-requests",
+             "user": user or f"{model}-{environment}-server"}  # fmt: skip
+    (overlay / "kafka").mkdir(parents=True, exist_ok=True)
+    (overlay / "kafka" / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: kafka\n"
+        "resources:\n  - kafka.yaml\n"
+    )
+    (overlay / "kafka" / "kafka.yaml").write_text(KAFKA_PART.format(**names))
+    (overlay / "kafka-logins.yaml").write_text(KAFKA_LOGIN.format(**names))
+    kustomization = overlay / "kustomization.yaml"
+    document = yaml.safe_load(kustomization.read_text())
+    document["resources"] = [*document["resources"], "kafka-logins.yaml"]
+    kustomization.write_text(yaml.safe_dump(document, sort_keys=False))
+    return overlay

@@ -9,7 +9,7 @@ import yaml
 
 from gitops import validate
 
-from .overlays import RUNTIMES, SERVER_FILES, write_overlay
+from .overlays import RUNTIMES, SERVER_FILES, write_kafka, write_overlay
 
 
 def problems(root) -> list[str]:
@@ -307,3 +307,57 @@ def test_the_job_template_runs_a_model_repos_training_job():
     assert set(variables) <= contract.job_template_variables(template)
     # What Prefect's Kubernetes worker requires of a job manifest is there.
     assert pod["restartPolicy"] == "Never" and pod["containers"][0]["name"] == "prefect-job"
+
+
+# -- Kafka: each model environment's topic, users and logins are its own ----------------------
+def test_a_model_environments_kafka_part_becomes_its_own_application(platform):
+    write_overlay(platform, "iris", "production", "1", runtime=RUNTIMES[0])
+    write_kafka(platform, "iris", "production")
+    report = validate.check_repo(platform)
+    assert report.problems == []
+    assert "iris-production-kafka" in report.applications
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    # A user granted another model's topic: that model's request log (possibly personal data).
+    ({"topic": "fraud-production-requests"}, "'fraud-production-requests' is not this model "
+     "environment's (must start with 'iris-production-')"),
+    # A login read from the platform's own store: the database passwords, the S3 keys.
+    ({"store": "vault"}, "may only read its Kafka users' logins from kafka-users"),
+    # Another model's user's password, through the kafka-users store.
+    ({"user": "fraud-production-server"}, "spec.data[0].remoteRef.key: "
+     "'fraud-production-server' is not this model environment's"),
+])  # fmt: skip
+def test_a_model_reaching_beyond_its_own_kafka_part_is_named(platform, change, expected):
+    write_overlay(platform, "iris", "production", "1", runtime=RUNTIMES[0])
+    write_kafka(platform, "iris", "production", **change)
+    found = problems(platform)
+    assert any(expected in problem for problem in found), found
+
+
+def test_a_kafka_topic_in_a_model_namespace_is_outside_the_models_project(platform):
+    overlay = write_overlay(platform, "iris", "production", "1", runtime=RUNTIMES[0])
+    write_kafka(platform, "iris", "production")
+    (overlay / "base" / "topic.yaml").write_text((overlay / "kafka" / "kafka.yaml").read_text())
+    kustomization = overlay / "base" / "kustomization.yaml"
+    base = yaml.safe_load(kustomization.read_text())
+    kustomization.write_text(yaml.safe_dump({**base, "resources": [*base["resources"],
+                                                                  "topic.yaml"]}))  # fmt: skip
+    found = problems(platform)
+    assert any("KafkaTopic" in p and "models" in p for p in found), found
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    (("auto.create.topics.enable: false", "auto.create.topics.enable: true"),
+     "auto.create.topics.enable must be false"),
+    (("        authentication:\n          type: scram-sha-512\n", ""),
+     "listener scram: no authentication"),
+    (("    authorization:\n      type: simple\n", ""), "spec.kafka.authorization: must be simple"),
+])  # fmt: skip
+def test_a_kafka_cluster_that_trusts_its_clients_is_named(platform, edit, expected):
+    cluster = platform / "infrastructure" / "kafka" / "kafka.yaml"
+    text = cluster.read_text()
+    assert edit[0] in text
+    cluster.write_text(text.replace(edit[0], edit[1]))
+    found = problems(platform)
+    assert any(expected in problem for problem in found), found

@@ -265,6 +265,9 @@ def cmd_drift(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    if problem := settings.kafka.missing_login:
+        print(f"drift service: {problem}", file=sys.stderr)
+        return 1
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -141,7 +141,20 @@ class KafkaAccess:
     def authenticated(self) -> bool:
         return self.security_protocol.startswith("SASL_")
 
+    @property
+    def missing_login(self) -> str | None:
+        """What a client of this access would lack (checked where a client is made: processes
+        that share the configuration but never talk to Kafka need no login)."""
+        login = {"KAFKA_USERNAME": self.username, "KAFKA_PASSWORD": self.password}
+        missing = [name for name, value in login.items() if not value]
+        if self.authenticated and missing:
+            return (f"KAFKA_SECURITY_PROTOCOL={self.security_protocol} needs a login: "
+                    f"{' and '.join(missing)} not set (the workload's Kafka Secret)")  # fmt: skip
+        return None
+
     def librdkafka(self) -> dict[str, str]:
+        if problem := self.missing_login:
+            raise SettingsError(problem)
         config = {"bootstrap.servers": self.bootstrap_servers or "",
                   "security.protocol": self.security_protocol}  # fmt: skip
         if self.authenticated:
@@ -153,6 +166,8 @@ class KafkaAccess:
         return config
 
     def kafka_python(self) -> dict[str, Any]:
+        if problem := self.missing_login:
+            raise SettingsError(problem)
         config: dict[str, Any] = {"bootstrap_servers": self.bootstrap_servers,
                                   "security_protocol": self.security_protocol}  # fmt: skip
         if self.authenticated:
@@ -189,12 +204,6 @@ def _kafka_access(env: Mapping[str, str]) -> KafkaAccess:
     access = KafkaAccess(_optional(env, "KAFKA_BOOTSTRAP_SERVERS"), protocol, mechanism,
                          _optional(env, "KAFKA_USERNAME"), _optional(env, "KAFKA_PASSWORD"),
                          _optional(env, "KAFKA_SSL_CA_FILE"))  # fmt: skip
-    if access.authenticated and not (access.username and access.password):
-        missing = [n for n, v in (("KAFKA_USERNAME", access.username),
-                                  ("KAFKA_PASSWORD", access.password)) if not v]  # fmt: skip
-        raise SettingsError(f"KAFKA_SECURITY_PROTOCOL={protocol} needs a login: "
-                            f"{' and '.join(missing)} not set (the model's Kafka "
-                            "Secret)")  # fmt: skip
     if access.ca_file and not Path(access.ca_file).is_file():
         raise SettingsError(f"KAFKA_SSL_CA_FILE={access.ca_file!r}: no such file")
     return access

@@ -17,7 +17,7 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
-from {{ cookiecutter.package_name }}.delivery import overlay, release
+from {{ cookiecutter.package_name }}.delivery import kafka, overlay, release
 from {{ cookiecutter.package_name }}.settings import SERVING_RUNTIME
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,6 +30,9 @@ CUSTOM_SCHEMAS = {
     "PrometheusRule": "prometheusrule.schema.json",
     "PodMonitor": "podmonitor.schema.json",
     "AlertmanagerConfig": "alertmanagerconfig.schema.json",
+    "ExternalSecret": "externalsecret.schema.json",
+    "KafkaTopic": "kafkatopic.schema.json",
+    "KafkaUser": "kafkauser.schema.json",
 }
 
 
@@ -63,12 +66,13 @@ def validate(document: dict) -> None:
 
 
 def rendered_environments(tmp_path: Path) -> dict[str, list[dict]]:
-    """k8s/base, and a staging and a production overlay as CI writes them."""
+    """k8s/base, and a staging and a production overlay as CI writes them, each with its
+    part of the Kafka cluster (its topic and users, in the Kafka namespace)."""
     pinned = release.Release("0123456789abcdef", "7", {"serve": "sha256:" + "a" * 64})
     overlay.render(tmp_path, "staging", pinned)
     overlay.promote(tmp_path, "staging", "production")
-    return {
-        "base": kustomize(REPO / "k8s" / "base"),
-        "staging": kustomize(release.overlay_dir(tmp_path, "staging")),
-        "production": kustomize(release.overlay_dir(tmp_path, "production")),
-    }
+    rendered = {"base": kustomize(REPO / "k8s" / "base")}
+    for environment in ("staging", "production"):
+        directory = release.overlay_dir(tmp_path, environment)
+        rendered[environment] = kustomize(directory) + kustomize(directory / kafka.KAFKA_DIR)
+    return rendered

@@ -15,7 +15,15 @@ import pytest
 import yaml
 
 from {{ cookiecutter.package_name }}.delivery import contract, release
-from {{ cookiecutter.package_name }}.settings import MODEL_NAME{% if cookiecutter.include_drift_detection %}, RETRAIN_TOKEN_SECRET{% endif %}
+from {{ cookiecutter.package_name }}.settings import (
+    KAFKA_LOGIN_SECRETS,
+    KAFKA_NAMESPACE,
+    MODEL_NAME,
+{%- if cookiecutter.include_drift_detection %}
+    RETRAIN_TOKEN_SECRET,
+{%- endif %}
+    kafka_names,
+)
 
 from .manifests import RUNTIME, rendered_environments
 
@@ -47,9 +55,14 @@ def platform_contract(documents: list[dict]) -> contract.Contract:
 
 
 # Secrets no file of this repo renders: the retrain token, created once by a person (README),
-# and the Prefect API's credentials, from the platform's ExternalSecret in each namespace.
+# and the Prefect API's credentials and MLflow's login, from the platform's ExternalSecrets in
+# each namespace.
 HAND_MADE_SECRETS = {
-    *((release.namespace(environment), "prefect-credentials") for environment in ENVIRONMENTS),
+    *(
+        (release.namespace(environment), name)
+        for environment in ENVIRONMENTS
+        for name in ("prefect-credentials", "mlflow-login")
+    ),
 {%- if cookiecutter.include_drift_detection %}
     (release.namespace("production"), RETRAIN_TOKEN_SECRET),
 {%- endif %}
@@ -62,9 +75,13 @@ def problems_of(documents: list[dict]) -> list[str]:
 
 def test_every_environment_lands_in_its_namespace_and_meets_the_contract(environments):
     for environment, documents in environments.items():
+        # The model's own objects in its namespace; its topic and users where Strimzi is.
         assert {d["metadata"].get("namespace") for d in documents} == {
-            release.namespace(environment)
+            release.namespace(environment),
+            KAFKA_NAMESPACE,
         }
+        assert {d["kind"] for d in documents if d["metadata"]["namespace"] == KAFKA_NAMESPACE
+                } == {"KafkaTopic", "KafkaUser"}  # fmt: skip
         assert problems_of(documents) == [], environment
 {%- if cookiecutter.include_drift_detection %}
     # Production's drift alert is the one that retrains: only production has the route.
@@ -153,7 +170,7 @@ def test_each_broken_manifest_is_named_in_one_line(environments, case):
 
 def test_without_the_secrets_not_in_git_the_receiver_is_named(environments):
     """Without the token Secret the receiver cannot start and Alertmanager cannot send; without
-    Prefect's credentials it cannot start runs."""
+    Prefect's credentials it cannot start runs; without MLflow's login no pod can load."""
     documents = environments["production"]
     namespace = release.namespace("production")
     full = platform_contract(documents)
@@ -166,7 +183,12 @@ def test_without_the_secrets_not_in_git_the_receiver_is_named(environments):
         f"prefect-credentials in {namespace}",
         f"{receiver}volumes[token]: no Secret {RETRAIN_TOKEN_SECRET} in {namespace}",
     ]
-    assert sorted(problems) == sorted(expected), problems
+    receiver_problems = [p for p in problems if p.startswith(receiver)]
+    assert sorted(receiver_problems) == sorted(expected), problems
+    # Every pod that talks to MLflow names its missing login (the platform's ExternalSecret).
+    others = sorted(p for p in problems if not p.startswith(receiver))
+    assert others and all(p.endswith(f"envFrom: no Secret mlflow-login in {namespace}")
+                          for p in others), others  # fmt: skip
     config = next(d for d in documents if d["kind"] == "AlertmanagerConfig")
     webhook = config["spec"]["receivers"][0]["webhookConfigs"][0]
     assert webhook["httpConfig"]["authorization"]["credentials"]["name"] == RETRAIN_TOKEN_SECRET
@@ -231,3 +253,69 @@ def test_a_webhook_to_the_wrong_namespace_is_named(environments):
     wrong = f"{MODEL_NAME}-retrain in namespace {release.namespace('staging')}"
     assert f"names no Service {wrong}" in problems[0]
 {%- endif %}
+
+
+# -- Kafka: each workload logs in as its own user, which may do only what it needs ----------------
+def _user(documents: list[dict], name: str) -> dict:
+    return next(d for d in documents if d["kind"] == "KafkaUser" and d["metadata"]["name"] == name)
+
+
+def test_staging_and_production_have_their_own_topic_and_users(environments):
+    def kafka_names_of(documents: list[dict]) -> set[str]:
+        return {d["metadata"]["name"] for d in documents
+                if d["metadata"]["namespace"] == KAFKA_NAMESPACE}  # fmt: skip
+
+    assert not kafka_names_of(environments["staging"]) & kafka_names_of(environments["production"])
+    for environment, documents in environments.items():
+        config = next(d for d in documents if d["kind"] == "ConfigMap"
+                      and d["metadata"]["name"].startswith(f"{MODEL_NAME}-config"))  # fmt: skip
+        assert config["data"]["REQUEST_TOPIC"] == kafka_names(environment).topic
+
+
+def test_a_pod_without_its_kafka_login_is_named(environments):
+    documents = without(environments["production"], "ExternalSecret", KAFKA_LOGIN_SECRETS["server"])
+    problems = problems_of(documents)
+    assert problems and all(f"{SERVER} " in p for p in problems), problems
+    assert any("KAFKA_USERNAME does not come from a Secret" in p for p in problems), problems
+    assert any(f"no Secret {KAFKA_LOGIN_SECRETS['server']}" in p for p in problems), problems
+
+
+KAFKA_MUTATIONS = {
+    # The server's user loses its write permission: the request log would be refused.
+    "a user without the grant its pod needs": (
+        lambda d, names: _user(d, names.server_user)["spec"]["authorization"]["acls"][0].update(
+            operations=["Describe"]
+        ),
+        "may not Write topic",
+    ),
+    "a user naming topics by prefix": (
+        lambda d, names: _user(d, names.server_user)["spec"]["authorization"]["acls"][0][
+            "resource"
+        ].update(patternType="prefix"),
+        "by prefix or wildcard",
+    ),
+    "a user allowed everything": (
+        lambda d, names: _user(d, names.server_user)["spec"]["authorization"]["acls"][0].update(
+            operations=["All"]
+        ),
+        "All: a model's user may only Read, Write and Describe",
+    ),
+    "a login read from another environment's user": (
+        lambda d, names: next(
+            x
+            for x in d
+            if x["kind"] == "ExternalSecret"
+            and x["metadata"]["name"] == KAFKA_LOGIN_SECRETS["server"]
+        )["spec"]["data"][0]["remoteRef"].update(key=kafka_names("staging").server_user),
+        "must read one KafkaUser's password",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(KAFKA_MUTATIONS))
+def test_each_kafka_mistake_is_named(environments, case):
+    change, expected = KAFKA_MUTATIONS[case]
+    documents = copy.deepcopy(environments["production"])
+    change(documents, kafka_names("production"))
+    problems = problems_of(documents)
+    assert any(expected in p for p in problems), problems

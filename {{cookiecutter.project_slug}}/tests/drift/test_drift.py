@@ -518,6 +518,11 @@ def test_the_service_refuses_to_start_without_kafka_or_a_detector(mlflow_server,
     result = subprocess.run([sys.executable, "-m", "{{ cookiecutter.package_name }}", "drift"],
                             env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert result.returncode == 1 and "KAFKA_BOOTSTRAP_SERVERS is not set" in result.stderr
+    login = {**env, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
+             "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "KAFKA_USERNAME": "drift"}  # fmt: skip
+    result = subprocess.run([sys.executable, "-m", "{{ cookiecutter.package_name }}", "drift"],
+                            env=login, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 1 and "KAFKA_PASSWORD not set" in result.stderr, result.stderr
     env = {**env, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", "MODEL_VERSION": "999"}
     result = subprocess.run([sys.executable, "-m", "{{ cookiecutter.package_name }}", "drift"],
                             env=env, capture_output=True, text=True, timeout=120)  # fmt: skip

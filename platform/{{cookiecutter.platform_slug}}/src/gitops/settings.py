@@ -54,6 +54,9 @@ CHART_SERVICES = {
 # that name a model: its own, and those Seldon's operator and KServe's controller set to the
 # name of the model server (a model repo names it after the model).
 MODEL_LABEL = "mlops/model"
+# The ClusterSecretStore a model namespace reads its Kafka users' logins through
+# (infrastructure/kafka/user-logins.yaml), the only store a model's overlay may use.
+KAFKA_USERS_STORE = "kafka-users"
 OWN_POD_LABELS = ("app.kubernetes.io/name", "seldon-deployment-id",
                   "serving.kserve.io/inferenceservice")  # fmt: skip
 # The Pod Security label a namespace enforces (unlabelled namespaces are "privileged").

@@ -30,6 +30,7 @@ from .inventory import Inventory, sync_wave
 from .settings import (
     CHART_SERVICES,
     CRD_PROVIDERS,
+    KAFKA_USERS_STORE,
     KUBERNETES_VERSION,
     MODEL_LABEL,
     MODELS_DIR,
@@ -49,6 +50,9 @@ CUSTOM_KINDS = {
     "postgresql.cnpg.io/Cluster": "cnpg-cluster.schema.json",
     "kafka.strimzi.io/Kafka": "kafka.schema.json",
     "kafka.strimzi.io/KafkaNodePool": "kafkanodepool.schema.json",
+    "kafka.strimzi.io/KafkaTopic": "kafkatopic.schema.json",
+    "kafka.strimzi.io/KafkaUser": "kafkauser.schema.json",
+    "external-secrets.io/ClusterSecretStore": "clustersecretstore.schema.json",
     "machinelearning.seldon.io/SeldonDeployment": "seldondeployment.schema.json",
     "serving.kserve.io/InferenceService": "inferenceservice.schema.json",
     "monitoring.coreos.com/ServiceMonitor": "servicemonitor.schema.json",
@@ -284,6 +288,7 @@ def cluster_contract(inv: Inventory, documents: list[dict]) -> contract.Contract
         for application in inv.applications
         if (labels := application["metadata"].get("labels") or {}).get("mlops/environment")
         == "production"
+        and application["spec"].get("project") == "models"
     }
     model_namespaces = {application["spec"]["destination"]["namespace"]
                         for application in inv.applications
@@ -322,6 +327,7 @@ def check_cluster(inv: Inventory) -> list[str]:
     pods, problems = work_pool_pods(inv.root)
     the_contract = cluster_contract(inv, documents)
     problems += check_model_isolation(inv, documents, the_contract.model_namespaces)
+    problems += check_kafka_cluster(documents) + check_model_kafka(inv)
     return problems + contract.check(documents, the_contract, pods)
 
 
@@ -354,6 +360,64 @@ def check_model_isolation(inv: Inventory, documents: list[dict],
                         f"{source.path}: {_describe(document)}: must select only model {model}'s "
                         f"pods (matchLabels with one of {', '.join(OWN_POD_LABELS)}: {model})"
                     )
+    return problems
+
+
+def check_kafka_cluster(documents: list[dict]) -> list[str]:
+    """Every Kafka cluster refuses clients that do not log in, enforces its ACLs and creates
+    no topic because a client wrote to it (each is a KafkaTopic a model declares)."""
+    problems = []
+    for document in documents:
+        if document.get("kind") != "Kafka":
+            continue
+        spec = document.get("spec", {}).get("kafka", {})
+        for listener in spec.get("listeners") or []:
+            if not (listener.get("authentication") or {}).get("type"):
+                problems.append(f"{_describe(document)}: listener {listener.get('name')}: no "
+                                "authentication (scram-sha-512 or tls)")  # fmt: skip
+        if (spec.get("authorization") or {}).get("type") != "simple":
+            problems.append(f"{_describe(document)}: spec.kafka.authorization: must be simple "
+                            "(the KafkaUsers' ACLs)")  # fmt: skip
+        if (spec.get("config") or {}).get("auto.create.topics.enable") is not False:
+            problems.append(f"{_describe(document)}: spec.kafka.config: auto.create.topics.enable "
+                            "must be false (topics are KafkaTopics)")  # fmt: skip
+    return problems
+
+
+def check_model_kafka(inv: Inventory) -> list[str]:
+    """A model environment's topic, users, ACLs and logins are its own: every name starts with
+    "<model>-<environment>-", and an ExternalSecret in a model's overlay reads only its own
+    Kafka users' logins (the kafka-users store may read any Secret of the kafka namespace)."""
+    problems = []
+    for application in inv.generated:
+        labels = application["metadata"].get("labels") or {}
+        prefix = f"{labels.get(MODEL_LABEL)}-{labels.get('mlops/environment')}-"
+        project = application["spec"].get("project")
+        for source in inv.sources(application):
+            for document in inv.documents.get(source.path, []) if source.local else []:
+                kind, spec = document.get("kind"), document.get("spec") or {}
+                names = []
+                if project == "model-kafka" and kind in ("KafkaTopic", "KafkaUser"):
+                    names.append(("metadata.name", document["metadata"].get("name")))
+                    names.append(("spec.topicName", spec.get("topicName")))
+                    acls = (spec.get("authorization") or {}).get("acls") or []
+                    names += [(f"spec.authorization.acls[{index}].resource.name",
+                               (acl.get("resource") or {}).get("name"))
+                              for index, acl in enumerate(acls)]  # fmt: skip
+                elif project == "models" and kind == "ExternalSecret":
+                    store = (spec.get("secretStoreRef") or {}).get("name")
+                    if store != KAFKA_USERS_STORE or spec.get("dataFrom"):
+                        problems.append(f"{source.path}: {_describe(document)}: a model's "
+                                        "ExternalSecret may only read its Kafka users' logins "
+                                        f"from {KAFKA_USERS_STORE} (data, not "
+                                        "dataFrom)")  # fmt: skip
+                    for index, item in enumerate(spec.get("data") or []):
+                        names.append((f"spec.data[{index}].remoteRef.key",
+                                      (item.get("remoteRef") or {}).get("key")))  # fmt: skip
+                problems += [f"{source.path}: {_describe(document)}: {where}: {name!r} is not "
+                             f"this model environment's (must start with {prefix!r})"
+                             for where, name in names
+                             if name is not None and not str(name).startswith(prefix)]  # fmt: skip
     return problems
 
 

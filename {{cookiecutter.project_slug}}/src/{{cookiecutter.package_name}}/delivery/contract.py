@@ -15,7 +15,12 @@ its destination namespace), this checks what the API server and the workloads wo
 - in a model namespace, where the platform denies all traffic by default, every pod is
   selected by a NetworkPolicy that lets it reach each in-cluster address its configuration
   names (the namespace and the port), and every model server's pods are kept up through a node
-  drain by a PodDisruptionBudget.
+  drain by a PodDisruptionBudget;
+- Kafka: every pod that logs in to Kafka does so as a KafkaUser that is rendered, through a
+  Secret an ExternalSecret of the Kafka users' store fills with that user's own password; the
+  user's ACLs name only rendered topics (literally, never by prefix or wildcard) and grant
+  what the pod needs: a model server writes its REQUEST_TOPIC, a drift service reads it in
+  its DRIFT_CONSUMER_GROUP; nothing more than reading, writing and describing.
 
 Each problem is one line: the object, the field, the rule. This file is the same in the
 platform repo (`gitops validate`) and in every model repo (its tests of its overlays).
@@ -109,6 +114,8 @@ class Contract:
     # The model environments' namespaces: the platform denies all traffic there by default,
     # and a model server there needs a PodDisruptionBudget.
     model_namespaces: set[str] = field(default_factory=set)
+    # The ClusterSecretStore that reads Kafka users' Secrets (Strimzi's) for model namespaces.
+    kafka_users_store: str = "kafka-users"
 
 
 def describe(document: dict) -> str:
@@ -122,6 +129,7 @@ def check(documents: list[dict], contract: Contract, pods: Iterable[Pod] = ()) -
     all_pods = [*pods_of(documents), *pods]
     problems = check_references(documents, contract, all_pods)
     problems += check_network(documents, contract, all_pods)
+    problems += check_kafka(documents, contract, all_pods)
     for pod in all_pods:
         level = contract.pod_security.get(pod.namespace, "privileged")
         problems += [f"{pod.owner}: {pod.path}.{where}: {rule} (Pod Security {level})"
@@ -514,6 +522,113 @@ def _allows_egress(policy: dict, namespace: str, port: int) -> bool:
             if selector is not None and _selects(selector, {NAMESPACE_NAME_LABEL: namespace}):
                 return True
     return False
+
+
+# -- Kafka -------------------------------------------------------------------------------------
+# What a model's Kafka user may do: anything else (Create, Delete, Alter, All, ...) is the
+# platform's.
+KAFKA_MODEL_OPERATIONS = {"Read", "Write", "Describe"}
+COMPONENT_LABEL = "app.kubernetes.io/component"
+
+
+def check_kafka(documents: list[dict], contract: Contract, pods: list[Pod]) -> list[str]:
+    problems = []
+    topics = {(d.get("spec") or {}).get("topicName") or d["metadata"].get("name")
+              for d in documents if d.get("kind") == "KafkaTopic"}  # fmt: skip
+    users = {d["metadata"].get("name"): d for d in documents if d.get("kind") == "KafkaUser"}
+    for _, user in sorted(users.items()):
+        acls = ((user.get("spec") or {}).get("authorization") or {}).get("acls") or []
+        for index, acl in enumerate(acls):
+            where = f"{describe(user)}: spec.authorization.acls[{index}]"
+            resource = acl.get("resource") or {}
+            if resource.get("type") not in ("topic", "group"):
+                problems.append(f"{where}: a model's user may name only topics and groups, "
+                                f"not {resource.get('type')}")  # fmt: skip
+            if resource.get("patternType", "literal") != "literal" or "*" in str(
+                resource.get("name")
+            ):
+                problems.append(f"{where}: names {resource.get('name')!r} by prefix or "
+                                "wildcard: name one topic or group literally")  # fmt: skip
+            if resource.get("type") == "topic" and resource.get("name") not in topics:
+                problems.append(f"{where}: no KafkaTopic {resource.get('name')} is rendered")
+            if extra := sorted(set(acl.get("operations") or []) - KAFKA_MODEL_OPERATIONS):
+                problems.append(f"{where}: {', '.join(extra)}: a model's user may only "
+                                "Read, Write and Describe")  # fmt: skip
+    logins: dict[tuple[str, str], str] = {}  # (namespace, Secret) -> the KafkaUser it holds
+    for document in documents:
+        spec = document.get("spec") or {}
+        if (
+            document.get("kind") != "ExternalSecret"
+            or (spec.get("secretStoreRef") or {}).get("name") != contract.kafka_users_store
+        ):
+            continue  # fmt: skip
+        where = describe(document)
+        keys = {(item.get("remoteRef") or {}).get("key") for item in spec.get("data") or []}
+        username = (((spec.get("target") or {}).get("template") or {}).get("data") or {}).get(
+            "username"
+        )
+        if len(keys) != 1 or username not in keys or spec.get("dataFrom"):
+            problems.append(f"{where}: must read one KafkaUser's password (data[].remoteRef.key) "
+                            "and name the same user in target.template.data.username")  # fmt: skip
+        elif username not in users:
+            problems.append(f"{where}: no KafkaUser {username} is rendered")
+        else:
+            target = (spec.get("target") or {}).get("name") or document["metadata"].get("name")
+            logins[(document["metadata"].get("namespace") or "", target)] = username
+    config_maps = {
+        (d["metadata"].get("namespace") or "", d["metadata"].get("name")): d.get("data") or {}
+        for d in documents
+        if d.get("kind") == "ConfigMap"
+    }
+    for pod in pods:
+        problems += [f"{pod.owner}: {pod.path}: {problem}"
+                     for problem in _kafka_login(pod, config_maps, logins, users)]  # fmt: skip
+    return problems
+
+
+def _kafka_login(pod: Pod, config_maps: dict, logins: dict, users: dict) -> list[str]:
+    """What is wrong with how `pod` logs in to Kafka, if it does."""
+    values: dict[str, str] = {}
+    username_secret = None
+    for _, container in _containers(pod.spec):
+        for source in container.get("envFrom") or []:
+            name = (source.get("configMapRef") or {}).get("name")
+            values.update(config_maps.get((pod.namespace, name), {}))
+        for variable in container.get("env") or []:
+            if not isinstance(variable, dict):
+                continue
+            if "value" in variable:
+                values[variable.get("name")] = str(variable["value"])
+            reference = (variable.get("valueFrom") or {}).get("secretKeyRef") or {}
+            if variable.get("name") == "KAFKA_USERNAME" and reference:
+                username_secret = reference.get("name")
+    # Who talks to Kafka: a model server (its request log) and a drift service; any other pod
+    # that names a Kafka user. (Others may share the configuration without a login.)
+    drift = pod.labels.get(COMPONENT_LABEL) == "drift"
+    if not values.get("KAFKA_SECURITY_PROTOCOL", "").startswith("SASL_") or not (
+        pod.server or drift or username_secret
+    ):
+        return []
+    user = logins.get((pod.namespace, username_secret))
+    if user is None:
+        return [
+            f"logs in to Kafka (KAFKA_SECURITY_PROTOCOL="
+            f"{values['KAFKA_SECURITY_PROTOCOL']}) but KAFKA_USERNAME does not come from "
+            f"a Secret an ExternalSecret of the Kafka users' store fills in {pod.namespace}"
+        ]
+    grants = {(acl.get("resource", {}).get("type"), acl.get("resource", {}).get("name"), op)
+              for acl in users[user]["spec"]["authorization"].get("acls") or []
+              for op in acl.get("operations") or []}  # fmt: skip
+    topic, group = values.get("REQUEST_TOPIC"), values.get("DRIFT_CONSUMER_GROUP")
+    if pod.server:
+        needed = [("topic", topic, "Write")]
+    elif drift:
+        needed = [("topic", topic, "Read"), ("group", group, "Read")]
+    else:
+        needed = []
+    return [f"KafkaUser {user} may not {op} {kind} {name} (REQUEST_TOPIC / "
+            "DRIFT_CONSUMER_GROUP of its configuration)"
+            for kind, name, op in needed if (kind, name, op) not in grants]  # fmt: skip
 
 
 # -- Prefect's job template ---------------------------------------------------------------------

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 from ..settings import MODEL_NAME
-from . import DeliveryError
+from . import DeliveryError, kafka
 from .release import (
     Release,
     base_images,
@@ -40,6 +40,7 @@ kind: Kustomization
 namespace: %(namespace)s
 resources:
   - base
+  - kafka-logins.yaml
 images: []
 configMapGenerator:
   - name: {MODEL_NAME}-config
@@ -72,12 +73,15 @@ def render(
     # MODEL_DIGEST empty: nothing pinned (the server then loads the version unverified).
     _set_literals(document, {"MODEL_VERSION": release.model_version,
                              "MODEL_DIGEST": release.model_digest or "",
-                             "MODEL_ALIAS": alias})  # fmt: skip
+                             "MODEL_ALIAS": alias,
+                             **kafka.config_literals(environment)})  # fmt: skip
+    _set_resources(document, ["base", kafka.LOGINS_FILE])
     _set_parts(document, [p for p in ENVIRONMENT_PARTS[environment]
                           if (base_dir / p / "kustomization.yaml").exists()])  # fmt: skip
     rendered = dump(writer, document)
 
     changed = _sync_tree(base_dir, target / "base")
+    changed = kafka.write(platform_root, environment) or changed
     if not kustomization.exists() or kustomization.read_text() != rendered:
         kustomization.write_text(rendered)
         changed = True
@@ -127,6 +131,17 @@ def _set_literals(document, values: dict[str, str]) -> None:
             literals.append(line)
         elif literals[index] != line:
             literals[index] = line
+
+
+def _set_resources(document, required: list[str]) -> None:
+    """`resources:` holds each of `required` (an overlay written before lacks the newer ones);
+    anything else listed there is kept."""
+    resources = document.get("resources")
+    if resources is None:
+        document["resources"] = resources = []
+    for name in required:
+        if name not in resources:
+            resources.append(name)
 
 
 def _set_parts(document, parts: list[str]) -> None:
