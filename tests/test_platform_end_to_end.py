@@ -50,6 +50,8 @@ def test_platform_installs_passes_its_suite_and_takes_a_model_overlay(tmp_path):
     assert "ok:" in run(gitops, "--root", checkout, "validate")
     apps = run(gitops, "--root", checkout, "apps")
     assert "iris-classifier-staging" in apps and "models-staging" in apps
+    # Its topic and Kafka users, where Strimzi reads them.
+    assert "iris-classifier-staging-kafka" in apps
 
     # The promotion pull request's content: production runs what staging runs.
     run(cli, "render-overlay", "--platform-dir", checkout, "--environment", "production",

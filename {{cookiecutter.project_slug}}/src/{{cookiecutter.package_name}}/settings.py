@@ -115,6 +115,7 @@ class KafkaNames:
 
     topic: str
     group: str
+    candidate_group: str  # a rollout's candidate has a drift service of its own
     server_user: str
     drift_user: str
 
@@ -122,7 +123,8 @@ class KafkaNames:
 def kafka_names(environment: str) -> KafkaNames:
     stem = f"{MODEL_NAME}-{environment}"
     return KafkaNames(topic=f"{stem}-requests", group=f"{stem}-drift",
-                      server_user=f"{stem}-server", drift_user=f"{stem}-drift")  # fmt: skip
+                      candidate_group=f"{stem}-drift-candidate", server_user=f"{stem}-server",
+                      drift_user=f"{stem}-drift")  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -319,3 +319,32 @@ def test_each_kafka_mistake_is_named(environments, case):
     change(documents, kafka_names("production"))
     problems = problems_of(documents)
     assert any(expected in p for p in problems), problems
+
+{%- if cookiecutter.serving_runtime == "seldon-core" and cookiecutter.include_drift_detection %}
+
+
+def test_a_canarys_drift_service_reads_in_a_group_its_user_may_use(tmp_path):
+    """The candidate's drift service consumes in a group of its own, granted to the drift user
+    beside the default's: without that grant the cluster would refuse its every fetch."""
+    from {{ cookiecutter.package_name }}.delivery import kafka, overlay, rollout
+
+    from .manifests import kustomize
+
+    overlay.render(tmp_path, "staging", release.Release("0123456789abcdef", "7"))
+    overlay.promote(tmp_path, "staging", "production")
+    overlay.render(tmp_path, "staging", release.Release("fedcba9876543210", "8"))
+    rollout.start(tmp_path, rollout.Strategy("canary", 10))
+    production = release.overlay_dir(tmp_path, "production")
+    documents = kustomize(production) + kustomize(production / kafka.KAFKA_DIR)
+    assert problems_of(documents) == []
+    names = kafka_names("production")
+    drift_user = _user(documents, names.drift_user)
+    drift_user["spec"]["authorization"]["acls"] = [
+        acl for acl in drift_user["spec"]["authorization"]["acls"]
+        if acl["resource"]["name"] != names.candidate_group
+    ]  # fmt: skip
+    problems = problems_of(documents)
+    assert len(problems) == 1 and f"may not Read group {names.candidate_group}" in problems[0]
+    candidate = f"Deployment {release.namespace('production')}/{MODEL_NAME}-drift-candidate"
+    assert problems[0].startswith(candidate), problems
+{%- endif %}

@@ -602,9 +602,12 @@ def _kafka_login(pod: Pod, config_maps: dict, logins: dict, users: dict) -> list
             reference = (variable.get("valueFrom") or {}).get("secretKeyRef") or {}
             if variable.get("name") == "KAFKA_USERNAME" and reference:
                 username_secret = reference.get("name")
-    # Who talks to Kafka: a model server (its request log) and a drift service; any other pod
-    # that names a Kafka user. (Others may share the configuration without a login.)
-    drift = pod.labels.get(COMPONENT_LABEL) == "drift"
+    # Who talks to Kafka: a model server (its request log), a drift service (a candidate's
+    # too), any pod that names a Kafka user. Others share the configuration without a login.
+    # A consumer: any pod but a server that names a Kafka user, or a drift service.
+    drift = not pod.server and (
+        bool(username_secret) or pod.labels.get(COMPONENT_LABEL, "").startswith("drift")
+    )
     if not values.get("KAFKA_SECURITY_PROTOCOL", "").startswith("SASL_") or not (
         pod.server or drift or username_secret
     ):

@@ -65,10 +65,11 @@ def cluster_documents(environment: str) -> list[dict[str, Any]]:
     topic = {"type": "topic", "name": names.topic, "patternType": "literal"}
     acls = {
         "server": [{"resource": topic, "operations": ["Write", "Describe"]}],
+        # Its own group, and the group of a rollout candidate's drift service (the same user).
         "drift": [
             {"resource": topic, "operations": ["Read", "Describe"]},
-            {"resource": {"type": "group", "name": names.group, "patternType": "literal"},
-             "operations": ["Read"]},
+            *({"resource": {"type": "group", "name": group, "patternType": "literal"},
+               "operations": ["Read"]} for group in (names.group, names.candidate_group)),
         ],
     }  # fmt: skip
     documents: list[dict[str, Any]] = [{

@@ -32,7 +32,7 @@ from ...delivery.release import (
     yaml,
 )
 from ...delivery.rollout import Rollout, Strategy
-from ...settings import MODEL_NAME, SERVING_RUNTIME
+from ...settings import MODEL_NAME, SERVING_RUNTIME, kafka_names
 from .protocol import MANIFEST
 
 # The labels that record on each predictor its role and release (Seldon copies them to the
@@ -164,7 +164,7 @@ def _candidate_drift(base_dir: Path, candidate: Release) -> list:
     container["env"][:0] = [
         {"name": "MODEL_VERSION", "value": candidate.model_version},
         {"name": "MODEL_DIGEST", "value": candidate.model_digest or ""},
-        {"name": "DRIFT_CONSUMER_GROUP", "value": name},
+        {"name": "DRIFT_CONSUMER_GROUP", "value": kafka_names("production").candidate_group},
     ]
     service = copy.deepcopy(documents["Service"])
     service["metadata"]["name"] = name
