@@ -123,9 +123,14 @@ def download_version(settings: Settings, version: str) -> Path:
     ))  # fmt: skip
 
 
-def load_verified(local: Path, version: str, pinned_digest: str | None) -> tuple[Any, Any]:
-    """The model of downloaded artifacts and their MLmodel, or RegistryError naming the check
-    it failed."""
+# The MLmodel metadata key of the drift detector's digest: the training run logs the detector
+# first and records its digest in the model's MLmodel, which MODEL_DIGEST covers, so one pin
+# verifies both (drift/service.py checks the detector against it).
+DETECTOR_DIGEST_KEY = "drift_detector_digest"
+
+
+def verify_digest(local: Path, version: str, pinned_digest: str | None) -> None:
+    """RegistryError unless the downloaded artifacts hash to the pinned digest (if pinned)."""
     if pinned_digest is not None:
         found = artifact_digest(local)
         if found != pinned_digest:
@@ -133,6 +138,12 @@ def load_verified(local: Path, version: str, pinned_digest: str | None) -> tuple
                 f"version {version}: its artifacts hash to {found}, but MODEL_DIGEST pins "
                 f"{pinned_digest}: they changed after CI registered them; refusing to load"
             )
+
+
+def load_verified(local: Path, version: str, pinned_digest: str | None) -> tuple[Any, Any]:
+    """The model of downloaded artifacts and their MLmodel, or RegistryError naming the check
+    it failed."""
+    verify_digest(local, version, pinned_digest)
     mlmodel = mlflow.models.Model.load(str(local))
     flavour = mlmodel.flavors.get("sklearn") or {}
     form = flavour.get("serialization_format")

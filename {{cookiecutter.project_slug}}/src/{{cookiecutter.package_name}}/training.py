@@ -92,9 +92,14 @@ def score_champion(split: Split, settings: Settings) -> tuple[Any, float | None]
 
 @task
 def register(
-    model: Pipeline, split: Split, metrics: dict[str, float], settings: Settings
+    model: Pipeline,
+    split: Split,
+    metrics: dict[str, float],
+    settings: Settings,
+    detector_digest: str | None = None,
 ) -> tuple[str, registry.PromotionDecision]:
-    """Register the version, then record the decision and move the aliases it earns.
+    """Register the version, then record the decision and move the aliases it earns. The
+    drift detector's digest goes into the model's MLmodel, under the version's own digest.
 
     Registration is all or nothing: if anything after the version's creation fails, the
     version is deleted again so no half-registered version is left behind.
@@ -108,6 +113,7 @@ def register(
         input_example=example,
         pip_requirements=[f"{p}=={installed_version(p)}" for p in MODEL_REQUIREMENTS],
         registered_model_name=MODEL_NAME,
+        metadata={registry.DETECTOR_DIGEST_KEY: detector_digest} if detector_digest else None,
     )
     version = str(model_info.registered_model_version)
     client = mlflow.MlflowClient()
@@ -126,12 +132,13 @@ def register(
 
 {% if cookiecutter.include_drift_detection -%}
 @task
-def fit_drift_detector(split: Split, config: DriftConfig, seed: int) -> None:
-    """Fit the drift detector on training rows and log it in this run, beside the model."""
+def fit_drift_detector(split: Split, config: DriftConfig, seed: int) -> str:
+    """Fit the drift detector on training rows and log it in this run, beside the model;
+    the digest of what was logged."""
     from .drift import detector
 
     fitted = detector.fit(split.features("train"), config, seed)
-    detector.log_to_run(fitted, list(FEATURES))
+    return detector.log_to_run(fitted, list(FEATURES))
 
 
 {% endif -%}
@@ -194,14 +201,15 @@ def training_flow(reason: str = "manual") -> TrainingResult:
         mlflow.log_params(
             {f"model.{k}": v for k, v in model.named_steps["classifier"].get_params().items()}
         )
+        detector_digest = None
 {%- if cookiecutter.include_drift_detection %}
-        fit_drift_detector(split, drift_config, settings.random_seed)
+        detector_digest = fit_drift_detector(split, drift_config, settings.random_seed)
 {%- endif %}
         evaluation = evaluate(model, split.features("test"), split.labels("test"))
         mlflow.log_metrics(evaluation.metrics)
         for filename, figure in evaluation.figures.items():
             mlflow.log_figure(figure, f"evaluation/{filename}")
-        version, decision = register(model, split, evaluation.metrics, settings)
+        version, decision = register(model, split, evaluation.metrics, settings, detector_digest)
         mlflow.set_tags(decision.as_tags() | {"model_version": version})
     logger.info(
         "registered %s version %s (%s): %s", MODEL_NAME, version, decision.decision,

@@ -63,15 +63,20 @@ def save(fitted: FittedDetector, directory: Path, feature_names: list[str]) -> N
     (directory / CONFIG_ARTIFACT).write_text(json.dumps(document, indent=2) + "\n")
 
 
-def log_to_run(fitted: FittedDetector, feature_names: list[str]) -> None:
-    """Log the detector as `drift_detector/` of the active MLflow run (the model's run)."""
+def log_to_run(fitted: FittedDetector, feature_names: list[str]) -> str:
+    """Log the detector as `drift_detector/` of the active MLflow run (the model's run) and
+    return the digest of what was logged (the model's MLmodel records it)."""
     import mlflow
+
+    from ..registry import artifact_digest
 
     with tempfile.TemporaryDirectory() as tmp:
         save(fitted, Path(tmp), feature_names)
+        digest = artifact_digest(Path(tmp))
         mlflow.log_artifacts(tmp, ARTIFACT_PATH)
     mlflow.set_tags({"drift.library": DRIFT_LIBRARY, "drift.detector": fitted.config.kind,
                      "drift.window_size": str(fitted.config.window_size)})  # fmt: skip
+    return digest
 
 
 def load(directory: Path, model_features: list[str]) -> FittedDetector:

@@ -58,11 +58,40 @@ def load_watched(
     client = registry.connect(settings)
     version = registry.resolve_served_version(client, settings)
     path = detectors.download(version.run_id, str(version.version), workdir)
+    if settings.pinned_model_digest is not None:
+        verify_detector(settings, str(version.version), path)
     started = time.perf_counter()
     fitted = detectors.load(path, list(FEATURES))
     seconds = time.perf_counter() - started
     watched = WatchedVersion(settings.model_name, str(version.version), version.run_id)
     return watched, fitted, seconds
+
+
+def verify_detector(settings: Settings, version: str, detector_dir: Path) -> None:
+    """The detector is the one the pinned version's training logged: MODEL_DIGEST verifies the
+    model's artifacts, whose MLmodel records the detector's digest. DriftDetectorError naming
+    the check otherwise (nothing is loaded)."""
+    import mlflow
+
+    model_dir = registry.download_version(settings, version)
+    try:
+        registry.verify_digest(model_dir, version, settings.pinned_model_digest)
+    except registry.RegistryError as error:
+        raise detectors.DriftDetectorError(str(error)) from None
+    metadata = mlflow.models.Model.load(str(model_dir)).metadata or {}
+    expected = metadata.get(registry.DETECTOR_DIGEST_KEY)
+    if not expected:
+        raise detectors.DriftDetectorError(
+            f"version {version}: its MLmodel records no drift detector digest (trained before "
+            "detectors were pinned): retrain it, or unpin MODEL_DIGEST to load it unverified"
+        )
+    found = registry.artifact_digest(detector_dir)
+    if found != expected:
+        raise detectors.DriftDetectorError(
+            f"version {version}: its drift detector hashes to {found}, but the version's "
+            f"MLmodel (pinned by MODEL_DIGEST) records {expected}: the detector changed after "
+            "training logged it; refusing to load"
+        )
 
 
 class DriftService:
