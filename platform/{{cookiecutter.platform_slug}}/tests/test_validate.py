@@ -321,12 +321,16 @@ def test_a_model_environments_kafka_part_becomes_its_own_application(platform):
 @pytest.mark.parametrize(("change", "expected"), [
     # A user granted another model's topic: that model's request log (possibly personal data).
     ({"topic": "fraud-production-requests"}, "'fraud-production-requests' is not this model "
-     "environment's (must start with 'iris-production-')"),
+     "environment's (one of iris-production-drift, iris-production-drift-candidate, "
+     "iris-production-requests, iris-production-server)"),
     # A login read from the platform's own store: the database passwords, the S3 keys.
     ({"store": "vault"}, "may only read its Kafka users' logins from kafka-users"),
     # Another model's user's password, through the kafka-users store.
     ({"user": "fraud-production-server"}, "spec.data[0].remoteRef.key: "
      "'fraud-production-server' is not this model environment's"),
+    # A model named "iris-production-eu" owns names that start like iris's: names are exact.
+    ({"user": "iris-production-eu-production-server"}, "'iris-production-eu-production-server'"
+     " is not this model environment's"),
 ])  # fmt: skip
 def test_a_model_reaching_beyond_its_own_kafka_part_is_named(platform, change, expected):
     write_overlay(platform, "iris", "production", "1", runtime=RUNTIMES[0])
@@ -344,7 +348,7 @@ def test_a_kafka_topic_in_a_model_namespace_is_outside_the_models_project(platfo
     kustomization.write_text(yaml.safe_dump({**base, "resources": [*base["resources"],
                                                                   "topic.yaml"]}))  # fmt: skip
     found = problems(platform)
-    assert any("KafkaTopic" in p and "models" in p for p in found), found
+    assert any("KafkaTopic" in p and "namespaceResourceWhitelist" in p for p in found), found
 
 
 @pytest.mark.parametrize(("edit", "expected"), [
@@ -361,3 +365,58 @@ def test_a_kafka_cluster_that_trusts_its_clients_is_named(platform, edit, expect
     cluster.write_text(text.replace(edit[0], edit[1]))
     found = problems(platform)
     assert any(expected in problem for problem in found), found
+
+
+def test_a_kafka_user_whose_password_is_another_secret_is_refused(platform):
+    """Strimzi would copy the named Secret (another user's, the cluster CA's key) into the
+    user's own, which the model's login then copies into its namespace."""
+    write_overlay(platform, "iris", "production", "1", runtime=RUNTIMES[0])
+    overlay = write_kafka(platform, "iris", "production")
+    part = overlay / "kafka" / "kafka.yaml"
+    part.write_text(part.read_text().replace(
+        "    type: scram-sha-512\n",
+        "    type: scram-sha-512\n    password:\n      valueFrom:\n        secretKeyRef:\n"
+        "          name: mlops-cluster-ca\n          key: ca.key\n",
+    ))  # fmt: skip
+    found = problems(platform)
+    assert any("KafkaUser" in p and "'password' was unexpected" in p for p in found), found
+
+
+def test_a_login_that_writes_a_secret_other_pods_read_is_named(platform):
+    """With creationPolicy Merge a model's ExternalSecret would overwrite mlflow-login (or
+    another model's retrain token) for every pod of the namespace."""
+    write_overlay(platform, "iris", "production", "1", runtime=RUNTIMES[0])
+    overlay = write_kafka(platform, "iris", "production")
+    login = overlay / "kafka-logins.yaml"
+    login.write_text(login.read_text().replace(
+        "    name: iris-kafka-server\n", "    name: mlflow-login\n    creationPolicy: Merge\n"
+    ))  # fmt: skip
+    found = problems(platform)
+    assert any("writes Secret 'mlflow-login'" in p for p in found), found
+    assert any("spec.target.creationPolicy: a model's login Secret is created and owned by "
+               "its ExternalSecret alone" in p for p in found), found  # fmt: skip
+
+
+def test_a_pod_reading_another_models_secret_is_named(platform):
+    """The model namespaces are shared: another model's Kafka login is in reach of a name."""
+    overlay = write_overlay(platform, "iris", "production", "1", runtime=RUNTIMES[0])
+
+    def first_container(value):
+        if isinstance(value, dict):
+            if "containers" in value:
+                return value["containers"][0]
+            value = list(value.values())
+        for item in value if isinstance(value, list) else []:
+            if (found := first_container(item)) is not None:
+                return found
+        return None
+
+    def read_fraud_login(documents):
+        first_container(documents[0]).setdefault("env", []).append({
+            "name": "KAFKA_PASSWORD",
+            "valueFrom": {"secretKeyRef": {"name": "fraud-kafka-server", "key": "password"}},
+        })  # fmt: skip
+
+    edit_yaml(overlay / "base" / SERVER_FILES[RUNTIMES[0]], read_fraud_login)
+    found = problems(platform)
+    assert any("Secret 'fraud-kafka-server' is not model iris's" in p for p in found), found

@@ -300,7 +300,7 @@ KAFKA_MUTATIONS = {
         ),
         "All: a model's user may only Read, Write and Describe",
     ),
-    "a login read from another environment's user": (
+    "a login whose user and password disagree": (
         lambda d, names: next(
             x
             for x in d
@@ -308,6 +308,20 @@ KAFKA_MUTATIONS = {
             and x["metadata"]["name"] == KAFKA_LOGIN_SECRETS["server"]
         )["spec"]["data"][0]["remoteRef"].update(key=kafka_names("staging").server_user),
         "must read one KafkaUser's password",
+    ),
+    # The listener takes logins only: a server that drops its login loses its request log.
+    "a server that talks to Kafka without a login": (
+        lambda d, names: next(
+            x
+            for x in d
+            if x["kind"] == "ConfigMap" and x["metadata"]["name"].startswith(f"{MODEL_NAME}-config")
+        )["data"].update(KAFKA_SECURITY_PROTOCOL="PLAINTEXT"),
+        "talks to Kafka without a login",
+    ),
+    # A user that grants nothing is named, not a crash.
+    "a user without authorization": (
+        lambda d, names: _user(d, names.server_user)["spec"].pop("authorization"),
+        "may not Write topic",
     ),
 }
 

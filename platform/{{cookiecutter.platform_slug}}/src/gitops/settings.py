@@ -57,6 +57,14 @@ MODEL_LABEL = "mlops/model"
 # The ClusterSecretStore a model namespace reads its Kafka users' logins through
 # (infrastructure/kafka/user-logins.yaml), the only store a model's overlay may use.
 KAFKA_USERS_STORE = "kafka-users"
+# What a model environment owns in Kafka, "<model>-<environment>-<suffix>" (the model repos'
+# settings.kafka_names): its request topic, its two users, its drift groups.
+KAFKA_NAME_SUFFIXES = ("requests", "server", "drift", "drift-candidate")
+# The Secrets of a model in its namespaces, "<model>-<suffix>": its Kafka logins and its
+# retrain token; and those the platform gives every model there (infrastructure/secrets).
+MODEL_KAFKA_LOGINS = ("kafka-server", "kafka-drift")
+MODEL_SECRET_SUFFIXES = (*MODEL_KAFKA_LOGINS, "retrain-token")
+SHARED_SECRETS = ("mlflow-login", "prefect-credentials")
 OWN_POD_LABELS = ("app.kubernetes.io/name", "seldon-deployment-id",
                   "serving.kserve.io/inferenceservice")  # fmt: skip
 # The Pod Security label a namespace enforces (unlabelled namespaces are "privileged").

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import kubernetes_validate
@@ -30,14 +32,18 @@ from .inventory import Inventory, sync_wave
 from .settings import (
     CHART_SERVICES,
     CRD_PROVIDERS,
+    KAFKA_NAME_SUFFIXES,
     KAFKA_USERS_STORE,
     KUBERNETES_VERSION,
+    MODEL_KAFKA_LOGINS,
     MODEL_LABEL,
+    MODEL_SECRET_SUFFIXES,
     MODELS_DIR,
     OWN_POD_LABELS,
     POD_SECURITY_LABEL,
     PREFECT_WORKER_VALUES,
     ROOT,
+    SHARED_SECRETS,
 )
 
 SCHEMAS = ROOT / "schemas"
@@ -327,7 +333,7 @@ def check_cluster(inv: Inventory) -> list[str]:
     pods, problems = work_pool_pods(inv.root)
     the_contract = cluster_contract(inv, documents)
     problems += check_model_isolation(inv, documents, the_contract.model_namespaces)
-    problems += check_kafka_cluster(documents) + check_model_kafka(inv)
+    problems += check_kafka_cluster(documents) + check_model_kafka(inv) + check_model_secrets(inv)
     return problems + contract.check(documents, the_contract, pods)
 
 
@@ -385,17 +391,23 @@ def check_kafka_cluster(documents: list[dict]) -> list[str]:
 
 
 def check_model_kafka(inv: Inventory) -> list[str]:
-    """A model environment's topic, users, ACLs and logins are its own: every name starts with
-    "<model>-<environment>-", and an ExternalSecret in a model's overlay reads only its own
-    Kafka users' logins (the kafka-users store may read any Secret of the kafka namespace)."""
+    """A model environment's topic, users, groups and logins are its own: each name is one of
+    "<model>-<environment>-<suffix>" (settings.KAFKA_NAME_SUFFIXES, exactly: a prefix would
+    also cover a model named "<model>-<environment>-..."). An ExternalSecret in a model's
+    overlay reads only its own Kafka users' logins (the kafka-users store may read any Secret of
+    the kafka namespace) into a Secret of its own, created and owned by that ExternalSecret
+    alone (with Merge it could overwrite a Secret another model's pods read)."""
     problems = []
     for application in inv.generated:
         labels = application["metadata"].get("labels") or {}
-        prefix = f"{labels.get(MODEL_LABEL)}-{labels.get('mlops/environment')}-"
+        model, environment = labels.get(MODEL_LABEL), labels.get("mlops/environment")
+        own = sorted(f"{model}-{environment}-{suffix}" for suffix in KAFKA_NAME_SUFFIXES)
+        logins = sorted(f"{model}-{suffix}" for suffix in MODEL_KAFKA_LOGINS)
         project = application["spec"].get("project")
         for source in inv.sources(application):
             for document in inv.documents.get(source.path, []) if source.local else []:
                 kind, spec = document.get("kind"), document.get("spec") or {}
+                where = f"{source.path}: {_describe(document)}"
                 names = []
                 if project == "model-kafka" and kind in ("KafkaTopic", "KafkaUser"):
                     names.append(("metadata.name", document["metadata"].get("name")))
@@ -405,20 +417,81 @@ def check_model_kafka(inv: Inventory) -> list[str]:
                                (acl.get("resource") or {}).get("name"))
                               for index, acl in enumerate(acls)]  # fmt: skip
                 elif project == "models" and kind == "ExternalSecret":
-                    store = (spec.get("secretStoreRef") or {}).get("name")
-                    if store != KAFKA_USERS_STORE or spec.get("dataFrom"):
-                        problems.append(f"{source.path}: {_describe(document)}: a model's "
-                                        "ExternalSecret may only read its Kafka users' logins "
-                                        f"from {KAFKA_USERS_STORE} (data, not "
-                                        "dataFrom)")  # fmt: skip
-                    for index, item in enumerate(spec.get("data") or []):
-                        names.append((f"spec.data[{index}].remoteRef.key",
-                                      (item.get("remoteRef") or {}).get("key")))  # fmt: skip
-                problems += [f"{source.path}: {_describe(document)}: {where}: {name!r} is not "
-                             f"this model environment's (must start with {prefix!r})"
-                             for where, name in names
-                             if name is not None and not str(name).startswith(prefix)]  # fmt: skip
+                    login_problems = _model_login_problems(document, logins)
+                    problems += [f"{where}: {problem}" for problem in login_problems]
+                    names += [(f"spec.data[{index}].remoteRef.key",
+                               (item.get("remoteRef") or {}).get("key"))
+                              for index, item in enumerate(spec.get("data") or [])]  # fmt: skip
+                problems += [f"{where}: {field}: {name!r} is not this model environment's "
+                             f"(one of {', '.join(own)})"
+                             for field, name in names
+                             if name is not None and name not in own]  # fmt: skip
     return problems
+
+
+def _model_login_problems(document: dict, logins: list[str]) -> list[str]:
+    spec = document.get("spec") or {}
+    target = spec.get("target") or {}
+    name = document["metadata"].get("name")
+    problems = []
+    if (spec.get("secretStoreRef") or {}).get("name") != KAFKA_USERS_STORE or spec.get("dataFrom"):
+        problems.append(f"a model's ExternalSecret may only read its Kafka users' logins from "
+                        f"{KAFKA_USERS_STORE} (data, not dataFrom)")  # fmt: skip
+    if name not in logins or target.get("name", name) != name:
+        problems.append(f"writes Secret {target.get('name', name)!r}: a model's ExternalSecret "
+                        f"may write only its own Kafka logins ({', '.join(logins)}), each "
+                        "named like the ExternalSecret")  # fmt: skip
+    if extra := sorted(set(target) - {"name", "template"}):
+        problems.append(f"spec.target.{', '.join(extra)}: a model's login Secret is created "
+                        "and owned by its ExternalSecret alone (External Secrets' "
+                        "defaults)")  # fmt: skip
+    keys = set((target.get("template") or {}).get("data") or {})
+    if keys != {"username"}:
+        problems.append("spec.target.template.data: must hold exactly the username (the "
+                        "password comes from data)")  # fmt: skip
+    return problems
+
+
+def check_model_secrets(inv: Inventory) -> list[str]:
+    """A model's objects refer only to its own Secrets and those the platform gives every
+    model: the model namespaces are shared, and another model's Secret is another model's
+    Kafka login or retrain token."""
+    problems = []
+    for application in inv.generated:
+        if application["spec"].get("project") != "models":
+            continue
+        model = (application["metadata"].get("labels") or {}).get(MODEL_LABEL)
+        allowed = {*SHARED_SECRETS, *(f"{model}-{suffix}" for suffix in MODEL_SECRET_SUFFIXES)}
+        for source in inv.sources(application):
+            for document in inv.documents.get(source.path, []) if source.local else []:
+                problems += [
+                    f"{source.path}: {_describe(document)}: {field}: Secret {name!r} is not "
+                    f"model {model}'s (its own: {', '.join(sorted(allowed))})"
+                    for field, name in _secret_references(document.get("spec") or {}, "spec")
+                    if name not in allowed
+                ]
+    return problems
+
+
+def _secret_references(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """(field, Secret name) of every reference to a Secret in `value`: env and envFrom, volumes
+    (projected ones too), and credentials (AlertmanagerConfig's)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}"
+            if key in ("secretKeyRef", "secretRef", "credentials", "secret") and isinstance(
+                item, dict
+            ):
+                name = item.get("secretName") or item.get("name")
+                if name:
+                    yield here, name
+            elif key == "secretName" and isinstance(item, str):
+                yield here, item
+            else:
+                yield from _secret_references(item, here)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _secret_references(item, f"{path}[{index}]")
 
 
 def check_repo(root: Path) -> Report:

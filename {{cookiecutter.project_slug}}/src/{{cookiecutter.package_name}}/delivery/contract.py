@@ -608,9 +608,13 @@ def _kafka_login(pod: Pod, config_maps: dict, logins: dict, users: dict) -> list
     drift = not pod.server and (
         bool(username_secret) or pod.labels.get(COMPONENT_LABEL, "").startswith("drift")
     )
-    if not values.get("KAFKA_SECURITY_PROTOCOL", "").startswith("SASL_") or not (
-        pod.server or drift or username_secret
-    ):
+    if not (pod.server or drift or username_secret):
+        return []
+    if not values.get("KAFKA_SECURITY_PROTOCOL", "").startswith("SASL_"):
+        if values.get("KAFKA_BOOTSTRAP_SERVERS") and (pod.server or drift):
+            return ["talks to Kafka without a login (KAFKA_SECURITY_PROTOCOL="
+                    f"{values.get('KAFKA_SECURITY_PROTOCOL') or 'PLAINTEXT'}): the cluster's "
+                    "listener refuses it"]  # fmt: skip
         return []
     user = logins.get((pod.namespace, username_secret))
     if user is None:
@@ -619,9 +623,9 @@ def _kafka_login(pod: Pod, config_maps: dict, logins: dict, users: dict) -> list
             f"{values['KAFKA_SECURITY_PROTOCOL']}) but KAFKA_USERNAME does not come from "
             f"a Secret an ExternalSecret of the Kafka users' store fills in {pod.namespace}"
         ]
+    acls = ((users[user].get("spec") or {}).get("authorization") or {}).get("acls") or []
     grants = {(acl.get("resource", {}).get("type"), acl.get("resource", {}).get("name"), op)
-              for acl in users[user]["spec"]["authorization"].get("acls") or []
-              for op in acl.get("operations") or []}  # fmt: skip
+              for acl in acls for op in acl.get("operations") or []}  # fmt: skip
     topic, group = values.get("REQUEST_TOPIC"), values.get("DRIFT_CONSUMER_GROUP")
     if pod.server:
         needed = [("topic", topic, "Write")]
