@@ -14,7 +14,7 @@ from {{ cookiecutter.package_name }}.delivery import DeliveryError, overlay, rel
 from {{ cookiecutter.package_name }}.delivery.promotion import BRANCH
 from {{ cookiecutter.package_name }}.delivery.rollout import RuntimeRollout, Strategy
 from {{ cookiecutter.package_name }}.runtimes.seldon_core import rollout as seldon_rollout
-from {{ cookiecutter.package_name }}.settings import IMAGES, MODEL_NAME, kafka_names
+from {{ cookiecutter.package_name }}.settings import IMAGES, MODEL_NAME
 
 from ...delivery.delivery_cli import TOKEN, merge_promotion, promote_argv, push_overlay, run_cli
 from ...delivery.git_repos import remote_file
@@ -118,6 +118,8 @@ def test_the_candidate_gets_its_own_drift_service(platform_dir):
     assert drift_env["MODEL_VERSION"] == "5"
     assert drift_env["MODEL_DIGEST"] == CANDIDATE.model_digest
     # A group of its own in production's (its Kafka user is granted it: delivery/kafka.py).
+    from {{ cookiecutter.package_name }}.settings import kafka_names
+
     assert drift_env["DRIFT_CONSUMER_GROUP"] == kafka_names("production").candidate_group
     assert container_of(candidate)["image"] == container_of(default)["image"]
     assert container_of(default)["image"] == f"{IMAGES['drift']}:aaaaaaa"
