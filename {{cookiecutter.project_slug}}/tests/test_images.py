@@ -82,10 +82,11 @@ def manifest_run(tmp_path, overrides: dict[str, str], kind: str = RUNTIME.KIND,
     return images.PodRun.of(pod, container, env | overrides)
 
 
-def mlflow_login() -> dict[str, str]:
-    """What the manifests read from the Secret mlflow-login: the session's login. And for Kafka
-    no login: the manifests' SCRAM login needs the cluster's users, which the local broker
-    cannot keep (devstack/services.kafka_broker), so the containers talk to it in plain."""
+def local_logins() -> dict[str, str]:
+    """What the manifests read from Secrets, for the local servers: MLflow's login (the Secret
+    mlflow-login) is the session's. Kafka takes none: the manifests' SCRAM login needs the
+    cluster's users, which the local broker cannot keep (devstack/services.kafka_broker), so
+    the containers talk to it in plain."""
     return {**{name: os.environ[name]
                for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")},
             "KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}  # fmt: skip
@@ -96,7 +97,7 @@ def serve_overrides(mlflow_server: str, kafka, version: str) -> tuple[dict[str, 
     CI would have pinned."""
     http, grpc, metrics = free_port(), free_port(), free_port()
     local = {"MLFLOW_TRACKING_URI": mlflow_server, "MODEL_VERSION": version,
-             "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers, **mlflow_login()}  # fmt: skip
+             "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers, **local_logins()}  # fmt: skip
     return local | protocol.local_server_env(http, grpc, metrics), http, grpc
 
 
@@ -189,7 +190,7 @@ def test_the_train_image_runs_a_flow_run_as_the_prefect_worker_runs_it(
     # What the worker adds to every job: its API address and credentials, and the run's id.
     job_env |= {"MLFLOW_TRACKING_URI": mlflow_server, "PREFECT_API_URL": prefect_api,
                 "PREFECT_API_AUTH_STRING": os.environ["PREFECT_API_AUTH_STRING"],
-                "PREFECT__FLOW_RUN_ID": run_id, **mlflow_login()}  # fmt: skip
+                "PREFECT__FLOW_RUN_ID": run_id, **local_logins()}  # fmt: skip
     run = images.PodRun(**TRAINING_JOB, env=job_env)
     log = tmp_path / "train-image.log"
     status = images.run_to_completion(tag, run, log, args=PREFECT_COMMAND)
@@ -215,7 +216,7 @@ def test_the_drift_image_runs_as_its_manifest_and_tests_windows(mlflow_server, t
     overrides = {"MLFLOW_TRACKING_URI": mlflow_server, "MODEL_VERSION": trained.version,
                  "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
                  "DRIFT_HTTP_PORT": str(port), "DRIFT_HTTP_HOST": "127.0.0.1",
-                 **mlflow_login()}  # fmt: skip
+                 **local_logins()}  # fmt: skip
     run = manifest_run(tmp_path, overrides, kind="Deployment", name=f"{MODEL_NAME}-drift")
     assert run.user != 0 and run.read_only_root and run.writable == ["/tmp"]
     topic = run.env["REQUEST_TOPIC"]  # the environment's own (the overlay names it)

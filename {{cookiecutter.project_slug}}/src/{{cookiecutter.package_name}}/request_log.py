@@ -89,7 +89,6 @@ class RequestLogger:
     ) -> None:
         # Where Kafka is and the server's own login (a plain address: no login).
         self.kafka = kafka if isinstance(kafka, KafkaAccess) else KafkaAccess(kafka)
-        self.bootstrap_servers = self.kafka.bootstrap_servers
         self.topic = topic
         self.model_name = model_name
         self.predictor = predictor
@@ -107,6 +106,10 @@ class RequestLogger:
             log.info("request logging to Kafka %s, topic %s", self.bootstrap_servers, topic)
         else:
             log.warning("request logging is off: KAFKA_BOOTSTRAP_SERVERS is not set")
+
+    @property
+    def bootstrap_servers(self) -> str | None:
+        return self.kafka.bootstrap_servers
 
     @property
     def enabled(self) -> bool:
