@@ -4,7 +4,8 @@
 SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(VENV)/bin
-UV_VERSION := 0.13.9
+# uv, hash-pinned: bootstrapped with pip where it is not on PATH.
+UV_LOCK := '{{cookiecutter.project_slug}}/scripts/uv-requirements.lock'
 # The one interpreter finder and the one tool provisioner, shared with every generated repo.
 FIND_PYTHON := '{{cookiecutter.project_slug}}/scripts/find-python'
 ENSURE_TOOLS := '{{cookiecutter.project_slug}}/scripts/ensure-tools'
@@ -25,7 +26,7 @@ install: $(VENV)/.installed ## create .venv (Python 3.12) with the template's de
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@$(ENSURE_TOOLS) $(REQUIRED_TOOLS)
 	@python="$$($(FIND_PYTHON))" && "$$python" -m venv --clear $(VENV)
-	@$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+	@$(BIN)/python -m pip install --quiet --require-hashes -r $(UV_LOCK)
 	@$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
 	@touch $@
 

@@ -91,8 +91,7 @@ def main() -> int:
     tool = images.buildah_for_pods() or shutil.which("buildah")
     if tool is None:
         raise SystemExit("bench-images needs buildah: make image-tools")
-    images.ensure_base(tool)
-    base = images.base_image()
+    base = images.ensure_base(tool)
     rows, failed = [], False
     with tempfile.TemporaryDirectory(prefix="bench-images-") as work:
         storage, run = Path(work) / "storage", Path(work) / "run"
@@ -121,9 +120,9 @@ def measure(buildah: list[str], base: str, root: Path, rows: list) -> bool:
     code = next((root / "src").glob("*/settings.py"))
     for target in images.stages(root / "Dockerfile"):
         tag = f"localhost/bench-{target}:cold"
-        cold = timed_build(buildah, root, target, tag)
+        cold = timed_build(buildah, root, target, tag, *images.base_args(base))
         code.write_text(code.read_text() + f"# a one-line change ({target})\n")
-        rebuild = timed_build(buildah, root, target, tag)
+        rebuild = timed_build(buildah, root, target, tag, *images.base_args(base))
         total, above = sizes(buildah, tag, base)
         rows.append((target, cold, rebuild, total, above))
     base_size = sizes(buildah, base, base)[0]

@@ -49,8 +49,8 @@ START_UP_PROBLEMS = ("[ERROR]", " - ERROR:", "Traceback", "Read-only file system
 
 def built(target: str) -> str:
     buildah = images.buildah_for_pods()
-    images.ensure_base(buildah)
-    tag, _ = images.build(target, buildah)
+    base = images.ensure_base(buildah)
+    tag, _ = images.build(target, buildah, base=base)
     return tag
 
 

@@ -28,7 +28,10 @@ def stages() -> dict[str, str]:
 
 def test_each_image_runs_its_command_as_a_non_root_user_with_only_its_dependencies():
     built = stages()
-    assert built["base"].startswith("FROM python:3.12-slim")
+    # the base by digest, named once (ARG BASE_IMAGE), so a new digest is a one-line change
+    pinned = re.findall(r"^ARG BASE_IMAGE=(\S+)$", (REPO / "Dockerfile").read_text(), re.M)
+    assert len(pinned) == 1 and re.fullmatch(r"python:3\.12-slim@sha256:[0-9a-f]{64}", pinned[0])
+    assert built["base"].startswith("FROM ${BASE_IMAGE}")
     commands = {"serve": "serve", "train": "train"{% if cookiecutter.include_drift_detection %}, "drift": "drift"{% endif %}}
     assert set(built) == {"base", *commands}
     assert list(built)[-1] == "serve"  # a plain `docker build .` gives the serving image

@@ -178,6 +178,12 @@ def cmd_render_overlay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scan(args: argparse.Namespace) -> int:
+    from .delivery import scan
+
+    return scan.main(Path(args.scanners))
+
+
 def _platform_repo(args: argparse.Namespace, workdir: Path):
     from .delivery.platform_repo import PlatformRepo
 
@@ -458,6 +464,14 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--platform-dir", required=True, help="checkout of the platform repo")
     release_options(render)
     render.set_defaults(handler=cmd_render_overlay)
+
+    scan = commands.add_parser(
+        "scan", help="zizmor and checkov over the CI file, the Dockerfile and both overlays"
+    )
+    scan.add_argument(
+        "--scanners", default=".venv-scan/bin", help="where zizmor and checkov are (.venv-scan)"
+    )
+    scan.set_defaults(handler=cmd_scan)
 
     push = commands.add_parser(
         "push-overlay", help="commit and push the staging overlay to the platform repo"

@@ -17,3 +17,21 @@ def commands(document: dict[str, Any]) -> list[str]:
             for key in ("before_script", "script"):
                 lines += job.get(key, [])
     return lines
+
+
+# An image by digest (how every job's image is pinned here).
+PINNED = r"image: \S+@sha256:[0-9a-f]{64}$"
+
+
+def unpinned(text: str) -> str:
+    """The pipeline with its first job image referenced by a tag, as it used to be."""
+    import re
+
+    return re.sub(r"(image: \S+)@sha256:[0-9a-f]{64}", r"\1", text, count=1)
+
+
+def pin_findings(scanners, root) -> list[str]:
+    """What the pin check says of the pipeline under `root`."""
+    from {{ cookiecutter.package_name }}.delivery import scan
+
+    return scan.gitlab_images(root / CI_FILE)

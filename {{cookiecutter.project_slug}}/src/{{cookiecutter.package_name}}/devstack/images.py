@@ -1,9 +1,10 @@
 """The Dockerfile's images: build them (`make images`), and run one as its pod would run it.
 
 Building uses docker where a daemon answers, else buildah (daemonless, as CI runners without
-docker and this project's slow tests use it). Where the base image is missing and no
-registry supplies it, scripts/stand-in-base makes a stand-in and says so; the Dockerfile is
-never changed.
+docker and this project's slow tests use it). The Dockerfile pins its base image by digest
+(`ARG BASE_IMAGE`); where no registry supplies it, scripts/stand-in-base makes a stand-in under
+the same name without the digest, the build names it with `--build-arg BASE_IMAGE` and says
+so; the Dockerfile is never changed.
 
 `run_as_pod` starts an image the way a pod spec runs its container, without a cluster: the
 container's user and group, a read-only root filesystem when the spec asks for one, an
@@ -40,7 +41,8 @@ def stages(dockerfile: Path = DOCKERFILE) -> list[str]:
 
 
 def base_image(dockerfile: Path = DOCKERFILE) -> str:
-    return re.search(r"^FROM (\S+)", dockerfile.read_text(), flags=re.MULTILINE)[1]
+    """The pinned base: the default of `ARG BASE_IMAGE` (name:tag@sha256:digest)."""
+    return re.search(r"^ARG BASE_IMAGE=(\S+)$", dockerfile.read_text(), flags=re.MULTILINE)[1]
 
 
 def builder() -> str:
@@ -70,20 +72,28 @@ def _has_image(tool: str, image: str) -> bool:
     return subprocess.run(inspect, capture_output=True).returncode == 0
 
 
-def ensure_base(tool: str, dockerfile: Path = DOCKERFILE) -> None:
-    """The base image present: pulled, or where no registry supplies it, a stand-in."""
+def ensure_base(tool: str, dockerfile: Path = DOCKERFILE) -> str:
+    """The base image to build on: the pinned one, pulled if need be; where no registry
+    supplies it (buildah only), a stand-in under its name without the digest."""
     image = base_image(dockerfile)
     if _has_image(tool, image):
-        return
+        return image
     if subprocess.run([tool, "pull", image], capture_output=True).returncode == 0:
-        return
+        return image
     if Path(tool).name != "buildah":
         raise StackError(f"{image} cannot be pulled: check the registry access")
-    print(f"images: no registry supplies {image} here; making a stand-in "
+    stand_in = image.split("@", 1)[0]
+    print(f"images: no registry supplies {image} here; building on a stand-in, {stand_in} "
           f"({STAND_IN.relative_to(REPO)})", file=sys.stderr)  # fmt: skip
     path = f"{Path(tool).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # mmdebstrap too
-    subprocess.run([str(STAND_IN), image], check=True,
+    subprocess.run([str(STAND_IN), stand_in], check=True,
                    env={**os.environ, "PATH": path, "PYTHON": _python312()})  # fmt: skip
+    return stand_in
+
+
+def base_args(base: str | None, dockerfile: Path = DOCKERFILE) -> list[str]:
+    """The build arguments that build on `base` (none for the pinned base)."""
+    return [] if base in (None, base_image(dockerfile)) else ["--build-arg", f"BASE_IMAGE={base}"]
 
 
 def _python312() -> str:
@@ -97,14 +107,16 @@ def tag_of(target: str) -> str:
     return f"localhost/{MODEL_NAME}-{target}:dev"
 
 
-def build(target: str, tool: str | None = None, root: Path = REPO) -> tuple[str, float]:
-    """Build one target; (its tag, seconds). Layers are cached between builds."""
+def build(target: str, tool: str | None = None, root: Path = REPO,
+          base: str | None = None) -> tuple[str, float]:  # fmt: skip
+    """Build one target on `base` (ensure_base's answer); (its tag, seconds). Layers are cached
+    between builds."""
     tool = tool or builder()
     tag = tag_of(target)
-    command = [tool, "build", "--target", target, "-t", tag, "."]
+    command = [tool, "build", *base_args(base), "--target", target, "-t", tag, "."]
     if Path(tool).name == "buildah":
-        command = [tool, "bud", "--layers", "--isolation", "chroot", "--target", target,
-                   "-t", tag, "."]  # fmt: skip
+        command = [tool, "bud", "--layers", "--isolation", "chroot", *base_args(base),
+                   "--target", target, "-t", tag, "."]  # fmt: skip
     started = time.perf_counter()
     result = subprocess.run(command, cwd=root, capture_output=True, text=True)
     if result.returncode != 0:
@@ -215,9 +227,9 @@ class RunningImage:
 def main(argv: list[str]) -> int:
     """`make images [TARGETS=...]`: build every target (or those named); print each tag."""
     tool = builder()
-    ensure_base(tool)
+    base = ensure_base(tool)
     for target in argv or stages():
-        tag, seconds = build(target, tool)
+        tag, seconds = build(target, tool, base=base)
         print(f"{target:6} {tag}  built in {seconds:.0f} s")
     return 0
 
