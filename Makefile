@@ -27,7 +27,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	@$(ENSURE_TOOLS) $(REQUIRED_TOOLS)
 	@python="$$($(FIND_PYTHON))" && "$$python" -m venv --clear $(VENV)
 	@$(BIN)/python -m pip install --quiet --require-hashes -r $(UV_LOCK)
-	@$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements.lock
 	@touch $@
 
 lint: install ## ruff over hooks, tests, scripts and benchmarks
@@ -63,8 +63,9 @@ bench-runtimes: install ## each generated serving runtime against its plain runt
 
 lock: install ## re-resolve requirements.lock after changing pyproject.toml
 	@uv="$$(command -v uv || echo $(BIN)/uv)"; { \
-		echo "# The template's dev tools, pinned: make lock regenerates it from pyproject.toml."; \
-		"$$uv" pip compile --quiet --python-version 3.12 --no-header pyproject.toml; \
+		echo "# The template's dev tools, pinned with the hashes of their files: make lock regenerates"; \
+		echo "# it from pyproject.toml; make install checks every file (--require-hashes)."; \
+		"$$uv" pip compile --quiet --universal --generate-hashes --python-version 3.12 --no-header pyproject.toml; \
 	} > requirements.lock.new && mv requirements.lock.new requirements.lock
 
 relock-generated: install ## re-resolve the generated repo's requirements.lock
