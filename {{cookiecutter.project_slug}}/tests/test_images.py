@@ -10,7 +10,9 @@ the services changed to this machine's real ones (MLflow, Kafka) and the ports t
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import time
 from dataclasses import replace
@@ -148,6 +150,31 @@ def test_without_its_writable_volume_the_serve_image_cannot_start(
     with pytest.raises(StackError):
         running.wait_ready()
     assert "No usable temporary directory found" in log.read_text()
+
+
+def test_the_sbom_ci_attests_lists_what_the_serve_image_holds(serve_image, tmp_path):
+    """As CI makes it: scripts/image-sbom run inside the built image (buildah run)."""
+    buildah = executable("buildah")
+    create = [buildah, "from", "--pull=never", serve_image]
+    container = subprocess.run(create, capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        result = subprocess.run(
+            [buildah, "run", "--isolation", "chroot", "--volume", f"{REPO / 'scripts'}:/scripts:ro",
+             container, "--",
+             "python", "/scripts/image-sbom", "localhost/model@sha256:" + "0" * 64],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        subprocess.run([buildah, "rm", container], capture_output=True)
+    assert result.returncode == 0, result.stderr
+    packages = {p["name"]: p["versionInfo"] for p in json.loads(result.stdout)["packages"]}
+    lock = REPO / ("requirements-serve.lock" if (REPO / "requirements-serve.lock").exists()
+                   else "requirements.lock")  # fmt: skip
+    locked = dict(re.findall(r"^([a-z0-9][a-z0-9._-]*)==(\S+)", lock.read_text(), re.M))
+    python = {name for name in packages if name in locked}
+    assert {"scikit-learn", "mlflow-skinny"} <= python
+    assert all(packages[name] == locked[name] for name in python), "the lock's versions"
+    assert "libc6" in packages and "{{ cookiecutter.package_name | replace('_', '-') }}" in packages
 
 
 # How the platform's Prefect worker runs a training flow run (its job template in the platform
