@@ -16,15 +16,25 @@ REPO = Path(__file__).resolve().parents[1]
 def test_github_workflow():
     workflow = yaml.safe_load((REPO / ".github" / "workflows" / "platform.yml").read_text())
     assert workflow["permissions"] == {"contents": "read"}
-    validate, sync = workflow["jobs"]["validate"], workflow["jobs"]["sync-registry"]
+    jobs = workflow["jobs"]
+    validate, comment, sync = jobs["validate"], jobs["comment"], jobs["sync-registry"]
     runs = [step.get("run", "") for step in validate["steps"]]
     for target in ("make lint", "make test-fast", "make validate", "make render-charts"):
         assert target in runs
-    comment = next(s for s in validate["steps"] if "gitops comment" in s.get("run", ""))
-    assert comment["if"] == "github.event_name == 'pull_request'"
-    assert "gitops diff --base" in comment["run"]
-    # Only the commenting job may write, and only to pull requests.
-    assert validate["permissions"] == {"contents": "read", "pull-requests": "write"}
+    # The job that runs the pull request's code may write nothing: it renders the diff...
+    assert "permissions" not in validate and workflow["permissions"] == {"contents": "read"}
+    render = next(s for s in validate["steps"] if "gitops diff --base" in s.get("run", ""))
+    assert render["if"] == "github.event_name == 'pull_request'"
+    # ... and the commenting job, the only one allowed to write, runs the base branch's code.
+    assert comment["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert comment["needs"] == "validate" and comment["if"] == render["if"]
+    checkout = comment["steps"][0]
+    assert checkout["with"]["ref"].replace(" ", "") == "$" + "{" * 2 + "github.base_ref" + "}" * 2
+    assert "gitops comment" in comment["steps"][-1]["run"]
+    for job in jobs.values():  # no checkout keeps the token
+        for step in job["steps"]:
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False
     assert "permissions" not in sync
     assert sync["if"] == "github.event_name == 'push'" and sync["needs"] == "validate"
     assert sync["environment"] == "production"
@@ -42,7 +52,12 @@ def test_gitlab_pipeline():
     for target in ("make lint", "make test-fast", "make validate", "make render-charts"):
         assert target in script
     assert 'if [ "$CI_PIPELINE_SOURCE" = "merge_request_event" ]' in script
-    assert "gitops comment" in script
+    assert "gitops diff" in script and "gitops comment" not in script
+    comment = pipeline["comment"]  # posts what validate rendered, runs none of its tests
+    assert comment["needs"] == ["validate"] and "gitops comment" in "\n".join(comment["script"])
+    assert comment["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'}]
+    tools = "\n".join(pipeline["default"]["before_script"])
+    assert tools.count("sha256sum --check") == 2  # kubectl and helm, checked before use
     assert sync["rules"] == [{"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"}]
     assert sync["environment"] == "production" and sync["resource_group"] == "sync-registry"
     assert "gitops sync-registry" in "\n".join(sync["script"])
