@@ -25,6 +25,7 @@ GO_TEMPLATE_FILES = {
     ".github/workflows/platform.yml", "apps/models.yaml", "apps/model-kafka.yaml",
     "infrastructure/secrets/databases.yaml", "infrastructure/secrets/object-storage.yaml",
     "values/prefect-worker.yaml",  # Prefect's job-template placeholders
+    "infrastructure/policies/model-images.yaml",  # Kyverno's expressions
 }  # fmt: skip
 CI_FILES = {"github": ".github/workflows/platform.yml", "gitlab": ".gitlab-ci.yml"}
 

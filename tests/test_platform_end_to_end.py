@@ -3,6 +3,7 @@ commands deliver into it: the new environment validates and becomes an Applicati
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from pathlib import Path
@@ -13,6 +14,25 @@ from .baking import bake, bake_platform
 from .test_generated_repo import make
 
 pytestmark = pytest.mark.slow
+# The default model repo as the platform team registers it (the bake's answers).
+MODEL_ENTRY = """models:
+  - name: iris-classifier
+    repository: https://github.com/acme/iris-classifier
+    provider: github
+    images: ghcr.io/acme/iris-classifier
+    delivery_account: iris-classifier-delivery[bot]"""
+
+
+def digests(tag: str) -> list[str]:
+    """The image digests CI passes with a build (one per image and build)."""
+    return [
+        argument
+        for part in ("serve", "drift", "train")
+        for argument in (
+            f"--digest-{part}",
+            "sha256:" + hashlib.sha256(f"{part}-{tag}".encode()).hexdigest(),
+        )
+    ]
 
 
 def run(*command: str | Path, cwd: Path | None = None) -> str:
@@ -30,6 +50,12 @@ def test_platform_installs_passes_its_suite_and_takes_a_model_overlay(tmp_path):
     make(platform, "lint", timeout=300)
     make(platform, "test", timeout=900)
 
+    # The platform team onboards the model repo: its entry in model-repos.yaml and the
+    # admission policy generated from it (only its CI's signed images, by digest).
+    registry = platform / "model-repos.yaml"
+    registry.write_text(registry.read_text().replace("models: []", MODEL_ENTRY))
+    run(platform / ".venv" / "bin" / "gitops", "policy", cwd=platform)
+
     # The platform repo as a team would host it: pushed to a (here: bare, local) remote.
     for args in (["init", "-q", "-b", "main"], ["add", "-A"],
                  ["-c", "user.name=Platform", "-c", "user.email=p@example.com",
@@ -42,7 +68,8 @@ def test_platform_installs_passes_its_suite_and_takes_a_model_overlay(tmp_path):
     make(model, "install", timeout=900)
     cli = model / ".venv" / "bin" / "iris-classifier"
     run(cli, "push-overlay", "--environment", "staging", "--image-tag", "abc1234",
-        "--model-version", "1", "--platform-repo", f"file://{remote}")  # fmt: skip
+        "--model-version", "1", *digests("abc1234"),
+        "--platform-repo", f"file://{remote}")  # fmt: skip
 
     checkout = tmp_path / "checkout"
     run("git", "clone", "-q", remote, checkout)
@@ -55,7 +82,7 @@ def test_platform_installs_passes_its_suite_and_takes_a_model_overlay(tmp_path):
 
     # The promotion pull request's content: production runs what staging runs.
     run(cli, "render-overlay", "--platform-dir", checkout, "--environment", "production",
-        "--image-tag", "abc1234", "--model-version", "1")  # fmt: skip
+        "--image-tag", "abc1234", "--model-version", "1", *digests("abc1234"))  # fmt: skip
     assert "ok:" in run(gitops, "--root", checkout, "validate")
     diff = run(gitops, "--root", checkout, "diff", "--base", "HEAD")
     assert "- `iris-classifier-production`: added" in diff
@@ -67,7 +94,7 @@ def test_platform_installs_passes_its_suite_and_takes_a_model_overlay(tmp_path):
     run("git", "-C", checkout, "-c", "user.name=CI", "-c", "user.email=ci@example.com",
         "commit", "-q", "-m", "production", cwd=checkout)  # fmt: skip
     run(cli, "render-overlay", "--platform-dir", checkout, "--environment", "staging",
-        "--image-tag", "def5678", "--model-version", "2")  # fmt: skip
+        "--image-tag", "def5678", "--model-version", "2", *digests("def5678"))  # fmt: skip
     python = model / ".venv" / "bin" / "python"
     run(python, "-c", "import sys; from pathlib import Path; "
         "from iris_classifier.delivery import rollout; "

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import subprocess
 from pathlib import Path
 
 import yaml
+
+from gitops import admission, model_repos
 
 # The serving runtimes this platform installs (its `serving_runtimes` answer).
 RUNTIMES = {{ cookiecutter.serving_runtimes.split("+") | tojson }}
@@ -172,6 +175,7 @@ resources:
 images:
   - name: ghcr.io/acme/{model}
     newTag: {tag}
+    digest: {digest}
 configMapGenerator:
   - name: {model}-config
     behavior: merge
@@ -197,7 +201,7 @@ def write_overlay(
     base = overlay / "base"
     base.mkdir(parents=True, exist_ok=True)
     values = {"model": model, "environment": environment, "version": version, "tag": tag,
-              "server_file": SERVER_FILES[runtime],
+              "digest": digest_of(tag), "server_file": SERVER_FILES[runtime],
               "server_label": SERVER_LABELS[runtime]}  # fmt: skip
     (base / "kustomization.yaml").write_text(BASE_KUSTOMIZATION.format(**values))
     (base / "serviceaccount.yaml").write_text(SERVICE_ACCOUNT.format(**values))
@@ -206,16 +210,45 @@ def write_overlay(
     (base / "network.yaml").write_text(NETWORK.format(**values))
     (overlay / "kustomization.yaml").write_text(OVERLAY.format(**values))
     if candidate is not None:
-        write_rollout(overlay, model, version, candidate)
+        write_rollout(overlay, model, version, candidate, tag)
+    register(root, model)
     return overlay
 
 
-def write_rollout(overlay: Path, model: str, version: str, candidate: str) -> None:
+def digest_of(tag: str) -> str:
+    """The image digest CI would pin beside `tag` (one per tag, as a build gives)."""
+    return "sha256:" + hashlib.sha256(tag.encode()).hexdigest()
+
+
+def register(root: Path, model: str, images: str | None = None) -> None:
+    """The model's entry in model-repos.yaml and the admission policy it gives, as the
+    platform team adds them when a model repo is onboarded (a parked `_<model>` deploys
+    nothing and needs none)."""
+    if model.startswith("_"):
+        return
+    path = root / model_repos.FILE
+    document = yaml.safe_load(path.read_text()) or {}
+    entries = document.get("models") or []
+    if not any(entry.get("name") == model for entry in entries):
+        entries.append({"name": model, "repository": f"https://github.com/acme/{model}",
+                        "provider": "github", "images": images or f"ghcr.io/acme/{model}",
+                        "delivery_account": f"{model}-delivery[bot]"})  # fmt: skip
+        path.write_text(yaml.safe_dump({"models": entries}, sort_keys=False))
+    admission.write(root, model_repos.load(root))
+
+
+def write_rollout(overlay: Path, model: str, version: str, candidate: str,
+                  tag: str = "abc1234") -> None:  # fmt: skip
     base = yaml.safe_load(SELDON_DEPLOYMENT.format(model=model))
     predictors = []
-    for role, name, pinned, traffic in (("stable", "default", version, 90),
-                                        ("candidate", "candidate", candidate, 10)):  # fmt: skip
+    for role, name, pinned, traffic, image_tag in (
+            ("stable", "default", version, 90, tag),
+            ("candidate", "candidate", candidate, 10, f"candidate-{candidate}")):  # fmt: skip
         predictor = copy.deepcopy(base["spec"]["predictors"][0])
+        # Each predictor pinned to its own build, as a model repo's rollout writes it.
+        predictor["componentSpecs"][0]["spec"]["containers"][0]["image"] = (
+            f"ghcr.io/acme/{model}:{image_tag}@{digest_of(image_tag)}"
+        )
         predictor.update(name=name, traffic=traffic, labels={
             "mlops/predictor-role": role, "mlops/model-version": pinned,
         })  # fmt: skip

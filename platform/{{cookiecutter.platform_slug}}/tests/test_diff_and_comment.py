@@ -7,7 +7,7 @@ import pytest
 from gitops import cli, diff
 
 from .fake_apis import FakeGitHub, FakeGitLab
-from .overlays import commit_all, git, write_overlay
+from .overlays import commit_all, digest_of, git, write_overlay
 
 
 def test_the_diff_shows_the_version_change_of_exactly_one_application(platform):
@@ -21,11 +21,13 @@ def test_the_diff_shows_the_version_change_of_exactly_one_application(platform):
     after = diff.render_all(platform)
     changes = diff.compare(before, after)
 
-    assert sorted(changes) == ["iris-staging", "wine-staging"]
+    # wine is a new model: its registration changes the admission policy too
+    assert sorted(changes) == ["iris-staging", "policies", "wine-staging"]
     assert "-  MODEL_VERSION: '1'" in changes["iris-staging"]
     assert "+  MODEL_VERSION: '2'" in changes["iris-staging"]
     added = [line for line in changes["iris-staging"].splitlines() if line.startswith("+")]
-    assert any(line.endswith("image: ghcr.io/acme/iris:def5678") for line in added)
+    assert any(line.endswith(f"image: ghcr.io/acme/iris:def5678@{digest_of('def5678')}")
+               for line in added)  # fmt: skip
     text = diff.markdown(before, after, changes)
     assert text.startswith(diff.MARKER)
     assert "- `iris-staging`: changed" in text and "- `wine-staging`: added" in text

@@ -25,6 +25,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_policy(args: argparse.Namespace) -> int:
+    from . import admission, model_repos
+    from .settings import IMAGE_POLICY_FILE
+
+    repos = model_repos.load(args.root)
+    if args.check:
+        problems = admission.stale(args.root, repos)
+        for problem in problems:
+            print(f"ERROR: {problem}", file=sys.stderr)
+        return 1 if problems else 0
+    changed = admission.write(args.root, repos)
+    names = ", ".join(repo.name for repo in repos) or "none: every image is refused"
+    print(f"{IMAGE_POLICY_FILE}: {'written' if changed else 'unchanged'} (models: {names})")
+    return 0
+
+
 def cmd_apps(args: argparse.Namespace) -> int:
     from . import inventory
 
@@ -142,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("validate", help="render and validate everything Argo CD would deploy")
     commands.add_parser("apps", help="list every Application, the generated ones included")
+    policy = commands.add_parser(
+        "policy", help="write the model namespaces' admission policy from model-repos.yaml"
+    )
+    policy.add_argument("--check", action="store_true", help="only check it is up to date")
 
     charts = commands.add_parser(
         "render-charts", help="helm template every pinned chart with our values (needs helm)"
@@ -167,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS = {
     "validate": cmd_validate,
     "apps": cmd_apps,
+    "policy": cmd_policy,
     "render-charts": cmd_render_charts,
     "diff": cmd_diff,
     "comment": cmd_comment,

@@ -15,6 +15,11 @@ ROOT = Path(__file__).resolve().parents[2]
 # Model repos' CI writes models/<model>/<environment>/ (a kustomization.yaml and base/).
 MODELS_DIR = "models"
 ENVIRONMENTS = ("staging", "production")
+# The namespaces the model environments run in: "<prefix>-<environment>".
+MODEL_NAMESPACES = tuple(f"{{ cookiecutter.models_namespace }}-{e}" for e in ENVIRONMENTS)
+# The admission policy that admits into MODEL_NAMESPACES only the images the model repos' CI
+# built and signed (generated from model-repos.yaml by `gitops policy`).
+IMAGE_POLICY_FILE = "infrastructure/policies/model-images.yaml"
 PRODUCTION = "production"
 # The ApplicationSet that turns each model environment into one Argo CD Application.
 MODELS_APPLICATION_SET = "apps/models.yaml"
@@ -42,6 +47,7 @@ CRD_PROVIDERS = {
     "serving.kserve.io": "kserve-crd",
     "cert-manager.io": "cert-manager",
     "monitoring.coreos.com": "monitoring",
+    "kyverno.io": "kyverno",
 }
 # Services the pinned Helm charts create, by Application: (Service name, ports), in the
 # Application's destination namespace. `gitops validate` resolves in-cluster addresses

@@ -27,7 +27,7 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 
-from . import PlatformError, contract, inventory
+from . import PlatformError, admission, contract, inventory
 from .inventory import Inventory, sync_wave
 from .settings import (
     CHART_SERVICES,
@@ -65,10 +65,11 @@ CUSTOM_KINDS = {
     "monitoring.coreos.com/PodMonitor": "podmonitor.schema.json",
     "monitoring.coreos.com/PrometheusRule": "prometheusrule.schema.json",
     "monitoring.coreos.com/AlertmanagerConfig": "alertmanagerconfig.schema.json",
+    "kyverno.io/ClusterPolicy": "clusterpolicy.schema.json",
 }
 CLUSTER_SCOPED = {
     "Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
-    "ClusterSecretStore", "PriorityClass", "StorageClass", "PersistentVolume",
+    "ClusterSecretStore", "PriorityClass", "StorageClass", "PersistentVolume", "ClusterPolicy",
 }  # fmt: skip
 
 
@@ -334,6 +335,7 @@ def check_cluster(inv: Inventory) -> list[str]:
     the_contract = cluster_contract(inv, documents)
     problems += check_model_isolation(inv, documents, the_contract.model_namespaces)
     problems += check_kafka_cluster(documents) + check_model_kafka(inv) + check_model_secrets(inv)
+    problems += admission.load_and_check(inv.root, inv, documents)
     return problems + contract.check(documents, the_contract, pods)
 
 
