@@ -108,3 +108,10 @@ def test_the_pre_commit_config_is_valid_and_its_tools_pass():
     ):
         result = run(str(BIN / tool), *args)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_renovate_config_is_valid_for_renovate():
+    """renovate.json: what keeps the pins of this repo current (see its description)."""
+    result = run(str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.renovate",
+                 "renovate.json")  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr

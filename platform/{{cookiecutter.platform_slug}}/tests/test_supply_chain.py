@@ -82,3 +82,12 @@ def test_the_pre_commit_hooks_run_the_checks_of_make_lint():
     for hook in hooks.values():  # the same versions as the locked tools
         for pin in hook.get("additional_dependencies", []):
             assert re.search(rf"^{re.escape(pin)} ", lock, flags=re.M), pin
+
+
+def test_the_renovate_config_is_valid_and_leaves_the_model_environments_alone():
+    result = subprocess.run([str(BIN / "check-jsonschema"), "--builtin-schema",
+                             "vendor.renovate", str(REPO / "renovate.json")],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    config = json.loads((REPO / "renovate.json").read_text())
+    assert "models/**" in config["ignorePaths"]  # written by the model repos' CI only
