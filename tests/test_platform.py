@@ -22,7 +22,8 @@ BIN = Path(sys.executable).parent
 # Files that legitimately keep Go-template braces: GitHub expressions, the ApplicationSet,
 # External Secrets templates.
 GO_TEMPLATE_FILES = {
-    ".github/workflows/platform.yml", "apps/models.yaml", "apps/model-kafka.yaml",
+    ".github/workflows/platform.yml", ".github/workflows/trust.yml", "apps/models.yaml",
+    "apps/model-kafka.yaml",
     "infrastructure/secrets/databases.yaml", "infrastructure/secrets/object-storage.yaml",
     "values/prefect-worker.yaml",  # Prefect's job-template placeholders
     "infrastructure/policies/model-images.yaml",  # Kyverno's expressions

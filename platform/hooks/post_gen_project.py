@@ -15,7 +15,8 @@ MACHINE_SPECIFIC_KEYS = {"_output_dir", "_repo_dir", "__prompts__"}
 
 def remove_unused(root: Path, answers: dict) -> None:
     """The other provider's CI file, and the Applications of serving operators not chosen."""
-    unused = {"github": [".gitlab-ci.yml"], "gitlab": [".github"]}[answers["ci_provider"]]
+    per_provider = {"github": [".gitlab-ci.yml", ".gitlab"], "gitlab": [".github"]}
+    unused = per_provider[answers["ci_provider"]]
     runtimes = answers["serving_runtimes"].split("+")
     if "seldon-core" not in runtimes:
         unused += ["apps/seldon-core.yaml", "values/seldon-core.yaml"]

@@ -31,6 +31,15 @@ def test_github_workflow():
     checkout = comment["steps"][0]
     assert checkout["with"]["ref"].replace(" ", "") == "$" + "{" * 2 + "github.base_ref" + "}" * 2
     assert "gitops comment" in comment["steps"][-1]["run"]
+    trust = yaml.safe_load((REPO / ".github" / "workflows" / "trust.yml").read_text())
+    # PyYAML reads the key `on` as True
+    assert list(trust[True]) == ["pull_request_target"] and trust["permissions"] == {}
+    steps = trust["jobs"]["check-change"]["steps"]
+    assert "ref" not in steps[0]["with"]  # the base branch: pull_request_target's default
+    assert not any("refs/pull" in str(s.get("with", {})) for s in steps)  # head never checked out
+    merge = steps[-1]
+    assert merge["if"] == "steps.check.outputs.verdict == 'merge'" and "--auto" in merge["run"]
+    jobs = {**jobs, "check-change": trust["jobs"]["check-change"]}
     for job in jobs.values():  # no checkout keeps the token
         for step in job["steps"]:
             if step.get("uses", "").startswith("actions/checkout@"):
@@ -56,6 +65,11 @@ def test_gitlab_pipeline():
     comment = pipeline["comment"]  # posts what validate rendered, runs none of its tests
     assert comment["needs"] == ["validate"] and "gitops comment" in "\n".join(comment["script"])
     assert comment["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'}]
+    check = pipeline["check-change"]  # judged by the target branch's code, not the request's
+    script = "\n".join(check["script"])
+    assert 'git worktree add -q /tmp/base "origin/$CI_MERGE_REQUEST_TARGET_BRANCH_NAME"' in script
+    assert "/tmp/base/.venv/bin/gitops --root . check-change" in script
+    assert check["rules"] == comment["rules"]
     tools = "\n".join(pipeline["default"]["before_script"])
     assert tools.count("sha256sum --check") == 2  # kubectl and helm, checked before use
     assert sync["rules"] == [{"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"}]

@@ -41,6 +41,17 @@ def cmd_policy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check_change(args: argparse.Namespace) -> int:
+    from . import trust
+
+    found = trust.changes(args.root, args.base, args.head)
+    verdict = trust.judge(args.author, found, trust.trusted_repos(args.root, args.base))
+    for reason in verdict.reasons:  # on stderr: stdout is the verdict alone (CI reads it)
+        print(f"{'ERROR' if verdict.action == 'refuse' else 'note'}: {reason}", file=sys.stderr)
+    print(f"verdict={verdict.action}")
+    return 1 if verdict.action == "refuse" else 0
+
+
 def cmd_apps(args: argparse.Namespace) -> int:
     from . import inventory
 
@@ -162,6 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
         "policy", help="write the model namespaces' admission policy from model-repos.yaml"
     )
     policy.add_argument("--check", action="store_true", help="only check it is up to date")
+    change = commands.add_parser(
+        "check-change", help="may the author of a pull request change what it changes?"
+    )
+    change.add_argument("--author", required=True, help="the request's author (login)")
+    change.add_argument("--base", required=True, help="the target branch's revision")
+    change.add_argument("--head", required=True, help="the request's head revision")
 
     charts = commands.add_parser(
         "render-charts", help="helm template every pinned chart with our values (needs helm)"
@@ -188,6 +205,7 @@ COMMANDS = {
     "validate": cmd_validate,
     "apps": cmd_apps,
     "policy": cmd_policy,
+    "check-change": cmd_check_change,
     "render-charts": cmd_render_charts,
     "diff": cmd_diff,
     "comment": cmd_comment,

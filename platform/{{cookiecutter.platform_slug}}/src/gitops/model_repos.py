@@ -61,8 +61,14 @@ def load(root: Path) -> list[ModelRepo]:
     path = root / FILE
     if not path.is_file():
         raise PlatformError(f"{FILE}: missing (the model repos this platform trusts)")
+    return parse(path.read_text())
+
+
+def parse(text: str) -> list[ModelRepo]:
+    """The entries of a model-repos.yaml text (`load` reads the file; `gitops check-change`
+    reads the base revision's)."""
     try:
-        document = yaml.safe_load(path.read_text())
+        document = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise PlatformError(f"{FILE}: not YAML: {error}") from None
     if not isinstance(document, dict) or not isinstance(document.get("models"), list):
