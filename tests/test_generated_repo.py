@@ -22,7 +22,7 @@ INCIDENT_STEPS = [
     "alert firing in Prometheus",
     "alert reached the retrain receiver",
     "retrained on fresh data",
-    "staging overlay pushed",
+    "staging delivery merged",
     "promotion pull request opened",
 ]
 # Two steps that run at the same time (the drift service watches while the shifted traffic is

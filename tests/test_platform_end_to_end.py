@@ -20,7 +20,28 @@ MODEL_ENTRY = """models:
     repository: https://github.com/acme/iris-classifier
     provider: github
     images: ghcr.io/acme/iris-classifier
-    delivery_account: iris-classifier-delivery[bot]"""
+    delivery_account: iris-classifier-delivery[bot]
+  - name: fraud
+    repository: https://github.com/acme/fraud
+    provider: github
+    images: ghcr.io/acme/fraud
+    delivery_account: fraud-delivery[bot]"""
+DELIVERY_ACCOUNT = "iris-classifier-delivery[bot]"
+# `push-overlay` as CI runs it, against the model's tests' stand-in of the review API; prints
+# what the stand-in recorded (run inside the model repo's venv).
+DELIVER = """
+import json, os, sys
+from iris_classifier.cli import main
+from tests.delivery.review_apis import fake_review_api
+with fake_review_api("acme/platform", "e2e-token") as api:
+    os.environ["PLATFORM_REPO_TOKEN"] = "e2e-token"
+    code = main([
+        "push-overlay", *sys.argv[1:], "--repository", "acme/platform", "--api-url", api.url
+    ])
+    titles = [api.review(i).title for i in range(len(api.reviews))]
+print(json.dumps({"code": code, "titles": titles, "problems": api.problems}))
+sys.exit(code)
+"""
 
 
 def digests(tag: str) -> list[str]:
@@ -67,13 +88,27 @@ def test_platform_installs_passes_its_suite_and_takes_a_model_overlay(tmp_path):
     model = bake(tmp_path / "model")
     make(model, "install", timeout=900)
     cli = model / ".venv" / "bin" / "iris-classifier"
-    run(cli, "push-overlay", "--environment", "staging", "--image-tag", "abc1234",
-        "--model-version", "1", *digests("abc1234"),
-        "--platform-repo", f"file://{remote}")  # fmt: skip
-
+    # The model's CI proposes staging as a pull request (through its tests' stand-in of the
+    # review API); the platform's own check judges it by the author CI opens it as.
+    delivered = run(model / ".venv" / "bin" / "python", "-c", DELIVER, "--environment",
+                    "staging", "--image-tag", "abc1234", "--model-version", "1",
+                    *digests("abc1234"), "--platform-repo", f"file://{remote}",
+                    cwd=model).splitlines()[-1]  # fmt: skip
+    assert '"problems": []' in delivered and "Deliver iris-classifier version 1" in delivered
     checkout = tmp_path / "checkout"
     run("git", "clone", "-q", remote, checkout)
     gitops = platform / ".venv" / "bin" / "gitops"
+    branch = "origin/deliver/iris-classifier-staging"
+    verdict = run(gitops, "--root", checkout, "check-change", "--author", DELIVERY_ACCOUNT,
+                  "--base", "origin/main", "--head", branch)  # fmt: skip
+    assert verdict.strip() == "verdict=merge"
+    # Another model's account may not touch this model.
+    refused = subprocess.run(
+        [gitops, "--root", checkout, "check-change", "--author", "fraud-delivery[bot]",
+         "--base", "origin/main", "--head", branch], capture_output=True, text=True,
+    )  # fmt: skip
+    assert refused.returncode == 1 and "models/iris-classifier/staging" in refused.stderr
+    run("git", "-C", checkout, "merge", "-q", "--ff-only", branch, cwd=checkout)
     assert "ok:" in run(gitops, "--root", checkout, "validate")
     apps = run(gitops, "--root", checkout, "apps")
     assert "iris-classifier-staging" in apps and "models-staging" in apps

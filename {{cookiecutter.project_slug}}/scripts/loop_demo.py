@@ -4,11 +4,12 @@ Starts a fresh local stack (`make up`: version 1 trained and served), streams in
 then shifted traffic through the model server, and follows the loop: the drift service
 reports drift, Prometheus fires ModelDriftDetected, Alertmanager delivers it to the retrain
 receiver, which starts the training deployment on the Prefect worker; the flow trains on
-fresh labelled data and registers version 2; then the CI commands write the staging overlay
-into a local platform repo and open the promotion pull request (against a local stand-in of
-the forge's review API: the one the tests use). Then traffic goes back to normal until the
-alert resolves, drifts again, and the second incident (the same alert, so the same
-fingerprint, firing anew) trains version 3 and updates the same pull request. Each step is
+fresh labelled data and registers version 2; then the CI commands propose the staging overlay
+to a local platform repo (merged as the platform's CI merges it) and open the promotion pull
+request (against a local stand-in of the forge's review API: the one the tests use). Then
+traffic goes back to normal until the alert resolves, drifts again, and the second incident
+(the same alert, so the same fingerprint, firing anew) trains version 3 and updates the same
+pull request. Each step is
 printed with its time; the summary gives, per incident, the time from the first shifted
 request to the pull request and each step's share. Everything started is stopped at the end,
 also on failure.
@@ -34,6 +35,7 @@ sys.path[:0] = [str(REPO / "src"), str(REPO)]
 
 from {{ cookiecutter.package_name }} import local_stack  # noqa: E402
 from {{ cookiecutter.package_name }}.data import FEATURES, TARGET, load_dataset  # noqa: E402
+from {{ cookiecutter.package_name }}.delivery import staging  # noqa: E402
 from {{ cookiecutter.package_name }}.devstack.processes import StackError  # noqa: E402
 from {{ cookiecutter.package_name }}.drift.config import load_config  # noqa: E402
 from {{ cookiecutter.package_name }}.jsonhttp import basic_authorization, request_json  # noqa: E402
@@ -43,6 +45,7 @@ from {{ cookiecutter.package_name }}.settings import (  # noqa: E402
     MODEL_NAME,
     STAGING_ALIAS,
 )
+from tests.delivery.delivery_cli import platform_merges  # noqa: E402
 from tests.delivery.review_apis import FakeReviewApi, fake_review_api  # noqa: E402
 from tests.probes import metric_total, scrape  # noqa: E402
 
@@ -270,14 +273,15 @@ def incident(loop: Loop, number: int, registry, previous: str, platform: str,
         raise RuntimeError(f"the retrained version did not beat the champion (still {new})")
     loop.step("retrained on fresh data", f"version {new} registered, alias {STAGING_ALIAS}")
 
-    pushed = cli(loop, "push-overlay", "--environment", "staging", "--image-tag", "loop-demo",
-                 "--model-version", str(new), "--platform-repo", platform)  # fmt: skip
-    loop.step("staging overlay pushed", f"commit {pushed['commit'][:12]} in {platform}")
-    opened = cli(
-        loop, "open-promotion", "--platform-repo", platform,
-        "--repository", PLATFORM_REPOSITORY, "--api-url", review_api.url,
-        env={"PLATFORM_REPO_TOKEN": REVIEW_TOKEN},
-    )  # fmt: skip
+    forge = ["--platform-repo", platform, "--repository", PLATFORM_REPOSITORY,
+             "--api-url", review_api.url]  # fmt: skip
+    token = {"PLATFORM_REPO_TOKEN": REVIEW_TOKEN}
+    delivered = cli(loop, "push-overlay", "--environment", "staging", "--image-tag", "loop-demo",
+                    "--model-version", str(new), *forge, env=token)  # fmt: skip
+    # The platform's CI: its check lets a model's staging-only request through, and it merges.
+    platform_merges(platform, review_api, staging.BRANCH)
+    loop.step("staging delivery merged", f"{delivered['url']} into main of {platform}")
+    opened = cli(loop, "open-promotion", *forge, env=token)
     if review_api.problems:
         raise RuntimeError(f"the review API stand-in refused: {review_api.problems}")
     loop.step("promotion pull request opened", json.dumps(opened))

@@ -84,6 +84,10 @@ def test_the_deliver_steps_run_in_order():
     }
     assert positions["train"] < positions["register"] < positions["push-overlay"]
     assert positions["push-overlay"] < positions["open-promotion"]
+    # The promotion waits for the staging delivery just proposed (the platform merges it).
+    promotion = order[positions["open-promotion"]]
+    wait = re.search(r"WAIT_FOR_STAGING=(\d+)", promotion)
+    assert wait and 60 <= int(wait[1]) <= 1800, promotion
 
 
 def test_no_secret_values_in_the_ci_file():

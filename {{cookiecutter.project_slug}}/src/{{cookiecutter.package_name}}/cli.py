@@ -191,38 +191,41 @@ def _platform_repo(args: argparse.Namespace, workdir: Path):
     return PlatformRepo(args.platform_repo, workdir, token).clone()
 
 
+def _reviews(args: argparse.Namespace):
+    """The platform repo's pull/merge request API (token: PLATFORM_REPO_TOKEN)."""
+    from .delivery import review
+    from .delivery.promotion import repository_path
+
+    repository = args.repository or repository_path(args.platform_repo)
+    return review.connect(args.api_url, repository, os.environ.get("PLATFORM_REPO_TOKEN", ""))
+
+
 def cmd_push_overlay(args: argparse.Namespace) -> int:
     import tempfile
 
-    from .delivery import overlay
+    from .delivery import staging
 
-    if args.environment == "production":
-        raise DeliveryError("production changes only through a pull request: use open-promotion")
-    from .delivery.release import read_release
-
+    if args.environment != "staging":
+        raise DeliveryError(
+            f"push-overlay delivers staging; {args.environment} changes only through a "
+            "reviewed pull request: use open-promotion"
+        )
     if args.model_version:
-        release = _release(args)  # invalid input stops here, before any clone
+        _release(args)  # invalid input stops here, before any clone
+    reviews = _reviews(args)
     with tempfile.TemporaryDirectory() as tmp:
         repo = _platform_repo(args, Path(tmp))
-        if not args.model_version:  # keep the model the environment runs
-            release = _release(args, read_release(repo.path, args.environment))
-        overlay.render(repo.path, args.environment, release)
-        message = (
-            f"{MODEL_NAME} {args.environment}: model version {release.model_version}, "
-            f"image {release.image_tag}"
-        )
-        committed = repo.commit(message, [str(Path("models") / MODEL_NAME / args.environment)])
-        if committed:
-            repo.push_main()
-        print(json.dumps({"committed": committed, "commit": repo.head()}))
+        # With no --model-version, keep the model staging runs (or is about to run).
+        outcome = staging.deliver(repo, reviews, lambda current: _release(args, current))
+        print(json.dumps(outcome))
     return 0
 
 
 def cmd_open_promotion(args: argparse.Namespace) -> int:
     import tempfile
 
-    from .delivery import review
-    from .delivery.promotion import open_promotion, repository_path
+    from .delivery import staging
+    from .delivery.promotion import open_promotion
     from .delivery.release import read_release
     from .delivery.rollout import Strategy
 
@@ -232,20 +235,23 @@ def cmd_open_promotion(args: argparse.Namespace) -> int:
         raise DeliveryError(f"--{args.end} ends the running rollout: no --strategy or --traffic")
     if args.compare_with and args.end is None:
         raise DeliveryError("--compare-with goes with --finish or --abort (a running rollout)")
+    if not 0 <= args.wait_for_staging <= 3600:  # NaN fails this too
+        raise DeliveryError(f"--wait-for-staging {args.wait_for_staging}: seconds from 0 to 3600")
     comparison = None
     if args.compare_with:  # read before any push: an unreachable Prometheus stops here
         from .delivery.comparison import Prometheus, compare, markdown
 
         prometheus = Prometheus(args.compare_with, args.compare_at)
         comparison = markdown(compare(prometheus, args.compare_window))
-    token = os.environ.get("PLATFORM_REPO_TOKEN", "")
-    repository = args.repository or repository_path(args.platform_repo)
-    reviews = review.connect(args.api_url, repository, token)
+    reviews = _reviews(args)
+    # A staging delivery this pipeline just opened merges once the platform's checks pass:
+    # wait for it, so that the promotion is of what staging runs after it.
+    pending = staging.pending(reviews, args.wait_for_staging) if args.end is None else None
     with tempfile.TemporaryDirectory() as tmp:
         repo = _platform_repo(args, Path(tmp))
         facts = None
-        staging = read_release(repo.path, "staging")
-        if staging is not None and not args.no_metrics:
+        staged = read_release(repo.path, "staging")
+        if staged is not None and not args.no_metrics:
             from . import registry
             from .delivery.registration import version_facts
 
@@ -253,8 +259,10 @@ def cmd_open_promotion(args: argparse.Namespace) -> int:
                 client = registry.connect(load_settings())
             except registry.RegistryError as error:
                 raise DeliveryError(str(error)) from None
-            facts = version_facts(client, staging.model_version)
-        outcome = open_promotion(repo, reviews, facts, strategy, args.end, comparison)
+            facts = version_facts(client, staged.model_version)
+        outcome = open_promotion(repo, reviews, facts, strategy, args.end, comparison, pending)
+        if pending is not None:
+            outcome["pending_delivery"] = pending.url
         print(json.dumps(outcome))
     return 0
 
@@ -457,6 +465,11 @@ def build_parser() -> argparse.ArgumentParser:
             default=PLATFORM_REPO_URL,
             help="git URL of the platform repo (token: PLATFORM_REPO_TOKEN)",
         )
+        command.add_argument("--repository", help="OWNER/NAME for the API (default: from the URL)")
+        command.add_argument(
+            "--api-url",
+            help=f"REST API root (default: ${provider().api_url_variable}, or the public service)",
+        )
 
     render = commands.add_parser(
         "render-overlay", help="write this model's overlay into a platform repo checkout"
@@ -474,7 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.set_defaults(handler=cmd_scan)
 
     push = commands.add_parser(
-        "push-overlay", help="commit and push the staging overlay to the platform repo"
+        "push-overlay", help="open or update the pull/merge request delivering staging's overlay"
     )
     release_options(push)
     platform_options(push)
@@ -484,11 +497,11 @@ def build_parser() -> argparse.ArgumentParser:
         "open-promotion", help="open or update the pull/merge request promoting to production"
     )
     platform_options(promote)
-    promote.add_argument("--repository", help="OWNER/NAME for the API (default: from the URL)")
     promote.add_argument(
-        "--api-url",
-        help=f"REST API root (default: ${provider().api_url_variable}, or the public service)",
-    )
+        "--wait-for-staging", type=float, default=0.0, metavar="SECONDS",
+        help="wait this long for an open staging delivery to be merged first (CI: after "
+        "push-overlay)",
+    )  # fmt: skip
     promote.add_argument(
         "--no-metrics", action="store_true", help="leave the registry comparison out of the body"
     )

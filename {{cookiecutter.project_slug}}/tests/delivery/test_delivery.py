@@ -10,16 +10,17 @@ from __future__ import annotations
 import inspect
 import json
 import subprocess
+import threading
 
 import pytest
 from ruamel.yaml import YAML
 
-from {{ cookiecutter.package_name }}.delivery import DeliveryError, overlay, release, review
-from {{ cookiecutter.package_name }}.delivery.platform_repo import PlatformRepo
+from {{ cookiecutter.package_name }}.delivery import DeliveryError, overlay, release, review, staging
+from {{ cookiecutter.package_name }}.delivery.platform_repo import PlatformRepo, RaceLost
 from {{ cookiecutter.package_name }}.delivery.promotion import BRANCH, repository_path
 from {{ cookiecutter.package_name }}.settings import CI_PROVIDER, MODEL_NAME
 
-from .delivery_cli import TOKEN, promote_argv, push_overlay, run_cli
+from .delivery_cli import TOKEN, platform_merges, promote_argv, push_overlay, run_cli
 from .git_repos import git, remote_file
 from .manifests import kustomize, pod_specs
 from .review_apis import fake_review_api
@@ -125,59 +126,122 @@ def test_the_model_digest_is_pinned_read_back_and_promoted(tmp_path):
     assert release.read_release(tmp_path, "staging").model_digest is None
 
 
-# -- the platform repo over git -------------------------------------------------------------
-def test_push_overlay_commits_once_and_is_idempotent(platform, tmp_path, capsys):
-    code, first = push_overlay(capsys, platform)
-    assert code == 0 and first["committed"] is True
-    code, second = push_overlay(capsys, platform)
-    assert code == 0 and second == {"committed": False, "commit": first["commit"]}
-    text = remote_file(
-        platform, "main", f"models/{MODEL_NAME}/staging/kustomization.yaml", tmp_path
-    )
-    assert "MODEL_VERSION=3" in text
+# -- staging deliveries: requests the platform merges ----------------------------------------
+STAGING = f"models/{MODEL_NAME}/staging/kustomization.yaml"
 
 
-def test_without_a_model_version_push_overlay_keeps_the_model_staging_runs(
-    platform, tmp_path, capsys
+@pytest.fixture
+def api(monkeypatch):
+    """The review API stand-in, and the token CI would hold for it."""
+    monkeypatch.setenv("PLATFORM_REPO_TOKEN", TOKEN)
+    with fake_review_api("acme/platform", TOKEN) as started:
+        yield started
+    assert not started.problems, started.problems
+
+
+def changed_paths(platform: str, branch: str, tmp_path) -> list[str]:
+    return git("--git-dir", platform.removeprefix("file://"), "diff", "--name-only",
+               f"main...{branch}", cwd=tmp_path).splitlines()  # fmt: skip
+
+
+def test_a_staging_delivery_is_one_request_touching_only_its_overlay(platform, api, tmp_path,
+                                                                     capsys):  # fmt: skip
+    code, first = push_overlay(capsys, platform, api=api, merge=False)
+    assert code == 0 and first["action"] == "created" and first["branch"] == staging.BRANCH
+    assert "MODEL_VERSION=3" in remote_file(platform, staging.BRANCH, STAGING, tmp_path)
+    with pytest.raises(subprocess.CalledProcessError):  # main has nothing until it merges
+        remote_file(platform, "main", STAGING, tmp_path)
+    paths = changed_paths(platform, staging.BRANCH, tmp_path)
+    assert paths and all(p.startswith(f"models/{MODEL_NAME}/staging/") for p in paths), paths
+    request = api.review()
+    assert request.title == f"Deliver {MODEL_NAME} version 3 (image 1111111) to staging"
+    assert f"`models/{MODEL_NAME}/staging/` only" in request.body
+
+    code, again = push_overlay(capsys, platform, api=api, merge=False)  # a re-run
+    assert code == 0 and again["action"] == "unchanged" and again["pushed"] == "false"
+    code, newer = push_overlay(capsys, platform, "4", "2222222", api=api, merge=False)
+    assert code == 0 and newer["action"] == "updated", newer  # the same request, new content
+    assert len(api.from_branch(staging.BRANCH)) == 1 and "version 4" in api.review().title
+
+    platform_merges(platform, api, staging.BRANCH)  # what the platform's CI does
+    assert "MODEL_VERSION=4" in remote_file(platform, "main", STAGING, tmp_path)
+    code, current = push_overlay(capsys, platform, "4", "2222222", api=api, merge=False)
+    assert code == 0 and current["action"] == "none", current  # main holds it: no request
+    assert len(api.from_branch(staging.BRANCH)) == 1
+
+
+def test_a_delivery_back_to_what_main_holds_closes_the_obsolete_request(platform, api,
+                                                                        capsys):  # fmt: skip
+    assert push_overlay(capsys, platform, api=api)[0] == 0  # version 3, merged
+    assert push_overlay(capsys, platform, "4", "2222222", api=api, merge=False)[0] == 0
+    code, answer = push_overlay(capsys, platform, api=api, merge=False)  # back to 3
+    assert code == 0 and answer["action"] == "closed", answer
+    assert [r.open for r in api.from_branch(staging.BRANCH)] == [False, False]
+
+
+def test_without_a_model_version_the_delivery_keeps_the_model_staging_runs_or_will(
+    platform, api, tmp_path, capsys
 ):
-    """A commit whose trained version did not earn staging still ships its images."""
-    code, _ = run_cli(capsys, "push-overlay", "--platform-repo", platform, "--environment",
-                      "staging", "--image-tag", "2222222", "--model-version", "")  # fmt: skip
-    assert code == 1, "nothing runs yet: nothing to keep"
-    assert push_overlay(capsys, platform)[0] == 0  # version 3, image 1111111
-    code, _ = run_cli(capsys, "push-overlay", "--platform-repo", platform, "--environment",
-                      "staging", "--image-tag", "2222222", "--model-version", "")  # fmt: skip
-    assert code == 0
-    text = remote_file(platform, "main", f"models/{MODEL_NAME}/staging/kustomization.yaml",
-                       tmp_path)  # fmt: skip
+    """A commit whose trained version did not earn staging still ships its images, with the
+    version staging runs, or the one of a delivery not merged yet (never an older one)."""
+    keep = ("--model-version", "")
+    code, error = push_overlay(capsys, platform, tag="2222222", api=api, options=keep)
+    assert code == 1 and "nothing to keep" in error, "nothing runs yet"
+    assert push_overlay(capsys, platform, api=api)[0] == 0  # version 3, image 1111111, merged
+    assert push_overlay(capsys, platform, tag="2222222", api=api, options=keep)[0] == 0
+    text = remote_file(platform, "main", STAGING, tmp_path)
     assert "MODEL_VERSION=3" in text and "2222222" in text
+    assert push_overlay(capsys, platform, "5", "3333333", api=api, merge=False)[0] == 0
+    assert push_overlay(capsys, platform, tag="4444444", api=api, merge=False,
+                        options=keep)[0] == 0  # fmt: skip
+    text = remote_file(platform, staging.BRANCH, STAGING, tmp_path)
+    assert "MODEL_VERSION=5" in text and "4444444" in text
 
 
-def test_production_is_changed_only_through_a_pull_request(platform, capsys):
-    code, error = push_overlay(capsys, platform, environment="production")
-    assert code == 1 and "only through a pull request" in error
+def test_only_staging_is_delivered(platform, api, capsys):
+    code, error = push_overlay(capsys, platform, environment="production", api=api)
+    assert code == 1 and "use open-promotion" in error and not api.requests
 
 
-def test_bad_cli_input_fails_before_cloning(platform, capsys):
-    code, error = push_overlay(capsys, platform, version="-1")
-    assert code == 1 and "model version '-1'" in error
+def test_bad_cli_input_fails_before_cloning(platform, api, capsys):
+    code, error = push_overlay(capsys, platform, version="-1", api=api)
+    assert code == 1 and "model version '-1'" in error and not api.requests
 
 
-def test_a_push_that_lost_a_race_is_rebased_and_retried(platform, tmp_path):
+def test_a_delivery_that_lost_a_race_starts_over_on_the_winners_request(
+    platform, api, tmp_path, capsys
+):
+    """Two pipelines of the model at once: the branch push is conditional on what this run
+    read, so the later push never silently replaces the earlier one; it starts over."""
+    repo = PlatformRepo(platform, tmp_path / "ours").clone()
+    reviews = review.connect(api.url, "acme/platform", TOKEN)
+    seen: list[release.Release | None] = []
+
+    def release_for(current):
+        seen.append(current)
+        if len(seen) == 1:  # another run delivers version 7 while this one works
+            assert push_overlay(capsys, platform, "7", "7777777", api=api, merge=False)[0] == 0
+        return release.Release("8888888", "8")
+
+    outcome = staging.deliver(repo, reviews, release_for)
+    assert outcome["action"] == "updated", outcome  # the winner's request, now with ours
+    assert seen[0] is None and seen[1].model_version == "7", seen
+    assert len(api.from_branch(staging.BRANCH)) == 1
+    assert "MODEL_VERSION=8" in remote_file(platform, staging.BRANCH, STAGING, tmp_path)
+
+
+def test_a_push_over_a_moved_branch_is_refused(platform, tmp_path):
     ours = PlatformRepo(platform, tmp_path / "ours").clone()
-    theirs = PlatformRepo(platform, tmp_path / "theirs").clone()  # cloned before our push
-    overlay.render(ours.path, "staging", RELEASE)
-    assert ours.commit("ours", ["models"])
-    ours.push_main()
-    other = theirs.path / "models" / "another-model" / "staging"
-    other.mkdir(parents=True)
-    (other / "kustomization.yaml").write_text("resources: []\n")
-    assert theirs.commit("theirs", ["models"])
-    theirs.push_main()  # rejected first (non-fast-forward), then rebased and pushed
-    log = git(
-        "--git-dir", platform.removeprefix("file://"), "log", "--format=%s", "main", cwd=tmp_path
-    ).splitlines()
-    assert log[:3] == ["theirs", "ours", "start"]
+    theirs = PlatformRepo(platform, tmp_path / "theirs").clone()
+    seen = ours.remote_branch(staging.BRANCH)  # absent when we looked
+    for repo, version in ((theirs, "7"), (ours, "8")):
+        repo.git("checkout", "--quiet", "-B", staging.BRANCH, "origin/main")
+        overlay.render(repo.path, "staging", release.Release("1111111", version))
+        assert repo.commit(version, ["models"])
+    assert theirs.push_branch(staging.BRANCH, None)
+    with pytest.raises(RaceLost, match=f"branch {staging.BRANCH} moved"):
+        ours.push_branch(staging.BRANCH, seen)
+    assert "MODEL_VERSION=7" in remote_file(platform, staging.BRANCH, STAGING, tmp_path)
 
 
 def test_the_token_never_reaches_git_config_urls_or_errors(tmp_path):
@@ -233,8 +297,42 @@ def test_one_promotion_request_opened_updated_and_never_duplicated(
         assert push_overlay(capsys, platform, "4", "2222222")[0] == 0
         code, updated = run_cli(capsys, *promote)
         assert code == 0 and updated["action"] == "updated"
-        assert len(api.reviews) == 1 and "version 4" in api.review(0).title
+        promotions = api.from_branch(BRANCH)
+        assert len(promotions) == 1 and "version 4" in promotions[0].title
         assert not api.problems, api.problems
+
+
+def test_the_promotion_waits_for_a_pending_staging_delivery(platform, api, tmp_path, capsys,
+                                                           monkeypatch):  # fmt: skip
+    """CI opens the staging delivery, then the promotion: the platform merges the first while
+    the second waits; without the wait, the promotion says it is of the older staging."""
+    monkeypatch.setattr(staging, "POLL_SECONDS", 0.2)
+    promote = promote_argv(platform, api_url=api.url)
+    assert push_overlay(capsys, platform, api=api)[0] == 0  # version 3, merged
+    assert push_overlay(capsys, platform, "4", "2222222", api=api, merge=False)[0] == 0
+    code, early = run_cli(capsys, *promote)  # no wait: what staging runs now
+    assert code == 0 and early["action"] == "created", early
+    assert early["pending_delivery"].endswith("/2"), early  # the second delivery request
+    promotion = api.from_branch(BRANCH)[0]
+    assert "version 3" in promotion.title and early["pending_delivery"] in promotion.body
+
+    merger = threading.Timer(1.0, platform_merges, (platform, api, staging.BRANCH))
+    merger.start()
+    code, waited = run_cli(capsys, *promote, "--wait-for-staging", "60")
+    merger.join()
+    assert code == 0 and waited["action"] == "updated" and "pending_delivery" not in waited
+    promotion = api.from_branch(BRANCH)[0]
+    assert "version 4" in promotion.title and "not merged yet" not in promotion.body
+    production = remote_file(platform, BRANCH, f"models/{MODEL_NAME}/production/"
+                             "kustomization.yaml", tmp_path)  # fmt: skip
+    assert "MODEL_VERSION=4" in production
+
+
+@pytest.mark.parametrize("seconds", ["-1", "nan", "3601"])
+def test_an_unbounded_wait_is_refused(platform, api, capsys, seconds):
+    code, error = run_cli(capsys, *promote_argv(platform, api_url=api.url),
+                          "--wait-for-staging", seconds)  # fmt: skip
+    assert code == 1 and "--wait-for-staging" in error and not api.requests
 
 
 def test_the_api_root_is_the_one_the_providers_ci_sets(platform, capsys, monkeypatch):

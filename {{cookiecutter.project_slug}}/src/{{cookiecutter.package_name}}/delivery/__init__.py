@@ -5,7 +5,11 @@
 - `overlay.py`: write this model's Kustomize overlay for an environment (structured edits).
 - `rollout.py`: replace production, or run a canary, shadow or A/B rollout beside it (the
   serving runtime's `runtimes/<name>/rollout.py` writes it in its own resource shape).
-- `platform_repo.py`: clone, commit and push the platform repo (rebase and retry on races).
+- `platform_repo.py`: clone and commit the platform repo, push a branch (only over what this
+  run read: a run that lost a race starts over).
+- `proposal.py`: a change proposed as one pull/merge request per branch, opened once, then
+  updated in place (or closed once main holds it).
+- `staging.py`: the staging delivery request, which the platform's CI merges by itself.
 - `promotion.py`: open or update the one pull/merge request promoting staging to production;
   `review/` holds the forge's pull/merge request API (one module per CI provider).
 - `comparison.py`: a rollout's two predictors side by side, from Prometheus.

@@ -1,4 +1,9 @@
-"""The platform repo over git: clone, commit, push; a push that lost a race is rebased.
+"""The platform repo over git: clone, commit, and push a branch for a pull/merge request.
+
+A model's CI never pushes to main: it proposes each change on its own branch (`proposal.py`).
+A branch push is conditional on what the branch held when this run read it (a lease), so a
+run that raced another run of the same model learns it and starts over instead of silently
+overwriting the newer change.
 
 The token (PLATFORM_REPO_TOKEN) reaches git only through environment-provided config
 (GIT_CONFIG_*), never a URL, an argument or a file, so it cannot appear in a log, a process
@@ -17,8 +22,12 @@ from . import DeliveryError
 from .review import provider
 
 MAIN_BRANCH = "main"
-PUSH_ATTEMPTS = 5
-REJECTED = ("[rejected]", "non-fast-forward", "fetch first", "failed to push some refs")
+# What git prints when a lease no longer holds (the branch moved since it was read).
+LEASE_BROKEN = ("stale info", "[rejected]", "fetch first")
+
+
+class RaceLost(DeliveryError):
+    """Another run pushed the branch after this run read it: start over from the remote."""
 
 
 class PlatformRepo:
@@ -85,31 +94,36 @@ class PlatformRepo:
     def head(self) -> str:
         return self.git("rev-parse", "HEAD").stdout.strip()
 
-    def push_main(self) -> None:
-        """Push main; if someone pushed first, rebase on theirs and try again."""
-        for attempt in range(1, PUSH_ATTEMPTS + 1):
-            result = self.git("push", "--quiet", "origin", f"HEAD:{MAIN_BRANCH}", check=False)
-            if result.returncode == 0:
-                return
-            if not any(marker in result.stderr for marker in REJECTED) or attempt == PUSH_ATTEMPTS:
-                raise DeliveryError(
-                    f"git push failed after {attempt} attempt(s): "
-                    f"{self._redact(result.stderr.strip())}"
-                )
-            self.git("pull", "--quiet", "--rebase", "origin", MAIN_BRANCH)
-
-    def remote_tree(self, branch: str) -> str | None:
-        """The tree id of `origin/<branch>`, or None if the branch does not exist."""
+    def remote_branch(self, branch: str) -> str | None:
+        """Fetch `origin/<branch>`; its commit id, or None if the branch does not exist."""
         result = self.git("ls-remote", "--heads", "origin", branch, check=False)
         if not result.stdout.strip():
             return None
-        self.git("fetch", "--quiet", "origin", f"{branch}:refs/remotes/origin/{branch}")
-        return self.git("rev-parse", f"origin/{branch}" + "^{tree}").stdout.strip()
+        self.git("fetch", "--quiet", "--force", "origin",
+                 f"refs/heads/{branch}:refs/remotes/origin/{branch}")  # fmt: skip
+        return self.git("rev-parse", f"origin/{branch}").stdout.strip()
 
-    def push_branch(self, branch: str) -> bool:
-        """Force-push HEAD to `branch` unless it already holds the same tree."""
+    def refresh_main(self) -> None:
+        """Fetch main again (another change may have landed since the clone)."""
+        self.git("fetch", "--quiet", "--force", "origin",
+                 f"refs/heads/{MAIN_BRANCH}:refs/remotes/origin/{MAIN_BRANCH}")  # fmt: skip
+
+    def push_branch(self, branch: str, seen: str | None) -> bool:
+        """Force-push HEAD to `branch` unless it already holds the same tree; False then.
+
+        `seen` is the branch's commit when this run read it (`remote_branch`; None: absent).
+        The push holds only if the branch is still there: otherwise RaceLost, and nothing
+        was overwritten.
+        """
         tree = self.git("rev-parse", "HEAD^{tree}").stdout.strip()
-        if self.remote_tree(branch) == tree:
+        if seen is not None and self.git("rev-parse", seen + "^{tree}").stdout.strip() == tree:
             return False
-        self.git("push", "--quiet", "--force", "origin", f"HEAD:refs/heads/{branch}")
-        return True
+        lease = f"--force-with-lease=refs/heads/{branch}:{seen or ''}"
+        result = self.git("push", "--quiet", lease, "origin", f"HEAD:refs/heads/{branch}",
+                          check=False)  # fmt: skip
+        if result.returncode == 0:
+            return True
+        stderr = self._redact(result.stderr.strip())
+        if any(marker in stderr for marker in LEASE_BROKEN):
+            raise RaceLost(f"branch {branch} moved while this run wrote it: {stderr}")
+        raise DeliveryError(f"git push to {branch} failed: {stderr}")

@@ -15,8 +15,9 @@ from pathlib import Path
 from ..settings import MODEL_NAME
 from . import DeliveryError, rollout
 from .platform_repo import MAIN_BRANCH, PlatformRepo
+from .proposal import Proposal, propose
 from .release import Release, VersionFacts, read_release
-from .review import ReviewProvider
+from .review import ReviewProvider, ReviewRequest
 from .rollout import Strategy
 
 BRANCH = f"promote/{MODEL_NAME}-production"
@@ -95,16 +96,19 @@ def open_promotion(
     strategy: Strategy | None = None,
     end: str | None = None,
     comparison: str | None = None,
+    pending_delivery: ReviewRequest | None = None,
 ) -> dict[str, str]:
     """Branch from main with production changed, push it, open or update the request.
 
     The change is a promotion of staging's release with `strategy` (replace by default), or
     `end` = "finish" / "abort" of the rollout production runs (with `comparison`, the
     predictors' figures and verdict, in the body). `facts` maps the candidate
-    version to (candidate, champion) for the body; None skips the comparison. Invalid
-    requests (a second rollout, nothing to finish) fail before anything is committed.
-    Returns what happened, for CI logs.
+    version to (candidate, champion) for the body; None skips the comparison.
+    `pending_delivery`: a staging delivery not merged yet (the body says this promotes what
+    staging runs now). Invalid requests (a second rollout, nothing to finish) fail before
+    anything is committed. Returns what happened, for CI logs.
     """
+    seen = repo.remote_branch(BRANCH)
     repo.git("checkout", "--quiet", "-B", BRANCH, f"origin/{MAIN_BRANCH}")
     if end is None:
         strategy = strategy or Strategy()
@@ -128,15 +132,15 @@ def open_promotion(
         )
         if comparison:
             new_body += "\n" + comparison
-    changed = repo.commit(new_title, [str(Path("models") / MODEL_NAME / "production")])
-    if not changed:
-        return {"action": "none", "reason": "production already runs what staging runs"}
-    pushed = repo.push_branch(BRANCH)
-    existing = reviews.find_open(BRANCH, MAIN_BRANCH)
-    if existing is None:
-        created = reviews.create(BRANCH, MAIN_BRANCH, new_title, new_body)
-        return {"action": "created", "url": created.url, "number": str(created.number)}
-    if existing.title == new_title and existing.body == new_body:
-        return {"action": "unchanged", "url": existing.url, "pushed": str(pushed).lower()}
-    updated = reviews.update(existing.number, new_title, new_body)
-    return {"action": "updated", "url": updated.url, "number": str(updated.number)}
+    if pending_delivery is not None and end is None:
+        new_body += (
+            f"\nA newer staging delivery is not merged yet ({pending_delivery.url}): this "
+            "request promotes what staging runs now, and the next run of `open-promotion` after "
+            "it merged updates it.\n"
+        )
+    proposal = Proposal(
+        BRANCH, new_title, new_body, (str(Path("models") / MODEL_NAME / "production"),),
+        nothing_to_do="production already runs what staging runs",
+    )  # fmt: skip
+    # Asked only now: a refused request (above) makes no API call.
+    return propose(repo, reviews, proposal, seen, reviews.find_open(BRANCH, MAIN_BRANCH))

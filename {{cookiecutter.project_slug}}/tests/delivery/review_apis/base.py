@@ -28,6 +28,7 @@ class Seen:
     title: str
     body: str
     open: bool
+    branch: str  # the request's source branch
 
 
 class FakeReviewApi:
@@ -76,6 +77,17 @@ class FakeReviewApi:
     # -- the tests' view ------------------------------------------------------------------
     def review(self, index: int = -1) -> Seen:
         return self.seen(self.reviews[index])
+
+    def from_branch(self, branch: str) -> list[Seen]:
+        """Every request from `branch`, oldest first, open or not."""
+        return [self.seen(r) for r in self.reviews if self.seen(r).branch == branch]
+
+    def open_index(self, branch: str) -> int:
+        """The index of the open request from `branch` (there is at most one)."""
+        found = [i for i, r in enumerate(self.reviews) if self.seen(r).open
+                 and self.seen(r).branch == branch]  # fmt: skip
+        assert len(found) == 1, f"{len(found)} open requests from {branch}"
+        return found[0]
 
     def answer(self, request: Recorded) -> tuple[int, Any]:
         headers = {k.lower(): v for k, v in request.headers.items()}

@@ -1,4 +1,4 @@
-"""The GitHub pull request API as the promotion uses it (REST, version 2022-11-28)."""
+"""The GitHub pull request API as delivery and promotion use it (REST, version 2022-11-28)."""
 
 from __future__ import annotations
 
@@ -62,12 +62,15 @@ class Fake(FakeReviewApi):
             unknown = set(request.body or {}) - {"title", "body", "state", "base"}
             if unknown:
                 return 422, {"message": f"unknown fields {sorted(unknown)}"}
+            if request.body.get("state", "open") not in ("open", "closed"):
+                return 422, {"message": "state must be open or closed"}
             pull.update(request.body)
             return 200, pull
         return 404, {"message": "Not Found"}
 
     def seen(self, review: dict) -> Seen:
-        return Seen(review["title"], review.get("body") or "", review["state"] == "open")
+        return Seen(review["title"], review.get("body") or "", review["state"] == "open",
+                    review["head"]["ref"])  # fmt: skip
 
     def merge(self, index: int = -1) -> None:
         self.reviews[index].update(state="closed", merged=True)

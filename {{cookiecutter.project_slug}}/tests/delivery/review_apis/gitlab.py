@@ -1,4 +1,4 @@
-"""The GitLab merge request API as the promotion uses it (REST v4)."""
+"""The GitLab merge request API as delivery and promotion use it (REST v4)."""
 
 from __future__ import annotations
 
@@ -49,12 +49,22 @@ class Fake(FakeReviewApi):
             merge = self.find("iid", request.path.rsplit("/", 1)[1])
             if merge is None:
                 return 404, {"message": "404 Not found"}
-            merge.update(request.body)
+            body = dict(request.body or {})
+            unknown = set(body) - {"title", "description", "state_event"}
+            if unknown:
+                return 400, {"message": f"unknown fields {sorted(unknown)}"}
+            event = body.pop("state_event", None)
+            if event not in (None, "close", "reopen"):
+                return 400, {"error": "state_event does not have a valid value"}
+            merge.update(body)
+            if event is not None and merge["state"] != "merged":
+                merge["state"] = "closed" if event == "close" else "opened"
             return 200, merge
         return 404, {"message": "404 Not found"}
 
     def seen(self, review: dict) -> Seen:
-        return Seen(review["title"], review.get("description") or "", review["state"] == "opened")
+        return Seen(review["title"], review.get("description") or "",
+                    review["state"] == "opened", review["source_branch"])  # fmt: skip
 
     def merge(self, index: int = -1) -> None:
         self.reviews[index]["state"] = "merged"

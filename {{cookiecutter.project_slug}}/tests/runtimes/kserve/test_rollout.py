@@ -41,5 +41,5 @@ def test_a_refused_rollout_commits_and_pushes_nothing(platform, capsys, monkeypa
         assert api.requests == []
         code, answer = run_cli(capsys, *promote)
         assert code == 0 and answer["action"] == "created", answer
-    refs = Path(platform.removeprefix("file://")) / "refs" / "heads"
-    assert len(list(refs.iterdir())) == 2, "main and the replace promotion's branch only"
+    promotions = Path(platform.removeprefix("file://")) / "refs" / "heads" / "promote"
+    assert len(list(promotions.iterdir())) == 1, "the replace promotion's branch only"

@@ -1,7 +1,8 @@
-"""The promotion request on the platform repo's forge, behind one interface.
+"""The pull/merge requests on the platform repo's forge, behind one interface.
 
-`ReviewProvider` states what promotion needs of a forge; each CI provider implements it in its
-own module here, named after the provider (`settings.CI_PROVIDER`), as a class `Provider`.
+`ReviewProvider` states what delivery and promotion need of a forge; each CI provider
+implements it in its own module here, named after the provider (`settings.CI_PROVIDER`), as a
+class `Provider`.
 A repo holds its own provider's module only: shared code reaches it through `provider()` and
 `connect()` and never names a provider.
 """
@@ -24,7 +25,7 @@ TIMEOUT_SECONDS = 30
 
 @dataclass(frozen=True)
 class ReviewRequest:
-    """An open pull/merge request, as promotion compares and reports it."""
+    """An open pull/merge request, as delivery and promotion compare and report it."""
 
     number: int
     url: str
@@ -54,6 +55,10 @@ class ReviewProvider(Protocol):
 
     def update(self, number: int, title: str, body: str) -> ReviewRequest:
         """Replace the title and body of request `number`."""
+        ...
+
+    def close(self, number: int) -> ReviewRequest:
+        """Close request `number` without merging it (what it proposed is obsolete)."""
         ...
 
 

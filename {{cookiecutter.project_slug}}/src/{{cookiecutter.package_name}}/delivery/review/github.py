@@ -42,6 +42,12 @@ class Provider:
         )
         return self._read(updated)
 
+    def close(self, number: int) -> ReviewRequest:
+        closed = self._call(
+            "PATCH", f"/repos/{self.repository}/pulls/{number}", {"state": "closed"}
+        )
+        return self._read(closed)
+
     def _call(self, method: str, path: str, body: dict | None = None) -> Any:
         return call_api(method, self.api_url + path, self.headers, body)
 

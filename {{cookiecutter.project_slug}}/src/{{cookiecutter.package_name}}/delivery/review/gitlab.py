@@ -47,6 +47,14 @@ class Provider:
         )
         return self._read(updated)
 
+    def close(self, number: int) -> ReviewRequest:
+        closed = self._call(
+            "PUT",
+            f"/projects/{self.project}/merge_requests/{number}",
+            {"state_event": "close"},
+        )
+        return self._read(closed)
+
     def _call(self, method: str, path: str, body: dict | None = None) -> Any:
         return call_api(method, self.api_url + path, self.headers, body)
 
