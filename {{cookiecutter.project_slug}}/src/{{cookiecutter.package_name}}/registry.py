@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,8 @@ class ServedModel:
     run_id: str
     feature_names: list[str]
     class_names: list[str]
+    # The signature's type of each feature, MLflow's names ("double", "long", ...).
+    feature_types: list[str] = field(default_factory=list)
 
 
 def artifact_digest(directory: Path) -> str:
@@ -174,6 +176,7 @@ def load_served_model(settings: Settings) -> ServedModel:
     model, mlmodel = load_verified(local, str(version.version), settings.pinned_model_digest)
     signature = mlmodel.signature
     feature_names = signature.inputs.input_names() if signature else []
+    feature_types = [t.name for t in signature.inputs.input_types()] if signature else []
     log.info("loaded %s version %s (run %s)", settings.model_name, version.version, version.run_id)
     return ServedModel(
         model=model,
@@ -182,6 +185,7 @@ def load_served_model(settings: Settings) -> ServedModel:
         run_id=version.run_id,
         feature_names=list(feature_names),
         class_names=[str(c) for c in getattr(model, "classes_", [])],
+        feature_types=feature_types,
     )
 
 

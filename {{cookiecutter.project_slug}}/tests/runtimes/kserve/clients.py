@@ -46,6 +46,25 @@ def grpc_answer(grpc_port: int, body: dict) -> tuple[str, str]:
     return code, details
 
 
+def metadata_by_transport(http_port: int, grpc_port: int) -> dict[str, dict]:
+    """The model's V2 metadata as tritonclient reads it over HTTP and over gRPC (as dicts)."""
+    return _in_serving_environment("metadata", http_port=http_port, grpc_port=grpc_port)
+
+
+def _metadata(http_port: int, grpc_port: int) -> dict:
+    import tritonclient.grpc
+    import tritonclient.http
+
+    http = tritonclient.http.InferenceServerClient(url=f"127.0.0.1:{http_port}")
+    grpc = tritonclient.grpc.InferenceServerClient(url=f"127.0.0.1:{grpc_port}")
+    try:
+        over_grpc = grpc.get_model_metadata(MODEL_NAME, as_json=True)
+        return {"http": http.get_model_metadata(MODEL_NAME), "grpc": over_grpc}
+    finally:
+        http.close()
+        grpc.close()
+
+
 def _ask(client_module, url: str, rows: list[list[float]], **as_json) -> list[list[float]]:
     import numpy as np
 
@@ -91,5 +110,6 @@ def _grpc_answer(grpc_port: int, body: dict) -> list[str]:
 
 
 if __name__ == "__main__":
-    run = {"probabilities": _probabilities, "grpc-answer": _grpc_answer}[sys.argv[1]]
+    run = {"probabilities": _probabilities, "grpc-answer": _grpc_answer,
+           "metadata": _metadata}[sys.argv[1]]  # fmt: skip
     print(json.dumps(run(**json.load(sys.stdin))))

@@ -106,6 +106,23 @@ def test_values_that_are_not_plain_numbers_are_named_not_converted(value, messag
             to_feature_matrix(rows, names, NAMES)
 
 
+def test_the_v2_metadata_lists_every_feature_and_the_class_probabilities():
+    from {{ cookiecutter.package_name }}.runtimes.kserve.protocol import model_metadata
+
+    metadata = model_metadata(MODEL_NAME, "7", NAMES, ["double"] * (len(NAMES) - 1) + ["long"],
+                              ["a", "b", "c"])  # fmt: skip
+    assert metadata["versions"] == ["7"]
+    assert [i["name"] for i in metadata["inputs"]] == NAMES
+    assert [i["datatype"] for i in metadata["inputs"]][-2:] == ["FP64", "INT64"]
+    assert metadata["outputs"] == [{"name": "probabilities", "datatype": "FP64", "shape": [-1, 3],
+                                    "parameters": {"class_names": ["a", "b", "c"]}}]  # fmt: skip
+    # what it declares is what the server takes: one input per feature, by name
+    body = {"inputs": [_tensor(i["name"], [2], [1.0, 2.0], i["datatype"])
+                       for i in metadata["inputs"][:-1]]}  # fmt: skip
+    rows, names, _ = protocol.decode(body)
+    assert names == NAMES[:-1] and len(rows) == 2
+
+
 # --- the real server -----------------------------------------------------------------------
 
 
@@ -130,6 +147,26 @@ def test_the_model_is_ready_only_with_its_served_version(model_server, trained):
     status, body = predict(model_server, PAYLOAD_SHAPES["matrix"])
     assert protocol.served_version(body) == trained.version
     assert body["parameters"]["predictor"] == load_settings().predictor_name
+
+
+@pytest.mark.slow
+def test_a_v2_client_discovers_the_served_versions_tensors(model_server, trained):
+    """tritonclient reads the metadata over HTTP and gRPC, then infers from it alone."""
+    from .clients import metadata_by_transport
+
+    http_port = int(model_server.http.rsplit(":", 1)[1])
+    found = metadata_by_transport(http_port, model_server.grpc_port)
+    http, grpc = found["http"], found["grpc"]
+    assert http["versions"] == grpc["versions"] == [trained.version]
+    assert [i["name"] for i in http["inputs"]] == [i["name"] for i in grpc["inputs"]] == NAMES
+    assert {i["datatype"] for i in http["inputs"]} == {"FP64"}
+    assert http["outputs"][0]["name"] == grpc["outputs"][0]["name"] == "probabilities"
+    assert http["outputs"][0]["shape"] == [-1, 3]
+    # built from the metadata alone, the request is answered
+    body = {"inputs": [_tensor(i["name"], [len(MATRIX)], [row[n] for row in MATRIX],
+                               i["datatype"]) for n, i in enumerate(http["inputs"])]}  # fmt: skip
+    status, answer = predict(model_server, body)
+    assert status == 200 and len(protocol.probabilities(answer)) == len(MATRIX), answer
 
 
 @pytest.mark.slow

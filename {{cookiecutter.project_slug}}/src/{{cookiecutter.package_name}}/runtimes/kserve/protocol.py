@@ -53,6 +53,28 @@ NUMERIC_DATATYPES = {
     "FP16", "FP32", "FP64",
 }  # fmt: skip
 OUTPUT = "probabilities"
+# MLflow signature types as V2 tensor datatypes (what the model metadata declares).
+V2_DATATYPES = {"double": "FP64", "float": "FP32", "long": "INT64", "integer": "INT32",
+                "boolean": "BOOL"}  # fmt: skip
+
+
+def model_metadata(name: str, version: str, feature_names: list[str], feature_types: list[str],
+                   class_names: list[str]) -> dict[str, Any]:  # fmt: skip
+    """The V2 model metadata of the served version, from its MLflow signature.
+
+    Inputs are listed one per feature (shape [-1]: one value per row), the form a V2 client
+    discovers and fills by name; the server takes the same data as one [rows, features]
+    input too. The output is the probability of each class, named in its parameters.
+    """
+    types = feature_types or ["double"] * len(feature_names)
+    inputs = [
+        {"name": feature, "datatype": V2_DATATYPES.get(kind, "FP64"), "shape": [-1]}
+        for feature, kind in zip(feature_names, types, strict=True)
+    ]
+    output = {"name": OUTPUT, "datatype": "FP64", "shape": [-1, len(class_names)],
+              "parameters": {"class_names": list(class_names)}}  # fmt: skip
+    return {"name": name, "versions": [version], "platform": "mlserver",
+            "inputs": inputs, "outputs": [output]}  # fmt: skip
 
 
 def serving_python() -> Path:

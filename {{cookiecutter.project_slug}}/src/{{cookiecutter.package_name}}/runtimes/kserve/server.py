@@ -21,7 +21,13 @@ import time
 import numpy as np
 from mlserver import MLModel
 from mlserver.errors import MLServerError
-from mlserver.types import InferenceRequest, InferenceResponse, Parameters, ResponseOutput
+from mlserver.types import (
+    InferenceRequest,
+    InferenceResponse,
+    MetadataModelResponse,
+    Parameters,
+    ResponseOutput,
+)
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
@@ -118,6 +124,15 @@ class MLServerModel(MLModel):
             for name in self.served.class_names
         ]
         return True
+
+    async def metadata(self) -> MetadataModelResponse:
+        """V2 model metadata: the served version's inputs and outputs, from its signature
+        (MLServer's own lists only what a model-settings.json declares: nothing here)."""
+        served = self.served
+        return MetadataModelResponse.model_validate(protocol.model_metadata(
+            served.name, served.version, served.feature_names, served.feature_types,
+            served.class_names,
+        ))  # fmt: skip
 
     def _fail(self, status: int, reason: str, message: str) -> MLServerError:
         self.metrics.errors.labels(**self.labels, status=str(status), reason=reason).inc()
