@@ -229,8 +229,9 @@ def test_the_chosen_serving_operators_are_installed_and_model_kinds_allowed(plat
         assert (names <= set(applications)) == (runtime in runtimes), runtime
     if "kserve" in runtimes:
         values = yaml.safe_load((root / "values" / "kserve.yaml").read_text())
-        assert values["kserve"]["controller"]["deploymentMode"] == "RawDeployment"
-        assert applications["kserve"]["spec"]["sources"][0]["repoURL"] == "ghcr.io/kserve/charts"
+        assert values["kserve"]["controller"]["deploymentMode"] == "Standard"
+        chart = applications["kserve"]["spec"]["sources"][0]
+        assert (chart["repoURL"], chart["chart"]) == ("ghcr.io/kserve/charts", "kserve-resources")
     models = next(d for d in yaml.safe_load_all((root / "apps" / "projects.yaml").read_text())
                   if d["metadata"]["name"] == "models")  # fmt: skip
     allowed = {(r["group"], r["kind"]) for r in models["spec"]["namespaceResourceWhitelist"]}

@@ -101,7 +101,7 @@ kind: InferenceService
 metadata:
   name: {model}
   annotations:
-    serving.kserve.io/deploymentMode: RawDeployment
+    serving.kserve.io/deploymentMode: Standard
 spec:
   predictor:
     minReplicas: 1

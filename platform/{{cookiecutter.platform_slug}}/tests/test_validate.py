@@ -420,3 +420,26 @@ def test_a_pod_reading_another_models_secret_is_named(platform):
     edit_yaml(overlay / "base" / SERVER_FILES[RUNTIMES[0]], read_fraud_login)
     found = problems(platform)
     assert any("Secret 'fraud-kafka-server' is not model iris's" in p for p in found), found
+{%- if "kserve" in cookiecutter.serving_runtimes.split("+") %}
+
+
+@pytest.mark.parametrize("asked", ["RawDeployment", "Serverless", "Knative"])
+def test_an_inference_service_in_another_kserve_mode_is_named(platform, asked):
+    """KServe runs Standard mode here: no Knative would ever serve another mode."""
+    overlay = write_overlay(platform, "iris", "staging", "1", runtime="kserve")
+    edit_yaml(overlay / "base" / SERVER_FILES["kserve"], lambda docs: docs[0]["metadata"][
+        "annotations"].update({"serving.kserve.io/deploymentMode": asked}))  # fmt: skip
+    expected = (f"InferenceService models-staging/iris: serving.kserve.io/deploymentMode "
+                f"{asked!r}: KServe here runs Standard mode only (no Knative; RawDeployment is "
+                "its old name, which KServe's canary entries do not accept)")  # fmt: skip
+    assert problems(platform) == [expected]
+
+
+def test_a_kserve_controller_in_knative_mode_is_named(platform):
+    values = platform / "values" / "kserve.yaml"
+    values.write_text(values.read_text().replace("deploymentMode: Standard",
+                                                 "deploymentMode: Knative"))  # fmt: skip
+    assert problems(platform) == ["values/kserve.yaml: kserve.controller.deploymentMode "
+                                  "'Knative': must be Standard (this platform installs no "
+                                  "Knative)"]  # fmt: skip
+{%- endif %}

@@ -80,6 +80,11 @@ class Report:
     applications: list[str] = field(default_factory=list)
 
 
+KSERVE_VALUES = "values/kserve.yaml"
+KSERVE_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
+KSERVE_MODE = "Standard"  # Deployments, Services and HPAs (formerly RawDeployment)
+
+
 def group_kind(document: dict) -> str:
     group = document.get("apiVersion", "").rpartition("/")[0]
     return f"{group}/{document.get('kind')}"
@@ -336,7 +341,30 @@ def check_cluster(inv: Inventory) -> list[str]:
     problems += check_model_isolation(inv, documents, the_contract.model_namespaces)
     problems += check_kafka_cluster(documents) + check_model_kafka(inv) + check_model_secrets(inv)
     problems += admission.load_and_check(inv.root, inv, documents)
+    problems += check_kserve_mode(inv, documents)
     return problems + contract.check(documents, the_contract, pods)
+
+
+def check_kserve_mode(inv: Inventory, documents: list[dict]) -> list[str]:
+    """KServe runs in Standard mode (no Knative here): the controller's values say so, and no
+    InferenceService asks for another mode (KServe would wait for Knative forever)."""
+    services = [d for d in documents if group_kind(d) == "serving.kserve.io/InferenceService"]
+    if not (inv.root / KSERVE_VALUES).exists():
+        return [f"{_describe(d)}: KServe is not installed here (no {KSERVE_VALUES})"
+                for d in services]  # fmt: skip
+    values = inventory.read_values(inv.root, f"$values/{KSERVE_VALUES}")
+    mode = ((values.get("kserve") or {}).get("controller") or {}).get("deploymentMode")
+    problems = []
+    if mode != KSERVE_MODE:
+        problems.append(f"{KSERVE_VALUES}: kserve.controller.deploymentMode {mode!r}: must be "
+                        "Standard (this platform installs no Knative)")  # fmt: skip
+    for document in services:
+        asked = (document["metadata"].get("annotations") or {}).get(KSERVE_MODE_ANNOTATION)
+        if asked is not None and asked != KSERVE_MODE:
+            problems.append(f"{_describe(document)}: {KSERVE_MODE_ANNOTATION} {asked!r}: KServe "
+                            "here runs Standard mode only (no Knative; RawDeployment is its "
+                            "old name, which KServe's canary entries do not accept)")  # fmt: skip
+    return problems
 
 
 def check_model_isolation(inv: Inventory, documents: list[dict],

@@ -1,5 +1,6 @@
-"""Rollout strategies with KServe in RawDeployment mode: only `replace` exists; the others are
-refused by name, through the command line too, before anything is cloned or pushed."""
+"""Rollout strategies with KServe (a custom predictor container in Standard mode): only
+`replace` exists; the others are refused by name, through the command line too, before
+anything is cloned or pushed."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from ...delivery.review_apis import fake_review_api
 
 @pytest.mark.parametrize(("name", "traffic"), [("canary", 10), ("ab", 50), ("shadow", None)])
 def test_traffic_splitting_strategies_are_refused_by_name(name, traffic):
-    with pytest.raises(DeliveryError, match=r"RawDeployment mode .* splits no traffic"):
+    with pytest.raises(DeliveryError, match=r"container in Standard mode\) splits no traffic"):
         Strategy(name, traffic)
     assert Strategy("replace").name == "replace"
 

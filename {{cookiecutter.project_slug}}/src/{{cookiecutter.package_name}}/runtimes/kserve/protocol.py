@@ -36,13 +36,14 @@ PORTS = {
     "grpc": ("MLSERVER_GRPC_PORT", 8081),
     "metrics": ("MLSERVER_METRICS_PORT", 8082),
 }
-# KServe in RawDeployment mode runs one Deployment per InferenceService: no traffic split or
-# mirror between two versions, so a promotion replaces the served version.
+# KServe's canary entries (`spec.canary`, Standard mode, KServe 0.20) need the predictor as a
+# ServingRuntime's `model`; this runtime's predictor is a custom container: a promotion
+# replaces the served version.
 ROLLOUT_STRATEGIES = ("replace",)
 # Why the others are refused, as `open-promotion` says it.
 ROLLOUT_REFUSAL = (
-    "KServe in RawDeployment mode (this repo's serving runtime) splits no traffic between two "
-    "versions"
+    "this repo's KServe runtime (a custom predictor container in Standard mode) splits no "
+    "traffic between two versions"
 )
 MANIFEST = "inferenceservice.yaml"
 PREDICT_PATH = f"/v2/models/{MODEL_NAME}/infer"
