@@ -9,6 +9,7 @@ from scipy import stats
 from {{ cookiecutter.package_name }}.data import load_dataset
 from {{ cookiecutter.package_name }}.drift import detector
 from {{ cookiecutter.package_name }}.drift.config import parse_config
+from {{ cookiecutter.package_name }}.drift.libraries.evidently import current_api
 from {{ cookiecutter.package_name }}.drift.libraries.evidently.detector import (
     REFERENCE_FILE,
     feature_tests,
@@ -68,3 +69,26 @@ def test_a_saved_reference_of_the_wrong_shape_is_refused(reference, tmp_path):
     np.save(tmp_path / detector.DETECTOR_DIR / REFERENCE_FILE, np.zeros((10, 3)))
     with pytest.raises(detector.DriftDetectorError, match=r"holds \(10, 3\) values"):
         detector.load(tmp_path, NAMES)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [{"kind": "ks"}, {"kind": "cvm"}, {"kind": "chi2", "categorical_features": NAMES},
+     {"kind": "tabular", "categorical_features": NAMES[1:2]}],
+    ids=["ks", "cvm", "chi2", "tabular"],
+)  # fmt: skip
+def test_every_kind_gives_the_p_values_of_evidentlys_current_api(raw, reference):
+    """The service runs the tests Evidently's current ValueDrift runs, without the Report
+    around them (which draws a plot per feature on every run): the p-values are the same."""
+    config = parse_config(raw)
+    categorical = list(config.categorical_features) if config.kind in ("chi2", "tabular") else []
+    rows = np.floor(reference) if config.kind == "chi2" else reference
+    fitted = detector.fit(rows, config, seed=1)
+    window = traffic(rows, 200, seed=4, shift=0.3)
+    if config.kind == "chi2":
+        window = np.floor(window)
+    result = fitted.test(window.astype(np.float32))
+    expected = current_api.p_values(fitted.detector.reference, window.astype(np.float32),
+                                    NAMES, feature_tests(config), categorical)  # fmt: skip
+    assert [result.p_values[name] for name in NAMES] == pytest.approx(expected, rel=1e-9,
+                                                                      abs=1e-300)  # fmt: skip

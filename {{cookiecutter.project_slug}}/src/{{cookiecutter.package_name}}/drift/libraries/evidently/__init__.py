@@ -5,8 +5,10 @@ nltk Apache-2.0, ...).
 
 Each kind runs Evidently's test of the same name, per watched feature (`detector.TESTS`):
 ks -> `ks` (Kolmogorov-Smirnov), cvm -> `cramer_von_mises`, chi2 -> `chisquare`, and tabular
--> `chisquare` for the categorical features and `ks` for the others. The tests are those of
-`evidently.legacy` (deprecated upstream since 2025, still shipped in 0.7). "Fitting" keeps a
+-> `chisquare` for the categorical features and `ks` for the others. The tests are the ones
+Evidently's current API runs (its ValueDrift metric calls them from `evidently.legacy`),
+called without the Report around them: `current_api.py` says why, and the tests check both
+give the same p-values. "Fitting" keeps a
 reproducible sample of the training rows, saved as `reference.npy` (no pickle). Evidently
 reports p-values only: the statistic of the same test comes from SciPy, for the per-feature
 statistic panel.
