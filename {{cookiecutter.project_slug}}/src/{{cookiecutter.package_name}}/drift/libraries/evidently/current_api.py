@@ -4,8 +4,9 @@ Evidently 0.7's ValueDrift runs the statistical tests of `evidently.legacy` that
 `detector.py` calls (same name, same p-value), then draws a plot of each feature on every
 run. The drift service tests a window every few hundred rows, so it calls the tests without
 the Report: per 200-row window the Report took 348 ms against the tests' 9 ms (39x; at most
-about 600 rows/s, where the service sustains 9,000 to 13,500; `make bench-drift` prints both). The tests check that both give the same p-values, so an
-Evidently upgrade that changes either shows.
+about 600 rows/s, where the service sustains 9,000 to 13,500; `make bench-drift` prints
+both). The tests check that both give the same p-values, so an Evidently upgrade that
+changes either shows.
 """
 
 from __future__ import annotations
