@@ -91,3 +91,38 @@ def test_without_helm_the_error_says_what_to_install(platform, monkeypatch, caps
     monkeypatch.setenv("PATH", "/nonexistent")
     assert cli.main(["--root", str(platform), "render-charts"]) == 1
     assert "'helm' is not on PATH" in capsys.readouterr().err
+
+
+def test_the_readme_lists_every_pinned_chart_and_follows_a_new_pin(platform, capsys):
+    """`gitops validate` fails while the README's versions differ from apps/ (a Renovate
+    pull request that bumps a chart); `gitops versions` rewrites the table."""
+    from gitops import charts, validate
+
+    readme = (platform / "README.md").read_text()
+    for name, application in helm_applications(platform).items():
+        for source in application["spec"]["sources"]:
+            if "chart" in source:
+                row = f"| {name} | {source['chart']} | {source['targetRevision']} |"
+                assert row in readme, row
+    strimzi = platform / "apps" / "strimzi.yaml"
+    strimzi.write_text(strimzi.read_text().replace("targetRevision: 0.48.0",
+                                                   "targetRevision: 0.49.1"))  # fmt: skip
+    assert validate.check_repo(platform).problems == [
+        "README.md: the chart versions differ from apps/: run `gitops versions`"
+    ]
+    assert cli.main(["--root", str(platform), "versions"]) == 0
+    assert "written" in capsys.readouterr().out
+    assert "| strimzi | strimzi-kafka-operator | 0.49.1 |" in (platform / "README.md").read_text()
+    assert validate.check_repo(platform).problems == []
+    assert not charts.write_versions(platform)  # a second run changes nothing
+
+
+def test_a_readme_without_the_version_markers_is_named(platform):
+    from gitops import charts
+
+    readme = platform / "README.md"
+    readme.write_text(readme.read_text().replace(charts.VERSIONS_END, ""))
+    assert charts.stale_versions(platform) == [
+        f"README.md: needs one {charts.VERSIONS_START!r} line and one {charts.VERSIONS_END!r} "
+        "line around the chart versions"
+    ]

@@ -64,3 +64,53 @@ def render_charts(root: Path, helm: str = "helm", log: Callable[[str], None] = p
         log(f"{application}: {argv[3]} {argv[7]} renders {len(documents)} documents")
         total += len(documents)
     return total
+
+
+# The README's table of chart versions sits between these lines (`gitops versions` writes it).
+VERSIONS_START = "<!-- chart versions: written by `gitops versions` from apps/ -->"
+VERSIONS_END = "<!-- end of chart versions -->"
+README = "README.md"
+
+
+def versions_table(root: Path) -> str:
+    """The Markdown table of every pinned chart, one row per Application and chart."""
+    inv = inventory.load(root)
+    rows = sorted(
+        (application["metadata"]["name"], source.chart, source.revision or "", source.repo_url)
+        for application in inv.applications
+        for source in inv.sources(application)
+        if source.chart is not None
+    )
+    lines = ["| Application | chart | version | chart repository |", "| --- | --- | --- | --- |"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def _readme_parts(root: Path) -> tuple[str, str, str]:
+    text = (root / README).read_text()
+    if text.count(VERSIONS_START) != 1 or text.count(VERSIONS_END) != 1:
+        raise PlatformError(f"{README}: needs one {VERSIONS_START!r} line and one "
+                            f"{VERSIONS_END!r} line around the chart versions")  # fmt: skip
+    before, rest = text.split(VERSIONS_START)
+    table, after = rest.split(VERSIONS_END)
+    return before, table.strip(), after
+
+
+def stale_versions(root: Path) -> list[str]:
+    """Why the README's chart versions differ from the pins, or nothing."""
+    try:
+        _, table, _ = _readme_parts(root)
+    except PlatformError as error:
+        return [str(error)]
+    if table == versions_table(root):
+        return []
+    return [f"{README}: the chart versions differ from apps/: run `gitops versions`"]
+
+
+def write_versions(root: Path) -> bool:
+    """Write the README's chart versions from the pins; True if the file changed."""
+    before, table, after = _readme_parts(root)
+    fresh = versions_table(root)
+    if table == fresh:
+        return False
+    (root / README).write_text(f"{before}{VERSIONS_START}\n{fresh}\n{VERSIONS_END}{after}")
+    return True

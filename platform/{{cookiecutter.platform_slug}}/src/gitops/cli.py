@@ -25,6 +25,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_versions(args: argparse.Namespace) -> int:
+    from . import charts
+
+    changed = charts.write_versions(args.root)
+    print(f"{charts.README}: chart versions {'written' if changed else 'unchanged'}")
+    return 0
+
+
 def cmd_policy(args: argparse.Namespace) -> int:
     from . import admission, model_repos
     from .settings import IMAGE_POLICY_FILE
@@ -169,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("validate", help="render and validate everything Argo CD would deploy")
     commands.add_parser("apps", help="list every Application, the generated ones included")
+    commands.add_parser(
+        "versions", help="write the README's table of chart versions from the pins in apps/"
+    )
     policy = commands.add_parser(
         "policy", help="write the model namespaces' admission policy from model-repos.yaml"
     )
@@ -205,6 +216,7 @@ COMMANDS = {
     "validate": cmd_validate,
     "apps": cmd_apps,
     "policy": cmd_policy,
+    "versions": cmd_versions,
     "check-change": cmd_check_change,
     "render-charts": cmd_render_charts,
     "diff": cmd_diff,

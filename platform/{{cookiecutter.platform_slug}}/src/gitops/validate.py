@@ -27,7 +27,7 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 
-from . import PlatformError, admission, contract, inventory
+from . import PlatformError, admission, charts, contract, inventory
 from .inventory import Inventory, sync_wave
 from .settings import (
     CHART_SERVICES,
@@ -559,6 +559,7 @@ def check_repo(root: Path) -> Report:
                     report.problems.append(f"Application {source.application}: {error}")
     report.problems.extend(check_waves(inv))
     report.problems.extend(orphan_directories(inv))
+    report.problems.extend(charts.stale_versions(root))
     try:
         report.problems.extend(check_cluster(inv))
     except PlatformError as error:
