@@ -224,7 +224,10 @@ def test_the_chosen_serving_operators_are_installed_and_model_kinds_allowed(plat
     }
     listed = yaml.safe_load((root / "apps" / "kustomization.yaml").read_text())["resources"]
     assert all((root / "apps" / name).exists() for name in listed)
-    operators = {"seldon-core": {"seldon-core"}, "kserve": {"cert-manager", "kserve-crd", "kserve"}}
+    operators = {
+        "seldon-core": {"seldon-core"},
+        "kserve": {"cert-manager", "kserve-crd", "kserve", "envoy-gateway", "gateway"},
+    }
     for runtime, names in operators.items():
         assert (names <= set(applications)) == (runtime in runtimes), runtime
     if "kserve" in runtimes:

@@ -22,7 +22,8 @@ def remove_unused(root: Path, answers: dict) -> None:
         unused += ["apps/seldon-core.yaml", "values/seldon-core.yaml"]
     if "kserve" not in runtimes:
         unused += ["apps/cert-manager.yaml", "apps/kserve.yaml", "values/cert-manager.yaml",
-                   "values/kserve.yaml"]  # fmt: skip
+                   "values/kserve.yaml", "apps/envoy-gateway.yaml", "apps/gateway.yaml",
+                   "infrastructure/gateway"]  # fmt: skip
     for relative in unused:
         path = root / relative
         if path.is_dir():

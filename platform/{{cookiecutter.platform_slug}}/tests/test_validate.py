@@ -442,4 +442,47 @@ def test_a_kserve_controller_in_knative_mode_is_named(platform):
     assert problems(platform) == ["values/kserve.yaml: kserve.controller.deploymentMode "
                                   "'Knative': must be Standard (this platform installs no "
                                   "Knative)"]  # fmt: skip
+
+
+GATEWAY = "infrastructure/gateway/gateway.yaml"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda docs: docs[1]["metadata"].update(name="other"),
+         "values/kserve.yaml: kserve.controller.gateway.ingressGateway.kserveGateway "
+         "'kserve/kserve-ingress-gateway': no such Gateway is deployed"),
+        (lambda docs: docs[1]["spec"].update(gatewayClassName="istio"),
+         "Gateway kserve/kserve-ingress-gateway: gatewayClassName 'istio': no such "
+         "GatewayClass is deployed"),
+        (lambda docs: docs[1]["spec"]["listeners"][0]["allowedRoutes"]["namespaces"]["selector"][
+            "matchExpressions"][0]["values"].pop(),
+         "Gateway kserve/kserve-ingress-gateway: no listener admits HTTPRoutes from "
+         "models-production"),
+        (lambda docs: docs[1]["spec"]["listeners"][0]["allowedRoutes"].update(
+            namespaces={"from": "Same"}),
+         "Gateway kserve/kserve-ingress-gateway: no listener admits HTTPRoutes from "
+         "models-production"),
+        (lambda docs: docs[1]["spec"]["listeners"][0]["allowedRoutes"].update(
+            kinds=[{"group": "gateway.networking.k8s.io", "kind": "GRPCRoute"}]),
+         "no listener admits HTTPRoutes from models-production"),
+    ],
+    ids=["no-gateway", "no-class", "one-namespace", "same-namespace", "no-httproute"],
+)  # fmt: skip
+def test_the_models_gateway_is_checked_as_the_cluster_would_use_it(platform, change, expected):
+    """KServe attaches each model's HTTPRoute to the Gateway its values name: it must exist,
+    have its class, and admit routes from both model namespaces."""
+    edit_yaml(platform / GATEWAY, change)
+    found = problems(platform)
+    assert any(expected in problem for problem in found), found
+    assert all("Gateway" in problem for problem in found), found
+
+
+def test_the_models_gateway_admits_the_model_namespaces_only(platform):
+    documents = list(yaml.safe_load_all((platform / GATEWAY).read_text()))
+    namespaces = documents[1]["spec"]["listeners"][0]["allowedRoutes"]["namespaces"]
+    assert namespaces["from"] == "Selector"
+    assert namespaces["selector"]["matchExpressions"][0]["values"] == [
+        "models-staging", "models-production"]  # fmt: skip
 {%- endif %}

@@ -48,6 +48,7 @@ CRD_PROVIDERS = {
     "cert-manager.io": "cert-manager",
     "monitoring.coreos.com": "monitoring",
     "kyverno.io": "kyverno",
+    "gateway.networking.k8s.io": "envoy-gateway",  # its chart brings the Gateway API CRDs
 }
 # Services the pinned Helm charts create, by Application: (Service name, ports), in the
 # Application's destination namespace. `gitops validate` resolves in-cluster addresses

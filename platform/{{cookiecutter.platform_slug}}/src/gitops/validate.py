@@ -66,10 +66,13 @@ CUSTOM_KINDS = {
     "monitoring.coreos.com/PrometheusRule": "prometheusrule.schema.json",
     "monitoring.coreos.com/AlertmanagerConfig": "alertmanagerconfig.schema.json",
     "kyverno.io/ClusterPolicy": "clusterpolicy.schema.json",
+    "gateway.networking.k8s.io/GatewayClass": "gatewayclass.schema.json",
+    "gateway.networking.k8s.io/Gateway": "gateway.schema.json",
 }
 CLUSTER_SCOPED = {
     "Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
     "ClusterSecretStore", "PriorityClass", "StorageClass", "PersistentVolume", "ClusterPolicy",
+    "GatewayClass",
 }  # fmt: skip
 
 
@@ -81,6 +84,7 @@ class Report:
 
 
 KSERVE_VALUES = "values/kserve.yaml"
+GATEWAY_GROUP = "gateway.networking.k8s.io"
 KSERVE_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 KSERVE_MODE = "Standard"  # Deployments, Services and HPAs (formerly RawDeployment)
 
@@ -341,19 +345,21 @@ def check_cluster(inv: Inventory) -> list[str]:
     problems += check_model_isolation(inv, documents, the_contract.model_namespaces)
     problems += check_kafka_cluster(documents) + check_model_kafka(inv) + check_model_secrets(inv)
     problems += admission.load_and_check(inv.root, inv, documents)
-    problems += check_kserve_mode(inv, documents)
+    problems += check_kserve(inv, documents)
     return problems + contract.check(documents, the_contract, pods)
 
 
-def check_kserve_mode(inv: Inventory, documents: list[dict]) -> list[str]:
-    """KServe runs in Standard mode (no Knative here): the controller's values say so, and no
-    InferenceService asks for another mode (KServe would wait for Knative forever)."""
+def check_kserve(inv: Inventory, documents: list[dict]) -> list[str]:
+    """KServe as the cluster will run it: in Standard mode (no Knative here), no
+    InferenceService asking for another mode, and the Gateway its HTTPRoutes attach to exists,
+    has a GatewayClass and admits routes from every model namespace."""
     services = [d for d in documents if group_kind(d) == "serving.kserve.io/InferenceService"]
     if not (inv.root / KSERVE_VALUES).exists():
         return [f"{_describe(d)}: KServe is not installed here (no {KSERVE_VALUES})"
                 for d in services]  # fmt: skip
     values = inventory.read_values(inv.root, f"$values/{KSERVE_VALUES}")
-    mode = ((values.get("kserve") or {}).get("controller") or {}).get("deploymentMode")
+    controller = (values.get("kserve") or {}).get("controller") or {}
+    mode = controller.get("deploymentMode")
     problems = []
     if mode != KSERVE_MODE:
         problems.append(f"{KSERVE_VALUES}: kserve.controller.deploymentMode {mode!r}: must be "
@@ -364,7 +370,76 @@ def check_kserve_mode(inv: Inventory, documents: list[dict]) -> list[str]:
             problems.append(f"{_describe(document)}: {KSERVE_MODE_ANNOTATION} {asked!r}: KServe "
                             "here runs Standard mode only (no Knative; RawDeployment is its "
                             "old name, which KServe's canary entries do not accept)")  # fmt: skip
+    ingress = (controller.get("gateway") or {}).get("ingressGateway") or {}
+    # Every namespace a model may be deployed to (the models project's), deployed yet or not.
+    model_namespaces = {destination["namespace"]
+                        for file_documents in inv.documents.values() for d in file_documents
+                        if d.get("kind") == "AppProject" and d["metadata"]["name"] == "models"
+                        for destination in d["spec"].get("destinations", [])}  # fmt: skip
+    if ingress.get("enableGatewayApi"):
+        problems += _check_model_gateway(str(ingress.get("kserveGateway", "")), documents,
+                                         model_namespaces)  # fmt: skip
     return problems
+
+
+def _check_model_gateway(reference: str, documents: list[dict],
+                         model_namespaces: set[str]) -> list[str]:  # fmt: skip
+    where = f"{KSERVE_VALUES}: kserve.controller.gateway.ingressGateway.kserveGateway"
+    namespace, _, name = reference.partition("/")
+    gateway = next((d for d in documents if group_kind(d) == "gateway.networking.k8s.io/Gateway"
+                    and d["metadata"]["name"] == name
+                    and d["metadata"].get("namespace") == namespace), None)  # fmt: skip
+    if gateway is None:
+        return [f"{where} {reference!r}: no such Gateway is deployed (namespace/name); the "
+                "models' HTTPRoutes would attach to nothing"]  # fmt: skip
+    problems = []
+    classes = {d["metadata"]["name"] for d in documents
+               if group_kind(d) == "gateway.networking.k8s.io/GatewayClass"}  # fmt: skip
+    if gateway["spec"]["gatewayClassName"] not in classes:
+        problems.append(f"{_describe(gateway)}: gatewayClassName "
+                        f"{gateway['spec']['gatewayClassName']!r}: no such GatewayClass is "
+                        "deployed")  # fmt: skip
+    labels = {d["metadata"]["name"]: {**(d["metadata"].get("labels") or {}),
+                                      "kubernetes.io/metadata.name": d["metadata"]["name"]}
+              for d in documents if d.get("kind") == "Namespace"}  # fmt: skip
+    for model_namespace in sorted(model_namespaces):
+        if not any(_admits(listener, model_namespace, namespace,
+                           labels.get(model_namespace, {}))
+                   for listener in gateway["spec"]["listeners"]):  # fmt: skip
+            problems.append(f"{_describe(gateway)}: no listener admits HTTPRoutes from "
+                            f"{model_namespace} (allowedRoutes): its models would be "
+                            "unreachable")  # fmt: skip
+    return problems
+
+
+def _admits(listener: dict, namespace: str, gateway_namespace: str, labels: dict) -> bool:
+    """Whether `listener` accepts an HTTPRoute from `namespace` (Gateway API's rules)."""
+    allowed = listener.get("allowedRoutes") or {}
+    kinds = [(k.get("group", GATEWAY_GROUP), k.get("kind")) for k in allowed.get("kinds") or []]
+    if kinds and (GATEWAY_GROUP, "HTTPRoute") not in kinds:
+        return False
+    namespaces = allowed.get("namespaces") or {}
+    origin = namespaces.get("from", "Same")
+    if origin == "All":
+        return True
+    if origin == "Same":
+        return namespace == gateway_namespace
+    if origin != "Selector":
+        return False
+    selector = namespaces.get("selector") or {}
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        value, values = labels.get(expression["key"]), expression.get("values") or []
+        matched = {
+            "In": value in values,
+            "NotIn": value not in values,
+            "Exists": value is not None,
+            "DoesNotExist": value is None,
+        }
+        if not matched[expression["operator"]]:
+            return False
+    return True
 
 
 def check_model_isolation(inv: Inventory, documents: list[dict],
