@@ -23,7 +23,7 @@ def remove_unused(root: Path, answers: dict) -> None:
     if "kserve" not in runtimes:
         unused += ["apps/cert-manager.yaml", "apps/kserve.yaml", "values/cert-manager.yaml",
                    "values/kserve.yaml", "apps/envoy-gateway.yaml", "apps/gateway.yaml",
-                   "infrastructure/gateway"]  # fmt: skip
+                   "values/envoy-gateway.yaml", "infrastructure/gateway"]  # fmt: skip
     for relative in unused:
         path = root / relative
         if path.is_dir():

@@ -245,8 +245,16 @@ def test_model_namespaces_without_the_platform_default_deny_are_named(platform):
     ids=["privileged", "root", "escalation", "service-account"],
 )  # fmt: skip
 def test_a_pod_the_namespace_would_refuse_is_named(platform, change, expected):
-    edit_base(platform, "iris", "production", SERVER_FILES[RUNTIMES[0]],
-              lambda docs: change(server_pod(docs[0])))  # fmt: skip
+    containers = []
+
+    def edit(docs):
+        containers.append(server_pod(docs[0])["containers"][0]["name"])
+        change(server_pod(docs[0]))
+
+    edit_base(platform, "iris", "production", SERVER_FILES[RUNTIMES[0]], edit)
+    # The model server's container: "model" in a SeldonDeployment, KServe's own name in an
+    # InferenceService.
+    expected = expected.replace("containers[model]", f"containers[{containers[0]}]")
     found = problems(platform)
     assert len(found) == 1, found
     assert expected in found[0], found
@@ -477,6 +485,16 @@ def test_the_models_gateway_is_checked_as_the_cluster_would_use_it(platform, cha
     found = problems(platform)
     assert any(expected in problem for problem in found), found
     assert all("Gateway" in problem for problem in found), found
+
+
+def test_a_gateway_class_no_controller_claims_is_named(platform):
+    edit_yaml(platform / GATEWAY, lambda docs: docs[0]["spec"].update(
+        controllerName="example.com/other-controller"))  # fmt: skip
+    assert problems(platform) == [
+        "GatewayClass envoy: controllerName 'example.com/other-controller', but Envoy Gateway "
+        "claims 'gateway.envoyproxy.io/gatewayclass-controller' (values/envoy-gateway.yaml): "
+        "nothing would program the Gateway"
+    ]
 
 
 def test_the_models_gateway_admits_the_model_namespaces_only(platform):

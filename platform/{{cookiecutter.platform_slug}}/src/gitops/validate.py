@@ -85,6 +85,7 @@ class Report:
 
 KSERVE_VALUES = "values/kserve.yaml"
 GATEWAY_GROUP = "gateway.networking.k8s.io"
+GATEWAY_VALUES = "values/envoy-gateway.yaml"
 KSERVE_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 KSERVE_MODE = "Standard"  # Deployments, Services and HPAs (formerly RawDeployment)
 
@@ -378,12 +379,12 @@ def check_kserve(inv: Inventory, documents: list[dict]) -> list[str]:
                         for destination in d["spec"].get("destinations", [])}  # fmt: skip
     if ingress.get("enableGatewayApi"):
         problems += _check_model_gateway(str(ingress.get("kserveGateway", "")), documents,
-                                         model_namespaces)  # fmt: skip
+                                         model_namespaces, inv.root)  # fmt: skip
     return problems
 
 
-def _check_model_gateway(reference: str, documents: list[dict],
-                         model_namespaces: set[str]) -> list[str]:  # fmt: skip
+def _check_model_gateway(reference: str, documents: list[dict], model_namespaces: set[str],
+                         root: Path | None = None) -> list[str]:  # fmt: skip
     where = f"{KSERVE_VALUES}: kserve.controller.gateway.ingressGateway.kserveGateway"
     namespace, _, name = reference.partition("/")
     gateway = next((d for d in documents if group_kind(d) == "gateway.networking.k8s.io/Gateway"
@@ -393,12 +394,22 @@ def _check_model_gateway(reference: str, documents: list[dict],
         return [f"{where} {reference!r}: no such Gateway is deployed (namespace/name); the "
                 "models' HTTPRoutes would attach to nothing"]  # fmt: skip
     problems = []
-    classes = {d["metadata"]["name"] for d in documents
+    classes = {d["metadata"]["name"]: d["spec"]["controllerName"] for d in documents
                if group_kind(d) == "gateway.networking.k8s.io/GatewayClass"}  # fmt: skip
     if gateway["spec"]["gatewayClassName"] not in classes:
         problems.append(f"{_describe(gateway)}: gatewayClassName "
                         f"{gateway['spec']['gatewayClassName']!r}: no such GatewayClass is "
                         "deployed")  # fmt: skip
+    elif root is not None and (root / GATEWAY_VALUES).exists():
+        values = inventory.read_values(root, f"$values/{GATEWAY_VALUES}")
+        claimed = (((values.get("config") or {}).get("envoyGateway") or {}).get("gateway")
+                   or {}).get("controllerName")  # fmt: skip
+        controller = classes[gateway["spec"]["gatewayClassName"]]
+        if controller != claimed:
+            problems.append(f"GatewayClass {gateway['spec']['gatewayClassName']}: "
+                            f"controllerName {controller!r}, but Envoy Gateway claims "
+                            f"{claimed!r} ({GATEWAY_VALUES}): nothing would program the "
+                            "Gateway")  # fmt: skip
     labels = {d["metadata"]["name"]: {**(d["metadata"].get("labels") or {}),
                                       "kubernetes.io/metadata.name": d["metadata"]["name"]}
               for d in documents if d.get("kind") == "Namespace"}  # fmt: skip
