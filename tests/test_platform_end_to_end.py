@@ -140,3 +140,13 @@ def test_platform_installs_passes_its_suite_and_takes_a_model_overlay(tmp_path):
     added = [line for line in diff.splitlines() if line.startswith("+")]
     assert any(line.strip() == "+ traffic: 10" or line.endswith(" traffic: 10") for line in added)
     assert any("iris-classifier-drift-candidate" in line for line in added)
+
+
+def test_a_kserve_platform_installs_and_passes_its_suite(tmp_path):
+    """The KServe-only platform (its Gateway, Standard mode, InferenceService overlays) runs
+    its own suite as a team would; the default bake above covers Seldon Core."""
+    platform = bake_platform(tmp_path / "platform", serving_runtimes="kserve", ci_provider="gitlab")
+    make(platform, "install", timeout=900)
+    make(platform, "lint", timeout=300)
+    make(platform, "test", timeout=900)
+    assert "ok:" in run(platform / ".venv" / "bin" / "gitops", "validate", cwd=platform)
