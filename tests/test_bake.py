@@ -197,14 +197,21 @@ def pod_specs(documents: list[dict]) -> dict[str, dict]:
             for predictor in document["spec"]["predictors"]:
                 for i, component in enumerate(predictor["componentSpecs"]):
                     pods[f"{name}/{predictor['name']}/{i}"] = component["spec"]
-        elif document["kind"] == "InferenceService":  # the predictor inlines a pod spec
-            pods[f"{name}/predictor"] = document["spec"]["predictor"]
+        elif document["kind"] == "InferenceService":
+            # The predictor inlines the pod's fields; the ServingRuntime it names the container.
+            predictor = document["spec"]["predictor"]
+            runtime = next(d for d in documents if d["kind"] == "ServingRuntime"
+                           and d["metadata"]["name"] == predictor["model"]["runtime"])  # fmt: skip
+            pod = {k: v for k, v in predictor.items() if k in POD_FIELDS}
+            pods[f"{name}/predictor"] = {**pod, "containers": runtime["spec"]["containers"]}
         elif document["kind"] == "Deployment":
             pods[name] = document["spec"]["template"]["spec"]
     return pods
 
 
 CREDENTIAL_WORDS = ("PASSWORD", "TOKEN", "SECRET", "USERNAME", "ACCESS_KEY")
+# The pod-level fields an InferenceService's predictor carries beside KServe's own.
+POD_FIELDS = ("serviceAccountName", "automountServiceAccountToken", "securityContext", "volumes")
 
 
 def kustomize(directory: Path) -> list[dict]:
@@ -218,9 +225,12 @@ def kustomize(directory: Path) -> list[dict]:
 def test_kustomize_base_renders(baked, tmp_path):
     answers, root = baked
     documents = kustomize(root / "k8s" / "base")
-    server = {"seldon-core": "SeldonDeployment", "kserve": "InferenceService"}
+    # The model server's kinds: KServe's runtime holds the container, and its servers may
+    # copy requests to each other's (a shadow rollout).
+    server = {"seldon-core": ["SeldonDeployment"],
+              "kserve": ["InferenceService", "ServingRuntime", "NetworkPolicy"]}  # fmt: skip
     kinds = ["ConfigMap", "ConfigMap", "ConfigMap", "PodMonitor", "PrometheusRule",
-             server[answers["serving_runtime"]], "ServiceAccount", "ServiceAccount",
+             *server[answers["serving_runtime"]], "ServiceAccount", "ServiceAccount",
              "NetworkPolicy", "NetworkPolicy", "PodDisruptionBudget"]  # fmt: skip
     if answers["include_drift_detection"]:
         kinds += ["Deployment", "Service", "ServiceAccount", "ServiceMonitor",

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from {{ cookiecutter.package_name }}.delivery import contract
 from {{ cookiecutter.package_name }}.devstack import images, services
 from {{ cookiecutter.package_name }}.devstack.processes import (
     StackError,
@@ -32,7 +33,7 @@ from {{ cookiecutter.package_name }}.devstack.processes import (
 from {{ cookiecutter.package_name }}.runtimes import protocol
 from {{ cookiecutter.package_name }}.settings import SERVING_RUNTIME
 
-from .delivery.manifests import REPO, RUNTIME, rendered_environments
+from .delivery.manifests import REPO, rendered_environments
 from .probes import post, prefect_client
 
 pytestmark = [
@@ -61,18 +62,12 @@ def serve_image() -> str:
     return built("serve")
 
 
-def manifest_run(tmp_path, overrides: dict[str, str], kind: str = RUNTIME.KIND,
-                 name: str | None = None) -> images.PodRun:  # fmt: skip
-    """How the staging overlay runs a container (by default the model server's), pointed at
-    the local servers."""
+def manifest_run(tmp_path, overrides: dict[str, str], name: str | None = None) -> images.PodRun:
+    """How the staging overlay runs a container (by default the model server's pod, as its
+    operator composes it), pointed at the local servers."""
     staging = rendered_environments(tmp_path)["staging"]
-    resource = next(d for d in staging
-                    if d["kind"] == kind and name in (None, d["metadata"]["name"]))  # fmt: skip
-    pod = (
-        RUNTIME.server_pod(resource)
-        if kind == RUNTIME.KIND
-        else resource["spec"]["template"]["spec"]
-    )
+    pod = next(p.spec for p in contract.pods_of(staging)
+               if (p.server if name is None else p.owner.endswith(f"/{name}")))  # fmt: skip
     container = pod["containers"][0]
     config_maps = {d["metadata"]["name"]: d.get("data", {}) for d in staging
                    if d["kind"] == "ConfigMap"}  # fmt: skip
@@ -244,7 +239,7 @@ def test_the_drift_image_runs_as_its_manifest_and_tests_windows(mlflow_server, t
                  "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
                  "DRIFT_HTTP_PORT": str(port), "DRIFT_HTTP_HOST": "127.0.0.1",
                  **local_logins()}  # fmt: skip
-    run = manifest_run(tmp_path, overrides, kind="Deployment", name=f"{MODEL_NAME}-drift")
+    run = manifest_run(tmp_path, overrides, name=f"{MODEL_NAME}-drift")
     assert run.user != 0 and run.read_only_root and run.writable == ["/tmp"]
     topic = run.env["REQUEST_TOPIC"]  # the environment's own (the overlay names it)
     kafka.create_topic(topic)

@@ -44,8 +44,8 @@ nameReference:
     fieldSpecs:
       - kind: SeldonDeployment
         path: spec/predictors/componentSpecs/spec/containers/envFrom/configMapRef/name
-      - kind: InferenceService
-        path: spec/predictor/containers/envFrom/configMapRef/name
+      - kind: ServingRuntime
+        path: spec/containers/envFrom/configMapRef/name
 """
 SERVICE_ACCOUNT = """\
 apiVersion: v1
@@ -111,23 +111,40 @@ spec:
       runAsNonRoot: true
       seccompProfile:
         type: RuntimeDefault
-    containers:
-      - name: kserve-container
-        image: {model}
-        envFrom:
-          - configMapRef:
-              name: {model}-config
-        securityContext:
-          allowPrivilegeEscalation: false
-          readOnlyRootFilesystem: true
-          capabilities:
-            drop: ["ALL"]
-        resources:
-          requests:
-            cpu: 100m
-            memory: 256Mi
-          limits:
-            memory: 512Mi
+    model:
+      modelFormat:
+        name: mlflow
+        version: "1"
+      runtime: {model}
+      protocolVersion: v2
+---
+apiVersion: serving.kserve.io/v1alpha1
+kind: ServingRuntime
+metadata:
+  name: {model}
+spec:
+  supportedModelFormats:
+    - name: mlflow
+      version: "1"
+      autoSelect: false
+  protocolVersions: [v2]
+  containers:
+    - name: kserve-container
+      image: {model}
+      envFrom:
+        - configMapRef:
+            name: {model}-config
+      securityContext:
+        allowPrivilegeEscalation: false
+        readOnlyRootFilesystem: true
+        capabilities:
+          drop: ["ALL"]
+      resources:
+        requests:
+          cpu: 100m
+          memory: 256Mi
+        limits:
+          memory: 512Mi
 """
 SERVERS = {"seldon-core": SELDON_DEPLOYMENT, "kserve": INFERENCE_SERVICE}
 # The label each runtime's operator puts on the model server's pods, with the server's name.
@@ -195,8 +212,8 @@ def write_overlay(
     runtime: str = RUNTIMES[0],
 ):
     """Write models/<model>/<environment>/ for a model served by `runtime` and return its
-    path; with `candidate` (Seldon Core only), a canary of that version runs beside
-    `version` (the patch a model repo's rollout writes)."""
+    path; with `candidate`, a canary of that version runs beside `version` (the patch a
+    model repo's rollout writes)."""
     overlay = root / "models" / model / environment
     base = overlay / "base"
     base.mkdir(parents=True, exist_ok=True)
@@ -210,7 +227,7 @@ def write_overlay(
     (base / "network.yaml").write_text(NETWORK.format(**values))
     (overlay / "kustomization.yaml").write_text(OVERLAY.format(**values))
     if candidate is not None:
-        write_rollout(overlay, model, version, candidate, tag)
+        write_rollout(overlay, model, version, candidate, tag, runtime)
     register(root, model)
     return overlay
 
@@ -237,26 +254,37 @@ def register(root: Path, model: str, images: str | None = None) -> None:
     admission.write(root, model_repos.load(root))
 
 
-def write_rollout(overlay: Path, model: str, version: str, candidate: str,
-                  tag: str = "abc1234") -> None:  # fmt: skip
-    base = yaml.safe_load(SELDON_DEPLOYMENT.format(model=model))
-    predictors = []
-    for role, name, pinned, traffic, image_tag in (
-            ("stable", "default", version, 90, tag),
-            ("candidate", "candidate", candidate, 10, f"candidate-{candidate}")):  # fmt: skip
-        predictor = copy.deepcopy(base["spec"]["predictors"][0])
-        # Each predictor pinned to its own build, as a model repo's rollout writes it.
-        predictor["componentSpecs"][0]["spec"]["containers"][0]["image"] = (
-            f"ghcr.io/acme/{model}:{image_tag}@{digest_of(image_tag)}"
-        )
-        predictor.update(name=name, traffic=traffic, labels={
-            "mlops/predictor-role": role, "mlops/model-version": pinned,
-        })  # fmt: skip
-        predictor["componentSpecs"][0]["spec"]["containers"][0]["env"] = [
-            {"name": "MODEL_VERSION", "value": pinned}
-        ]
-        predictors.append(predictor)
-    patch = {**base, "spec": {**base["spec"], "predictors": predictors}}
+def write_rollout(overlay: Path, model: str, version: str, candidate: str, tag: str = "abc1234",
+                  runtime: str = "seldon-core") -> None:  # fmt: skip
+    """The patch a model repo's rollout writes: a canary of `candidate` beside `version`."""
+    candidate_tag = f"candidate-{candidate}"
+    candidate_image = f"ghcr.io/acme/{model}:{candidate_tag}@{digest_of(candidate_tag)}"
+    labels = {"mlops/predictor-role": "candidate", "mlops/model-version": candidate}
+    if runtime == "kserve":
+        service = next(yaml.safe_load_all(INFERENCE_SERVICE.format(model=model)))
+        entry = {"name": "candidate", "minReplicas": 1, "labels": labels, "model": {
+            **service["spec"]["predictor"]["model"], "image": candidate_image,
+            "env": [{"name": "MODEL_VERSION", "value": candidate}],
+        }}  # fmt: skip
+        patch = {"apiVersion": service["apiVersion"], "kind": service["kind"],
+                 "metadata": {"name": model},
+                 "spec": {"canary": [{"trafficPercent": 10, "predictor": entry}]}}  # fmt: skip
+    else:
+        base = yaml.safe_load(SELDON_DEPLOYMENT.format(model=model))
+        predictors = []
+        for role, name, pinned, traffic, image in (
+                ("stable", "default", version, 90, f"ghcr.io/acme/{model}:{tag}@{digest_of(tag)}"),
+                ("candidate", "candidate", candidate, 10, candidate_image)):  # fmt: skip
+            predictor = copy.deepcopy(base["spec"]["predictors"][0])
+            # Each predictor pinned to its own build, as a model repo's rollout writes it.
+            container = predictor["componentSpecs"][0]["spec"]["containers"][0]
+            container["image"] = image
+            container["env"] = [{"name": "MODEL_VERSION", "value": pinned}]
+            predictor.update(name=name, traffic=traffic, labels={
+                "mlops/predictor-role": role, "mlops/model-version": pinned,
+            })  # fmt: skip
+            predictors.append(predictor)
+        patch = {**base, "spec": {**base["spec"], "predictors": predictors}}
     (overlay / "rollout.yaml").write_text(yaml.safe_dump(patch, sort_keys=False))
     kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
     kustomization["patches"] = [{"path": "rollout.yaml"}]

@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 from gitops import cli
 
 from .fake_apis import FakeArgoCd
-from .overlays import commit_all, git, write_overlay
+from .overlays import RUNTIMES, commit_all, git, write_overlay
 from .servers import MlflowServer
 
 pytestmark = pytest.mark.slow
@@ -99,12 +99,13 @@ def test_aliases_move_only_once_argo_cd_runs_the_merge_and_a_revert_moves_them_b
     assert aliases(client, model) == ("1", "1")
 
 
+@pytest.mark.parametrize("runtime", RUNTIMES)
 def test_a_rollout_moves_the_candidate_alias_and_its_end_removes_it(
-    monkeypatch, platform, mlflow_server, argocd, registry, capsys
+    monkeypatch, platform, mlflow_server, argocd, registry, capsys, runtime
 ):
     client, model = registry
     app = f"{model}-production"
-    write_overlay(platform, model, "production", "1", candidate="2", runtime="seldon-core")
+    write_overlay(platform, model, "production", "1", candidate="2", runtime=runtime)
     canary = commit_all(platform, "canary of v2")
     argocd.states[app] = [("Synced", canary, "Healthy")]
     assert run_sync(monkeypatch, platform, mlflow_server, argocd) == 0

@@ -44,6 +44,30 @@ def test_a_rollout_with_two_predictors_is_valid(platform):
     write_overlay(platform, "iris", "production", "1", candidate="2", runtime="seldon-core")
     assert validate.check_repo(platform).problems == []
 {%- endif %}
+{%- if "kserve" in cookiecutter.serving_runtimes.split("+") %}
+
+
+def test_a_kserve_rollout_with_a_canary_entry_is_valid_and_checked(platform):
+    overlay = write_overlay(platform, "iris", "production", "1", candidate="2", runtime="kserve")
+    assert validate.check_repo(platform).problems == []
+
+    def autoscaled(documents):  # KServe gives a canary entry fixed replicas only
+        documents[0]["spec"]["canary"][0]["predictor"]["maxReplicas"] = 3
+
+    edit_yaml(overlay / "rollout.yaml", autoscaled)
+    found = validate.check_repo(platform).problems
+    assert len(found) == 1 and "InferenceService models-production/iris" in found[0], found
+    assert "spec/canary/0/predictor" in found[0], found
+
+    def misspelt(documents):
+        entry = documents[0]["spec"]["canary"][0]["predictor"]
+        entry.pop("maxReplicas")
+        entry["model"]["imag"] = entry["model"].pop("image")
+
+    edit_yaml(overlay / "rollout.yaml", misspelt)
+    found = validate.check_repo(platform).problems
+    assert len(found) == 1 and "canary[candidate] pod spec" in found[0], found
+{%- endif %}
 
 
 def add_resource(directory, name: str, text: str) -> None:
@@ -167,10 +191,19 @@ def edit_base(platform, model: str, environment: str, name: str, change) -> None
     edit_yaml(overlay / "base" / name, change)
 
 
-def server_pod(document: dict) -> dict:
-    if document["kind"] == "SeldonDeployment":
-        return document["spec"]["predictors"][0]["componentSpecs"][0]["spec"]
-    return document["spec"]["predictor"]
+def server_pod(documents: list[dict]) -> dict:
+    """The model server's pod-level fields, in place."""
+    if documents[0]["kind"] == "SeldonDeployment":
+        return documents[0]["spec"]["predictors"][0]["componentSpecs"][0]["spec"]
+    return documents[0]["spec"]["predictor"]
+
+
+def server_container(documents: list[dict]) -> dict:
+    """The model server's container, in place (a ServingRuntime's, beside the
+    InferenceService)."""
+    if documents[0]["kind"] == "SeldonDeployment":
+        return server_pod(documents)["containers"][0]
+    return next(d for d in documents if d["kind"] == "ServingRuntime")["spec"]["containers"][0]
 
 
 def test_an_address_of_a_service_that_does_not_exist_is_named(platform):
@@ -233,13 +266,13 @@ def test_model_namespaces_without_the_platform_default_deny_are_named(platform):
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda pod: pod["containers"][0]["securityContext"].update(privileged=True),
+        (lambda pod, container: container["securityContext"].update(privileged=True),
          "containers[model].securityContext.privileged: must not be true"),
-        (lambda pod: pod["securityContext"].update(runAsUser=0),
+        (lambda pod, container: pod["securityContext"].update(runAsUser=0),
          "securityContext.runAsUser: must not be 0"),
-        (lambda pod: pod["containers"][0]["securityContext"].pop("allowPrivilegeEscalation"),
+        (lambda pod, container: container["securityContext"].pop("allowPrivilegeEscalation"),
          "containers[model].securityContext.allowPrivilegeEscalation: must be false"),
-        (lambda pod: pod.update(serviceAccountName="nobody"),
+        (lambda pod, container: pod.update(serviceAccountName="nobody"),
          "serviceAccountName: no ServiceAccount nobody in models-production"),
     ],
     ids=["privileged", "root", "escalation", "service-account"],
@@ -248,12 +281,12 @@ def test_a_pod_the_namespace_would_refuse_is_named(platform, change, expected):
     containers = []
 
     def edit(docs):
-        containers.append(server_pod(docs[0])["containers"][0]["name"])
-        change(server_pod(docs[0]))
+        containers.append(server_container(docs)["name"])
+        change(server_pod(docs), server_container(docs))
 
     edit_base(platform, "iris", "production", SERVER_FILES[RUNTIMES[0]], edit)
     # The model server's container: "model" in a SeldonDeployment, KServe's own name in an
-    # InferenceService.
+    # InferenceService's ServingRuntime.
     expected = expected.replace("containers[model]", f"containers[{containers[0]}]")
     found = problems(platform)
     assert len(found) == 1, found

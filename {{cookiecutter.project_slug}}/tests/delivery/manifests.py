@@ -25,7 +25,7 @@ KUBERNETES_VERSION = "1.32"
 # What this repo's serving runtime adds: its resource kind, schema and pod specs.
 RUNTIME = import_module(f"..runtimes.{SERVING_RUNTIME}.manifest", __package__)
 CUSTOM_SCHEMAS = {
-    RUNTIME.KIND: RUNTIME.SCHEMA,
+    **RUNTIME.SCHEMAS,
     "ServiceMonitor": "servicemonitor.schema.json",
     "PrometheusRule": "prometheusrule.schema.json",
     "PodMonitor": "podmonitor.schema.json",
@@ -50,8 +50,8 @@ def schema(kind: str) -> dict:
 
 
 def pod_specs(document: dict) -> list[dict]:
-    """The Kubernetes pod specs inside a model server resource."""
-    return RUNTIME.pod_specs(document) if document["kind"] == RUNTIME.KIND else []
+    """The Kubernetes pod specs inside the serving runtime's resources."""
+    return RUNTIME.pod_specs(document) if document["kind"] in RUNTIME.SCHEMAS else []
 
 
 def validate(document: dict) -> None:

@@ -108,59 +108,50 @@ def test_the_training_deployment_runs_where_its_service_account_is(environments)
             assert (match.group(2), match.group(1)) in known, value
 
 
-def mutate(documents: list[dict], kind: str, change) -> list[dict]:
+def mutate(documents: list[dict], change) -> list[dict]:
     changed = copy.deepcopy(documents)
-    target = next(d for d in changed if d["kind"] == kind)
-    change(target)
+    change(changed)
     return changed
 
 
+def _account(documents: list[dict]) -> dict:
+    """The model server's own account, not the training one."""
+    return next(d for d in documents if d["metadata"]["name"] == MODEL_NAME
+                and d["kind"] == "ServiceAccount")  # fmt: skip
+
+
 SERVER = RUNTIME.KIND
-server_pod = RUNTIME.server_pod
+container = RUNTIME.server_container
+pod_fields = RUNTIME.server_pod_fields
 MUTATIONS = {
     "privileged container": (
-        SERVER,
-        lambda d: server_pod(d)["containers"][0]["securityContext"].update(privileged=True),
+        lambda d: container(d)["securityContext"].update(privileged=True),
         "securityContext.privileged: must not be true",
     ),
     "root container": (
-        SERVER,
-        lambda d: server_pod(d)["containers"][0]["securityContext"].update(runAsUser=0),
+        lambda d: container(d)["securityContext"].update(runAsUser=0),
         "securityContext.runAsUser: must not be 0",
     ),
     "a capability added": (
-        SERVER,
-        lambda d: server_pod(d)["containers"][0]["securityContext"]["capabilities"].update(
-            add=["NET_ADMIN"]
-        ),
+        lambda d: container(d)["securityContext"]["capabilities"].update(add=["NET_ADMIN"]),
         "capabilities.add: only NET_BIND_SERVICE may be added",
     ),
     "a hostPath volume": (
-        SERVER,
-        lambda d: server_pod(d)["volumes"].append({"name": "host", "hostPath": {"path": "/"}}),
+        lambda d: pod_fields(d)["volumes"].append({"name": "host", "hostPath": {"path": "/"}}),
         "volumes[host].hostPath: hostPath volumes are forbidden",
     ),
     "a missing service account": (
-        "ServiceAccount",
-        lambda d: d["metadata"].update(name="renamed"),
+        lambda d: _account(d)["metadata"].update(name="renamed"),
         f"serviceAccountName: no ServiceAccount {MODEL_NAME} in",
     ),
-    **{case: (SERVER, change, line) for case, (change, line) in RUNTIME.CONTRACT_MUTATIONS.items()},
+    **RUNTIME.CONTRACT_MUTATIONS,
 }
 
 
 @pytest.mark.parametrize("case", list(MUTATIONS))
 def test_each_broken_manifest_is_named_in_one_line(environments, case):
-    kind, change, expected = MUTATIONS[case]
-    documents = environments["production"]
-    if kind == "ServiceAccount":  # the model server's own account, not the training one
-        documents = copy.deepcopy(documents)
-        account = next(d for d in documents if d["metadata"]["name"] == MODEL_NAME
-                       and d["kind"] == "ServiceAccount")  # fmt: skip
-        change(account)
-    else:
-        documents = mutate(documents, kind, change)
-    problems = problems_of(documents)
+    change, expected = MUTATIONS[case]
+    problems = problems_of(mutate(environments["production"], change))
     assert len([p for p in problems if expected in p]) == 1, problems
     assert all(p.count(": ") >= 2 for p in problems), problems  # object: field: rule
 
@@ -241,12 +232,13 @@ def test_a_config_map_referenced_but_not_rendered_is_named(environments):
 
 
 def test_a_webhook_to_the_wrong_namespace_is_named(environments):
-    def elsewhere(document: dict) -> None:
+    def elsewhere(documents: list[dict]) -> None:
+        document = next(d for d in documents if d["kind"] == "AlertmanagerConfig")
         config = document["spec"]["receivers"][0]["webhookConfigs"][0]
         config["url"] = config["url"].replace(release.namespace("production"),
                                               release.namespace("staging"))  # fmt: skip
 
-    documents = mutate(environments["production"], "AlertmanagerConfig", elsewhere)
+    documents = mutate(environments["production"], elsewhere)
     problems = problems_of(documents)
     assert len(problems) == 1, problems
     assert problems[0].startswith(f"AlertmanagerConfig {release.namespace('production')}/")

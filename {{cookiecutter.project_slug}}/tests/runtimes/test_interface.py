@@ -49,3 +49,18 @@ def test_the_decoder_refuses_a_declared_shape_before_allocating_it():
         with pytest.raises(InvalidInput, match=f"{rows} rows"):
             protocol.decode(clients.empty_rows_request(rows))
         assert time.perf_counter() - started < 0.05
+
+
+@pytest.mark.skipif(protocol.ROLLOUT_STRATEGIES == ("replace",), reason="it only replaces")
+def test_a_runtime_that_rolls_out_offers_the_whole_rollout_interface():
+    from {{ cookiecutter.package_name }}.delivery.rollout import RuntimeRollout, runtime_rollout
+
+    module = runtime_rollout()
+    assert module.__name__.endswith(f".runtimes.{SERVING_RUNTIME}.rollout")
+    assert isinstance(module, RuntimeRollout)
+    for name, declared in vars(RuntimeRollout).items():
+        if name.startswith("_") or not inspect.isfunction(declared):
+            continue
+        wanted = list(inspect.signature(declared).parameters)[1:]  # without self
+        offered = list(inspect.signature(getattr(module, name)).parameters)
+        assert offered == wanted, f"{name}{tuple(offered)}: the interface says {tuple(wanted)}"

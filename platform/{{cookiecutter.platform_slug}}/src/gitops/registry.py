@@ -59,11 +59,16 @@ def production_releases(root: Path) -> list[Release]:
 
 
 def candidate_version(documents: list[dict]) -> str | None:
-    """The version of the `candidate` predictor a rollout adds, from the rendered manifests."""
+    """The version of the `candidate` predictor a rollout adds, from the rendered manifests:
+    a SeldonDeployment's predictor, or an InferenceService's canary entry, labelled so."""
     for document in documents:
-        if document.get("kind") != "SeldonDeployment":
+        if document.get("kind") == "SeldonDeployment":
+            predictors = document["spec"].get("predictors") or []
+        elif document.get("kind") == "InferenceService":
+            predictors = [c.get("predictor") or {} for c in document["spec"].get("canary") or []]
+        else:
             continue
-        for predictor in document["spec"].get("predictors", []):
+        for predictor in predictors:
             labels = predictor.get("labels") or {}
             if labels.get(PREDICTOR_ROLE_LABEL) == CANDIDATE_ALIAS:
                 return str(labels[PREDICTOR_VERSION_LABEL])

@@ -61,6 +61,7 @@ CUSTOM_KINDS = {
     "external-secrets.io/ClusterSecretStore": "clustersecretstore.schema.json",
     "machinelearning.seldon.io/SeldonDeployment": "seldondeployment.schema.json",
     "serving.kserve.io/InferenceService": "inferenceservice.schema.json",
+    "serving.kserve.io/ServingRuntime": "servingruntime.schema.json",
     "monitoring.coreos.com/ServiceMonitor": "servicemonitor.schema.json",
     "monitoring.coreos.com/PodMonitor": "podmonitor.schema.json",
     "monitoring.coreos.com/PrometheusRule": "prometheusrule.schema.json",
@@ -111,7 +112,7 @@ def check_document(document: dict) -> str | None:
             return f"{where}: {errors[0].message}"
         if key == "machinelearning.seldon.io/SeldonDeployment":
             return _check_seldon_pods(document)
-        if key == "serving.kserve.io/InferenceService":
+        if key in ("serving.kserve.io/InferenceService", "serving.kserve.io/ServingRuntime"):
             return _check_kserve_pods(document)
         return None
     try:
@@ -139,16 +140,33 @@ def _check_seldon_pods(document: dict) -> str | None:
 
 
 def _check_kserve_pods(document: dict) -> str | None:
-    """The predictor inlines a PodSpec beside KServe's own fields (listed in the schema)."""
-    extension = set(_schema(CUSTOM_KINDS["serving.kserve.io/InferenceService"])[
-        "x-component-extension"])  # fmt: skip
-    spec = {k: v for k, v in document["spec"]["predictor"].items() if k not in extension}
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}, "spec": spec}
-    try:
-        kubernetes_validate.validate(pod, KUBERNETES_VERSION, strict=True)
-    except kubernetes_validate.ValidationError as error:
-        where = "/".join(str(p) for p in error.path)
-        return f"predictor pod spec {where}: {error.message}"
+    """A predictor (and each canary entry) inlines a PodSpec, and its model a Container,
+    beside KServe's own fields; a ServingRuntime carries pod fields beside its own. The
+    schemas list KServe's fields; the rest must be valid Kubernetes."""
+    service = _schema(CUSTOM_KINDS["serving.kserve.io/InferenceService"])
+    runtime = _schema(CUSTOM_KINDS["serving.kserve.io/ServingRuntime"])
+    specs = []
+    if document["kind"] == "ServingRuntime":
+        own = {*runtime["x-runtime-extension"], "supportedModelFormats"}
+        specs.append(("spec", {k: v for k, v in document["spec"].items() if k not in own}))
+    else:
+        entries = [("predictor", document["spec"]["predictor"])]
+        entries += [(f"canary[{c['predictor']['name']}]", c["predictor"])
+                    for c in document["spec"].get("canary") or []]  # fmt: skip
+        for where, predictor in entries:
+            spec = {k: v for k, v in predictor.items()
+                    if k not in service["x-component-extension"]}  # fmt: skip
+            model = {k: v for k, v in predictor["model"].items()
+                     if k not in service["x-model-extension"]}  # fmt: skip
+            spec["containers"] = [{"name": "kserve-container", **model}]
+            specs.append((where, spec))
+    for where, spec in specs:
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}, "spec": spec}
+        try:
+            kubernetes_validate.validate(pod, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            path = "/".join(str(p) for p in error.path)
+            return f"{where} pod spec {path}: {error.message}"
     return None
 
 

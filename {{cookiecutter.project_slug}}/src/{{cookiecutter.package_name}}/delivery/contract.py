@@ -11,7 +11,9 @@ its destination namespace), this checks what the API server and the workloads wo
 - every pod the cluster would create meets the Pod Security level its namespace enforces, as
   the Pod Security Standards define "baseline" and "restricted": Deployments, Jobs and the
   other workload kinds, a SeldonDeployment's predictors together with the executor container
-  Seldon Core's operator injects, an InferenceService's predictor, and Prefect's job template;
+  Seldon Core's operator injects, an InferenceService's predictor and canary entries composed
+  with the ServingRuntime they name (as KServe's controller composes them), and Prefect's job
+  template;
 - in a model namespace, where the platform denies all traffic by default, every pod is
   selected by a NetworkPolicy that lets it reach each in-cluster address its configuration
   names (the namespace and the port), and every model server's pods are kept up through a node
@@ -167,11 +169,106 @@ def pods_of(documents: list[dict]) -> Iterator[Pod]:
                     labels = {**_labels(component), SELDON_DEPLOYMENT_LABEL: name}
                     yield Pod(owner, path, namespace, pod, labels, server=True)
         elif kind == "InferenceService":
-            predictor = spec.get("predictor") or {}
-            # The predictor is a PodSpec inline, beside KServe's own fields; the controller
-            # labels its pods with the InferenceService's name.
-            labels = {**(predictor.get("labels") or {}), KSERVE_LABEL: name}
-            yield Pod(owner, "spec.predictor", namespace, predictor, labels, server=True)
+            runtimes = {
+                ((d.get("metadata") or {}).get("namespace") or "", d["metadata"].get("name")): d
+                for d in documents if d.get("kind") == "ServingRuntime"
+            }  # fmt: skip
+            for path, predictor in kserve_predictors(spec):
+                # The controller labels each pod with the InferenceService's name, and gives
+                # it the InferenceService's own labels beside the predictor's.
+                labels = {**((document.get("metadata") or {}).get("labels") or {}),
+                          **(predictor.get("labels") or {}), KSERVE_LABEL: name}  # fmt: skip
+                pod = kserve_pod(predictor, runtimes.get((namespace, _runtime_name(predictor))))
+                yield Pod(owner, path, namespace, pod, labels, server=True)
+
+
+# An InferenceService predictor's own fields beside the PodSpec it inlines, and a predictor
+# model's own fields beside the container it inlines (KServe v1beta1).
+KSERVE_PREDICTOR_FIELDS = {
+    "name", "minReplicas", "maxReplicas", "scaleMetric", "scaleTarget", "canaryTrafficPercent",
+    "labels", "annotations", "model", "logger", "batcher", "timeout", "containerConcurrency",
+    "deploymentStrategy", "autoScaling", "storageUris", "storageContainerName", "workerSpec",
+    "sklearn", "xgboost", "tensorflow", "pytorch", "triton", "onnx", "huggingface", "pmml",
+    "lightgbm", "paddle",
+}  # fmt: skip
+KSERVE_MODEL_FIELDS = {"modelFormat", "runtime", "storageUri", "runtimeVersion",
+                       "protocolVersion", "storage", "confidential"}  # fmt: skip
+KSERVE_CONTAINER = "kserve-container"  # the predictor's container, in a ServingRuntime too
+# A ServingRuntime's own fields beside the pod fields it carries (KServe v1alpha1).
+KSERVE_RUNTIME_FIELDS = {"supportedModelFormats", "multiModel", "disabled", "protocolVersions",
+                         "workerSpec", "grpcEndpoint", "grpcDataEndpoint", "httpDataEndpoint",
+                         "replicas", "storageHelper", "builtInAdapter", "labels",
+                         "annotations"}  # fmt: skip
+# Strategic-merge keys of a container's lists, as KServe merges a runtime's container with a
+# model's (lists without a key are replaced).
+CONTAINER_MERGE_KEYS = {"env": "name", "ports": "containerPort", "volumeMounts": "mountPath"}
+
+
+def kserve_predictors(spec: dict) -> Iterator[tuple[str, dict]]:
+    """(path, predictor) of the stable predictor and of each `canary` entry, the entry merged
+    over a copy of the stable one as KServe's controller does (its maps key by key, its
+    non-empty lists and values replacing the stable's)."""
+    stable = spec.get("predictor") or {}
+    yield "spec.predictor", stable
+    for i, canary in enumerate(spec.get("canary") or []):
+        override = canary.get("predictor") or {}
+        yield f"spec.canary[{override.get('name', i)}].predictor", _override(stable, override)
+
+
+def _override(base: Any, override: Any) -> Any:
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = _override(base.get(key), value) if key in base else value
+        return merged
+    return base if override in (None, [], {}, "") else override
+
+
+def _runtime_name(predictor: dict) -> str | None:
+    return (predictor.get("model") or {}).get("runtime")
+
+
+def kserve_pod(predictor: dict, runtime: dict | None) -> dict:
+    """The pod spec a predictor gives: its PodSpec fields, and with a `model`, its
+    ServingRuntime's pod fields and container, the model's container fields merged in."""
+    pod = {k: v for k, v in predictor.items() if k not in KSERVE_PREDICTOR_FIELDS}
+    model = predictor.get("model")
+    if model is None:
+        return pod
+    runtime_spec = (runtime or {}).get("spec") or {}
+    containers = [dict(c) for c in runtime_spec.get("containers") or []]
+    own = {k: v for k, v in model.items() if k not in KSERVE_MODEL_FIELDS}
+    main = next((c for c in containers if c.get("name") == KSERVE_CONTAINER), None)
+    if main is None:
+        main = {"name": KSERVE_CONTAINER}
+        containers.insert(0, main)
+    main.update(_merge_container(main, own))
+    for key, value in runtime_spec.items():
+        if key in KSERVE_RUNTIME_FIELDS or key == "containers":
+            continue
+        if key == "volumes":
+            mine = {v.get("name") for v in pod.get("volumes") or []}
+            pod["volumes"] = [*(pod.get("volumes") or []),
+                              *(v for v in value if v.get("name") not in mine)]  # fmt: skip
+        else:
+            pod.setdefault(key, value)
+    pod["containers"] = [*containers, *(pod.get("containers") or [])]
+    return pod
+
+
+def _merge_container(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        if key in CONTAINER_MERGE_KEYS and isinstance(value, list):
+            merge_key = CONTAINER_MERGE_KEYS[key]
+            by_key = {item.get(merge_key): item for item in base.get(key) or []}
+            by_key.update({item.get(merge_key): item for item in value})
+            merged[key] = list(by_key.values())
+        elif isinstance(value, dict) and isinstance(base.get(key), dict):
+            merged[key] = {**base[key], **value}
+        else:
+            merged[key] = value
+    return merged
 
 
 def _labels(template: dict) -> dict[str, str]:
@@ -294,8 +391,11 @@ def _restricted(spec: dict) -> list[tuple[str, str]]:
 def services_of(documents: list[dict]) -> dict[tuple[str, str], set[int]]:
     """(namespace, name) -> ports of every Service the documents make, the ones operators
     create for their custom resources included (Strimzi's Kafka bootstrap Service,
-    CloudNativePG's read-write, read-only and any-instance Services), and the API server's."""
+    CloudNativePG's read-write, read-only and any-instance Services, KServe's Service of each
+    predictor), and the API server's."""
     services: dict[tuple[str, str], set[int]] = {("default", "kubernetes"): {443}}
+    for namespace, name, port in service_targets(documents):
+        services.setdefault((namespace, name), set()).add(port)
     for document in documents:
         metadata = document.get("metadata") or {}
         key = (metadata.get("namespace") or "", metadata.get("name") or "")
@@ -313,6 +413,34 @@ def services_of(documents: list[dict]) -> dict[tuple[str, str], set[int]]:
             for suffix in ("rw", "ro", "r"):
                 services[(key[0], f"{key[1]}-{suffix}")] = {5432}
     return services
+
+
+def service_targets(documents: list[dict]) -> dict[tuple[str, str, int], int]:
+    """(namespace, Service, port) -> the pods' port behind it, where the documents say it
+    differs: a rendered Service's numeric targetPort, and KServe's Service of each predictor
+    (`<name>-predictor`, `<name>-<predictor name>-predictor` for a named one or a canary),
+    whose port 80 leads to the first port of the model server's container and whose other
+    ports are the container's own."""
+    targets = {}
+    for document in documents:
+        metadata = document.get("metadata") or {}
+        namespace, name = metadata.get("namespace") or "", metadata.get("name") or ""
+        spec = document.get("spec") or {}
+        if document.get("kind") == "Service":
+            for port in spec.get("ports") or []:
+                if isinstance(port.get("targetPort"), int) and "port" in port:
+                    targets[(namespace, name, int(port["port"]))] = port["targetPort"]
+        elif document.get("kind") == "InferenceService":
+            runtimes = [d for d in documents if d.get("kind") == "ServingRuntime"]
+            servers = list(pods_of([document, *runtimes]))
+            for (_, predictor), pod in zip(kserve_predictors(spec), servers, strict=True):
+                service = "-".join(filter(None, (name, predictor.get("name"), "predictor")))
+                containers = pod.spec.get("containers") or []
+                ports = [int(p["containerPort"]) for p in (containers[0].get("ports") or [])
+                         if "containerPort" in p] if containers else []  # fmt: skip
+                for index, port in enumerate(ports):
+                    targets[(namespace, service, 80 if index == 0 else port)] = port
+    return targets
 
 
 def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
@@ -357,6 +485,43 @@ def check_references(documents: list[dict], contract: Contract, pods: list[Pod])
         problems += [f"{pod.owner}: {pod.path}.{where}: {rule}"
                      for where, rule in _pod_references(pod, present)]  # fmt: skip
     problems += _selectors(documents, pods)
+    problems += _serving_runtimes(documents)
+    return problems
+
+
+def _serving_runtimes(documents: list[dict]) -> list[str]:
+    """Each predictor's `model` names a ServingRuntime of its namespace that serves its
+    format and protocol, as KServe's controller requires before it creates any pod."""
+    runtimes = {
+        ((d.get("metadata") or {}).get("namespace") or "", d["metadata"].get("name")): d["spec"]
+        for d in documents if d.get("kind") == "ServingRuntime"
+    }  # fmt: skip
+    problems = []
+    for document in documents:
+        if document.get("kind") != "InferenceService":
+            continue
+        namespace = (document.get("metadata") or {}).get("namespace") or ""
+        for path, predictor in kserve_predictors(document.get("spec") or {}):
+            model = predictor.get("model")
+            if model is None:
+                continue
+            where = f"{describe(document)}: {path}.model"
+            name = model.get("runtime")
+            runtime = runtimes.get((namespace, name))
+            if runtime is None:
+                problems.append(f"{where}.runtime: no ServingRuntime {name} in {namespace}")
+                continue
+            wanted = model.get("modelFormat") or {}
+            formats = [(f.get("name"), f.get("version")) for f in
+                       runtime.get("supportedModelFormats") or []]  # fmt: skip
+            if not any(n == wanted.get("name") and (wanted.get("version") in (None, v))
+                       for n, v in formats):  # fmt: skip
+                problems.append(f"{where}.modelFormat: ServingRuntime {name} does not serve "
+                                f"{wanted} (it serves {formats})")  # fmt: skip
+            protocol = model.get("protocolVersion")
+            if protocol and protocol not in (runtime.get("protocolVersions") or []):
+                problems.append(f"{where}.protocolVersion: ServingRuntime {name} does not speak "
+                                f"{protocol}")  # fmt: skip
     return problems
 
 
@@ -443,6 +608,7 @@ def check_network(documents: list[dict], contract: Contract, pods: list[Pod]) ->
             config_maps[(metadata.get("namespace") or "", metadata.get("name"))] = (
                 document.get("data") or {}
             )
+    targets = service_targets(documents)
     problems = []
     for pod in pods:
         if pod.namespace not in contract.model_namespaces:
@@ -455,7 +621,8 @@ def check_network(documents: list[dict], contract: Contract, pods: list[Pod]) ->
                             "all its traffic")  # fmt: skip
         else:
             for namespace, service, port in sorted(_addresses(pod, config_maps)):
-                if not any(_allows_egress(p, namespace, port) for p in policies):
+                target = targets.get((namespace, service, port), port)
+                if not any(_allows_egress(p, namespace, target) for p in policies):
                     problems.append(f"{where}: egress to {service}.{namespace}:{port}: no "
                                     "NetworkPolicy of this pod allows it")  # fmt: skip
         if pod.server and not any(
@@ -520,6 +687,10 @@ def _allows_egress(policy: dict, namespace: str, port: int) -> bool:
         for peer in peers:
             selector = peer.get("namespaceSelector")
             if selector is not None and _selects(selector, {NAMESPACE_NAME_LABEL: namespace}):
+                return True
+            # A pod selector alone: pods of the policy's own namespace.
+            own = (policy.get("metadata") or {}).get("namespace") or ""
+            if selector is None and "podSelector" in peer and own == namespace:
                 return True
     return False
 

@@ -131,23 +131,31 @@ def read_release(platform_root: Path, environment: str) -> Release | None:
 
     While a rollout runs, production runs two: `rollout.current` reads them from its patch,
     in the runtime's shape, which this module knows nothing of."""
-    kustomization = overlay_dir(platform_root, environment) / "kustomization.yaml"
-    if not kustomization.exists():
+    directory = overlay_dir(platform_root, environment)
+    if not (directory / "kustomization.yaml").exists():
         return None
+    if (directory / ROLLOUT_PATCH).exists():
+        raise DeliveryError(
+            f"{directory}: a rollout runs ({ROLLOUT_PATCH}) and pins a release per "
+            "predictor: read them with delivery.rollout.current"
+        )
+    return overlay_release(directory)
+
+
+def overlay_release(directory: Path) -> Release:
+    """The release an overlay's kustomization pins (its `images:` and ConfigMap literals),
+    whatever else it lists: with a rollout, what its default predictor runs where the
+    runtime leaves that to the overlay."""
+    kustomization = directory / "kustomization.yaml"
     document = yaml().load(kustomization.read_text())
     pinned = {image.get("name"): image for image in document.get("images") or []}
-    names = base_images(kustomization.parent / "base")
+    names = base_images(directory / "base")
     serve = pinned.get(names.get("serve"))
     literals = dict(
         item.split("=", 1)
         for generator in document.get("configMapGenerator") or []
         for item in generator.get("literals") or []
     )
-    if serve is None and (kustomization.parent / ROLLOUT_PATCH).exists():
-        raise DeliveryError(
-            f"{kustomization.parent}: a rollout runs ({ROLLOUT_PATCH}) and pins a release per "
-            "predictor: read them with delivery.rollout.current"
-        )
     if serve is None or "MODEL_VERSION" not in literals:
         raise DeliveryError(f"{kustomization}: no image or MODEL_VERSION for {MODEL_NAME}")
     digests = {

@@ -6,6 +6,8 @@ from pathlib import Path
 
 KIND = "SeldonDeployment"
 SCHEMA = Path(__file__).with_name("seldondeployment.schema.json")
+# Every kind of the runtime with its strict schema.
+SCHEMAS = {KIND: SCHEMA}
 
 
 def pod_specs(document: dict) -> list[dict]:
@@ -14,20 +16,34 @@ def pod_specs(document: dict) -> list[dict]:
             for component in predictor["componentSpecs"]]  # fmt: skip
 
 
-def server_pod(document: dict) -> dict:
-    """The model server's pod spec (the default predictor's)."""
-    return document["spec"]["predictors"][0]["componentSpecs"][0]["spec"]
+def _server_pod(documents: list[dict]) -> dict:
+    return _default_predictor(documents)["componentSpecs"][0]["spec"]
 
 
-# Fields the strict schema must refuse: (path, value).
+def _default_predictor(documents: list[dict]) -> dict:
+    return next(d for d in documents if d["kind"] == KIND)["spec"]["predictors"][0]
+
+
+def server_container(documents: list[dict]) -> dict:
+    """The model server's container, in place (the default predictor's)."""
+    return _server_pod(documents)["containers"][0]
+
+
+def server_pod_fields(documents: list[dict]) -> dict:
+    """The model server's pod spec, in place (the default predictor's)."""
+    return _server_pod(documents)
+
+
+# Fields the strict schema must refuse: (kind, path, value).
 MISSPELT = [
-    (["spec", "predictors", 0, "traffik"], 100),
-    (["spec", "predictors", 0, "graph", "type"], "MODLE"),
+    (KIND, ["spec", "predictors", 0, "traffik"], 100),
+    (KIND, ["spec", "predictors", 0, "graph", "type"], "MODLE"),
 ]
-# Broken manifests the cluster contract must name: case -> (change, the expected line).
+# Broken manifests the cluster contract must name: case -> (change of the documents, the
+# expected line).
 CONTRACT_MUTATIONS = {
     "the operator's executor injected": (
-        lambda d: d["spec"]["predictors"][0].pop("annotations"),
+        lambda documents: _default_predictor(documents).pop("annotations"),
         "containers[seldon-container-engine].securityContext.capabilities.drop: must include ALL",
     ),
 }

@@ -4,34 +4,21 @@ exactly the traffic asked for; bad requests change nothing."""
 from __future__ import annotations
 
 import filecmp
-import inspect
 import shutil
 from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.delivery import DeliveryError, overlay, release, rollout
+from {{ cookiecutter.package_name }}.delivery import DeliveryError, release, rollout
 from {{ cookiecutter.package_name }}.delivery.promotion import BRANCH
-from {{ cookiecutter.package_name }}.delivery.rollout import RuntimeRollout, Strategy
-from {{ cookiecutter.package_name }}.runtimes.seldon_core import rollout as seldon_rollout
+from {{ cookiecutter.package_name }}.delivery.rollout import Strategy
 from {{ cookiecutter.package_name }}.settings import IMAGES, MODEL_NAME
 
 from ...delivery.delivery_cli import TOKEN, merge_promotion, promote_argv, push_overlay, run_cli
 from ...delivery.git_repos import remote_file
 from ...delivery.manifests import kustomize, validate
 from ...delivery.review_apis import fake_review_api
-
-STABLE = release.Release("aaaaaaa", "4", {}, "sha256:" + "4" * 64)
-CANDIDATE = release.Release("bbbbbbb", "5", {"serve": "sha256:" + "c" * 64}, "sha256:" + "5" * 64)
-
-
-@pytest.fixture
-def platform_dir(tmp_path: Path) -> Path:
-    """A platform checkout: production runs version 4, staging version 5."""
-    root = tmp_path / "checkout"
-    overlay.render(root, "production", STABLE)
-    overlay.render(root, "staging", CANDIDATE)
-    return root
+from ..rollouts import CANDIDATE, STABLE
 
 
 def production(root: Path) -> list[dict]:
@@ -52,17 +39,6 @@ def container(predictor: dict) -> dict:
 
 def env(predictor: dict) -> dict:
     return {e["name"]: e.get("value") for e in container(predictor).get("env", [])}
-
-
-def test_the_runtime_offers_the_whole_rollout_interface():
-    assert rollout.runtime_rollout() is seldon_rollout
-    assert isinstance(seldon_rollout, RuntimeRollout)
-    for name, declared in vars(RuntimeRollout).items():
-        if name.startswith("_") or not inspect.isfunction(declared):
-            continue
-        wanted = list(inspect.signature(declared).parameters)[1:]  # without self
-        offered = list(inspect.signature(getattr(seldon_rollout, name)).parameters)
-        assert offered == wanted, f"{name}{tuple(offered)}: the interface says {tuple(wanted)}"
 
 
 @pytest.mark.parametrize(
@@ -101,44 +77,6 @@ def test_each_strategy_renders_two_pinned_predictors_with_the_traffic_asked_for(
     # The overlay alone no longer says what production runs: the patch does, per predictor.
     with pytest.raises(DeliveryError, match=r"a rollout runs \(rollout.yaml\)"):
         release.read_release(platform_dir, "production")
-
-
-{%- if cookiecutter.include_drift_detection %}
-
-
-def test_the_candidate_gets_its_own_drift_service(platform_dir):
-    rollout.start(platform_dir, Strategy("canary", 10))
-    documents = production(platform_dir)
-    for document in documents:
-        validate(document)
-    by_name = {(d["kind"], d["metadata"]["name"]): d for d in documents}
-    default = by_name[("Deployment", f"{MODEL_NAME}-drift")]
-    candidate = by_name[("Deployment", f"{MODEL_NAME}-drift-candidate")]
-    drift_env = {e["name"]: e.get("value") for e in container_of(candidate).get("env", [])}
-    assert drift_env["MODEL_VERSION"] == "5"
-    assert drift_env["MODEL_DIGEST"] == CANDIDATE.model_digest
-    # A group of its own in production's (its Kafka user is granted it: delivery/kafka.py).
-    from {{ cookiecutter.package_name }}.settings import kafka_names
-
-    assert drift_env["DRIFT_CONSUMER_GROUP"] == kafka_names("production").candidate_group
-    assert container_of(candidate)["image"] == container_of(default)["image"]
-    assert container_of(default)["image"] == f"{IMAGES['drift']}:aaaaaaa"
-    pods = candidate["spec"]["template"]["metadata"]["labels"]
-    selects = default["spec"]["selector"]["matchLabels"]
-    assert not selects.items() <= pods.items(), "the default's Deployment must not own them"
-    service = by_name[("Service", f"{MODEL_NAME}-drift-candidate")]
-    assert service["spec"]["selector"].items() <= pods.items()
-    monitor = next(d for d in documents if d["kind"] == "ServiceMonitor")
-    wanted = monitor["spec"]["selector"]["matchLabels"]
-    assert wanted.items() <= service["metadata"]["labels"].items(), "scraped like the default"
-    rollout.abort(platform_dir)
-    names = [d["metadata"]["name"] for d in production(platform_dir)]
-    assert not [n for n in names if n.endswith("-drift-candidate")]
-
-
-def container_of(deployment: dict) -> dict:
-    return deployment["spec"]["template"]["spec"]["containers"][0]
-{%- endif %}
 
 
 def test_finish_leaves_the_candidate_alone_and_abort_restores_production(platform_dir):

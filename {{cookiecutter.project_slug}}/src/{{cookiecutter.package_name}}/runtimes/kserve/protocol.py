@@ -36,15 +36,10 @@ PORTS = {
     "grpc": ("MLSERVER_GRPC_PORT", 8081),
     "metrics": ("MLSERVER_METRICS_PORT", 8082),
 }
-# KServe's canary entries (`spec.canary`, Standard mode, KServe 0.20) need the predictor as a
-# ServingRuntime's `model`; this runtime's predictor is a custom container: a promotion
-# replaces the served version.
-ROLLOUT_STRATEGIES = ("replace",)
-# Why the others are refused, as `open-promotion` says it.
-ROLLOUT_REFUSAL = (
-    "this repo's KServe runtime (a custom predictor container in Standard mode) splits no "
-    "traffic between two versions"
-)
+# KServe's canary entries (`spec.canary`, Standard mode) carry canary, A/B and shadow
+# rollouts: runtimes/kserve/rollout.py.
+ROLLOUT_STRATEGIES = ("replace", "canary", "shadow", "ab")
+ROLLOUT_REFUSAL = ""  # every strategy is offered
 MANIFEST = "inferenceservice.yaml"
 PREDICT_PATH = f"/v2/models/{MODEL_NAME}/infer"
 READY_PATH = f"/v2/models/{MODEL_NAME}/ready"  # 200 once load() has fetched the model

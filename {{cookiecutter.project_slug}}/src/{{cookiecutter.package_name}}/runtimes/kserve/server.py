@@ -35,7 +35,7 @@ from ... import registry
 from ...request_log import RequestLogger, new_request_id
 from ...settings import Settings, load_settings
 from ...validation import InvalidInput, predict_proba, to_feature_matrix
-from . import limits, protocol
+from . import limits, mirror, protocol
 
 log = logging.getLogger(__name__)
 LABELS = ("model", "predictor")
@@ -113,6 +113,12 @@ class MLServerModel(MLModel):
         self.request_log.start()
         if self.request_log.enabled:
             RequestLogCollector.follow(self.request_log, self.labels)
+        # A shadow rollout's production predictor copies each answered request to the
+        # candidate (runtimes/kserve/rollout.py); otherwise no copy is made.
+        mirror_url = mirror.url_from_environment()
+        self.mirror = mirror.RequestMirror(mirror_url, self.labels) if mirror_url else None
+        if self.mirror is not None:
+            self.mirror.start()
         self.metrics.version.labels(**self.labels).set(int(self.served.version))
         # Each series once (they all exist from the start), not a label lookup per request.
         self._requests = self.metrics.requests.labels(**self.labels)
@@ -156,6 +162,8 @@ class MLServerModel(MLModel):
         request_id = payload.id or new_request_id()
         self.request_log.log(request_id, served.version, served.feature_names, matrix,
                              served.class_names, probabilities)  # fmt: skip
+        if self.mirror is not None:
+            self.mirror.copy(payload, request_id)
         winners = probabilities.argmax(axis=1)
         if len(winners) == 1:
             self._predictions[winners[0]].inc()
@@ -187,4 +195,6 @@ class MLServerModel(MLModel):
         request_log = getattr(self, "request_log", None)
         if request_log is not None:
             request_log.close()
+        if getattr(self, "mirror", None) is not None:
+            await self.mirror.close()
         return True

@@ -1,16 +1,21 @@
-"""A rollout's finish or abort with `--compare-with`: the comparison of its two predictors,
-read from a real Prometheus holding recorded series, is the pull request's body."""
+"""A rollout's finish or abort with `--compare-with`, on any runtime that rolls out: the
+comparison of its two predictors, read from a real Prometheus holding recorded series (the
+names and labels every runtime exports), is the pull request's body."""
 
 from __future__ import annotations
 
 import pytest
 
+from {{ cookiecutter.package_name }}.runtimes import protocol
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME
 
-from ...delivery.delivery_cli import TOKEN, merge_promotion, promote_argv, push_overlay, run_cli
-from ...delivery.review_apis import fake_review_api
+from .delivery_cli import TOKEN, merge_promotion, promote_argv, push_overlay, run_cli
+from .review_apis import fake_review_api
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif("ab" not in protocol.ROLLOUT_STRATEGIES, reason="it only replaces"),
+]
 
 
 def test_finishing_a_rollout_puts_the_comparison_in_the_pull_request(
