@@ -306,7 +306,7 @@ def commit_all(root: Path, message: str) -> str:
 
 
 KAFKA_PART = """\
-apiVersion: kafka.strimzi.io/v1beta2
+apiVersion: kafka.strimzi.io/v1
 kind: KafkaTopic
 metadata:
   name: {model}-{environment}-requests
@@ -320,7 +320,7 @@ spec:
     cleanup.policy: delete
     min.insync.replicas: 2
 ---
-apiVersion: kafka.strimzi.io/v1beta2
+apiVersion: kafka.strimzi.io/v1
 kind: KafkaUser
 metadata:
   name: {model}-{environment}-server

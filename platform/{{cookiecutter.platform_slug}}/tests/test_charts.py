@@ -105,14 +105,14 @@ def test_the_readme_lists_every_pinned_chart_and_follows_a_new_pin(platform, cap
                 row = f"| {name} | {source['chart']} | {source['targetRevision']} |"
                 assert row in readme, row
     strimzi = platform / "apps" / "strimzi.yaml"
-    strimzi.write_text(strimzi.read_text().replace("targetRevision: 0.48.0",
-                                                   "targetRevision: 0.49.1"))  # fmt: skip
+    strimzi.write_text(strimzi.read_text().replace("targetRevision: 1.2.0",
+                                                   "targetRevision: 1.2.1"))  # fmt: skip
     assert validate.check_repo(platform).problems == [
         "README.md: the chart versions differ from apps/: run `gitops versions`"
     ]
     assert cli.main(["--root", str(platform), "versions"]) == 0
     assert "written" in capsys.readouterr().out
-    assert "| strimzi | strimzi-kafka-operator | 0.49.1 |" in (platform / "README.md").read_text()
+    assert "| strimzi | strimzi-kafka-operator | 1.2.1 |" in (platform / "README.md").read_text()
     assert validate.check_repo(platform).problems == []
     assert not charts.write_versions(platform)  # a second run changes nothing
 

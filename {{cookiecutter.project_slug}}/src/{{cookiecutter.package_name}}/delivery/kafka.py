@@ -37,7 +37,7 @@ from .release import dump, overlay_dir, yaml
 
 KAFKA_DIR = "kafka"
 LOGINS_FILE = "kafka-logins.yaml"
-STRIMZI = "kafka.strimzi.io/v1beta2"
+STRIMZI = "kafka.strimzi.io/v1"
 CLUSTER_LABEL = {"strimzi.io/cluster": KAFKA_CLUSTER}
 
 
