@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import py_compile
+import re
 import subprocess
 import sys
 import tomllib
@@ -125,6 +126,19 @@ def test_the_platform_serves_the_addresses_model_repos_default_to(platform):
     assert worker["selfHostedServerApiConfig"]["apiUrl"] == DEFAULTS["prefect_api_url"]
     prefect_yaml = (MODEL_TEMPLATE / "prefect.yaml").read_text()
     assert f"name: {worker['config']['workPool']}\n" in prefect_yaml
+    # Server and worker run the Prefect the model repos' flows are locked to, at the keys the
+    # prefect-helm charts read (the server's tag under `global`, the worker's credentials
+    # under its server's API config), with the one Secret the server checks.
+    lock = (MODEL_TEMPLATE / "requirements.lock").read_text()
+    version = re.search(r"^prefect==([0-9.]+) ", lock, re.MULTILINE).group(1)
+    server = yaml.safe_load((root / "values" / "prefect-server.yaml").read_text())
+    assert server["global"]["prefect"]["image"]["prefectTag"] == f"{version}-python3.12"
+    assert "image" not in server["server"]
+    assert worker["image"]["prefectTag"] == f"{version}-python3.12-kubernetes"
+    assert "basicAuth" not in worker
+    credentials = worker["selfHostedServerApiConfig"]["basicAuth"]
+    assert credentials == {"enabled": True, "existingSecret": server["server"]["basicAuth"][
+        "existingSecret"]}  # fmt: skip
 
 
 def test_defaults_of_both_templates_agree(platform):
