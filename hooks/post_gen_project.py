@@ -23,16 +23,20 @@ def excluded_paths(answers: dict) -> list[str]:
     """The paths that exist only for option values other than the answers'.
 
     `_options` in cookiecutter.json maps each option value to the files and directories that
-    belong to it alone (a runtime's directories, a CI provider's file, ...).
+    belong to it (a runtime's directories, a CI provider's file, ...). A path that several
+    values share (the MLServer code of two runtimes) stays when any chosen value lists it.
     """
-    excluded = []
+    excluded, kept = [], set()
     for option, values in answers["_options"].items():
         answer = answers[option]
         chosen = json.dumps(answer) if isinstance(answer, bool) else answer  # true / false
         for value, paths in values.items():
-            if value != chosen:
-                excluded += [path.format(**answers) for path in paths]
-    return excluded
+            formatted = [path.format(**answers) for path in paths]
+            if value == chosen:
+                kept.update(formatted)
+            else:
+                excluded += formatted
+    return [path for path in dict.fromkeys(excluded) if path not in kept]
 
 
 def remove_excluded(root: Path, answers: dict) -> None:

@@ -90,11 +90,15 @@ def test_unknown_choice_is_rejected_before_generation(tmp_path, option, value):
 def test_a_bake_keeps_the_chosen_variants_directories_only(tmp_path, runtime, library):
     root = bake(tmp_path, serving_runtime=runtime, drift_library=library)
     module = runtime.replace("-", "_")
-    for tree in ("src/iris_classifier/runtimes", "tests/runtimes", "k8s/base/runtimes"):
+    # A runtime that runs MLServer keeps the MLServer code it shares with the others that do.
+    shared = {"mlserver"} if runtime == "kserve" else set()
+    for tree in ("src/iris_classifier/runtimes", "tests/runtimes"):
         kept = {p.name for p in (root / tree).iterdir() if p.is_dir()}
-        assert kept == {module}, tree
-    server = (root / "src/iris_classifier/runtimes" / module / "server.py").read_text()
-    assert ("class MLServerModel(MLModel)" in server) == (runtime == "kserve")
+        assert kept == {module, *shared}, tree
+    assert {p.name for p in (root / "k8s/base/runtimes").iterdir()} == {module}
+    runtimes = root / "src/iris_classifier/runtimes"
+    server = runtimes / ("mlserver" if shared else module) / "server.py"
+    assert ("class MLServerModel(MLModel)" in server.read_text()) == (runtime == "kserve")
     leftovers = [p.name for p in root.rglob("*") if any(
         f".{value}." in p.name for value in ("alibi-detect", "evidently")
     )]  # fmt: skip

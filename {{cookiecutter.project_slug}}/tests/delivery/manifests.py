@@ -17,11 +17,18 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
-from {{ cookiecutter.package_name }}.delivery import kafka, overlay, release
-from {{ cookiecutter.package_name }}.settings import SERVING_RUNTIME
+from {{ cookiecutter.package_name }}.delivery import contract, kafka, overlay, release
+from {{ cookiecutter.package_name }}.settings import (
+    MODEL_NAME,
+{%- if cookiecutter.include_drift_detection %}
+    RETRAIN_TOKEN_SECRET,
+{%- endif %}
+    SERVING_RUNTIME,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 KUBERNETES_VERSION = "1.32"
+ENVIRONMENTS = ("staging", "production")
 # What this repo's serving runtime adds: its resource kind, schema and pod specs.
 RUNTIME = import_module(f"..runtimes.{SERVING_RUNTIME}.manifest", __package__)
 CUSTOM_SCHEMAS = {
@@ -76,3 +83,35 @@ def rendered_environments(tmp_path: Path) -> dict[str, list[dict]]:
         directory = release.overlay_dir(tmp_path, environment)
         rendered[environment] = kustomize(directory) + kustomize(directory / kafka.KAFKA_DIR)
     return rendered
+
+
+def platform_contract(documents: list[dict]) -> contract.Contract:
+    """The shared services this repo's ConfigMap points at, and restricted namespaces."""
+    services: dict[tuple[str, str], set[int]] = {}
+    for document in documents:
+        if document["kind"] == "ConfigMap" and document["metadata"]["name"].startswith(
+            f"{MODEL_NAME}-config"
+        ):
+            for value in document["data"].values():
+                for match in contract.ADDRESS.finditer(value):
+                    services.setdefault((match.group(2), match.group(1)), set()).update(
+                        {int(match.group(3))} if match.group(3) else set()
+                    )
+    levels = {release.namespace(environment): "restricted" for environment in ENVIRONMENTS}
+    return contract.Contract(services=services, pod_security=levels, secrets=HAND_MADE_SECRETS,
+                             model_namespaces=set(levels))  # fmt: skip
+
+
+# Secrets no file of this repo renders: the retrain token, created once by a person (README),
+# and the Prefect API's credentials and MLflow's login, from the platform's ExternalSecrets in
+# each namespace.
+HAND_MADE_SECRETS = {
+    *(
+        (release.namespace(environment), name)
+        for environment in ENVIRONMENTS
+        for name in ("prefect-credentials", "mlflow-login")
+    ),
+{%- if cookiecutter.include_drift_detection %}
+    (release.namespace("production"), RETRAIN_TOKEN_SECRET),
+{%- endif %}
+}

@@ -25,48 +25,15 @@ from {{ cookiecutter.package_name }}.settings import (
     kafka_names,
 )
 
-from .manifests import RUNTIME, rendered_environments
+from .manifests import ENVIRONMENTS, RUNTIME, platform_contract, rendered_environments
 
 REPO = Path(__file__).resolve().parents[2]
-ENVIRONMENTS = ("staging", "production")
 
 
 @pytest.fixture(scope="module")
 def environments(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
     rendered = rendered_environments(tmp_path_factory.mktemp("platform"))
     return {environment: rendered[environment] for environment in ENVIRONMENTS}
-
-
-def platform_contract(documents: list[dict]) -> contract.Contract:
-    """The shared services this repo's ConfigMap points at, and restricted namespaces."""
-    services: dict[tuple[str, str], set[int]] = {}
-    for document in documents:
-        if document["kind"] == "ConfigMap" and document["metadata"]["name"].startswith(
-            f"{MODEL_NAME}-config"
-        ):
-            for value in document["data"].values():
-                for match in contract.ADDRESS.finditer(value):
-                    services.setdefault((match.group(2), match.group(1)), set()).update(
-                        {int(match.group(3))} if match.group(3) else set()
-                    )
-    levels = {release.namespace(environment): "restricted" for environment in ENVIRONMENTS}
-    return contract.Contract(services=services, pod_security=levels, secrets=HAND_MADE_SECRETS,
-                             model_namespaces=set(levels))  # fmt: skip
-
-
-# Secrets no file of this repo renders: the retrain token, created once by a person (README),
-# and the Prefect API's credentials and MLflow's login, from the platform's ExternalSecrets in
-# each namespace.
-HAND_MADE_SECRETS = {
-    *(
-        (release.namespace(environment), name)
-        for environment in ENVIRONMENTS
-        for name in ("prefect-credentials", "mlflow-login")
-    ),
-{%- if cookiecutter.include_drift_detection %}
-    (release.namespace("production"), RETRAIN_TOKEN_SECRET),
-{%- endif %}
-}
 
 
 def problems_of(documents: list[dict]) -> list[str]:

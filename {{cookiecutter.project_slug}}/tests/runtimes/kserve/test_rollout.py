@@ -18,9 +18,8 @@ from {{ cookiecutter.package_name }}.settings import IMAGES, MODEL_NAME
 
 from ...delivery.delivery_cli import TOKEN, merge_promotion, promote_argv, push_overlay, run_cli
 from ...delivery.git_repos import remote_file
-from ...delivery.manifests import kustomize, validate
+from ...delivery.manifests import kustomize, platform_contract, validate
 from ...delivery.review_apis import fake_review_api
-from ...delivery.test_cluster_contract import platform_contract
 from ..rollouts import CANDIDATE, STABLE
 
 SERVICE = "InferenceService"

@@ -1,1 +1,1 @@
-"""KServe running MLServer: MLServer serves the custom runtime class in `server.py`."""
+"""KServe running MLServer (runtimes/mlserver) as an InferenceService of a ServingRuntime."""

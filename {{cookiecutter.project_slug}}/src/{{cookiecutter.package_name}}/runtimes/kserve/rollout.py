@@ -13,7 +13,7 @@ the runtime's manifest itself reaches production by a replace.
 
 - `canary N` and `ab N`: trafficPercent N, the Gateway sends the rest to production's pods.
 - `shadow`: trafficPercent 0, and production's predictor copies each request it answers to
-  the candidate's Service (MIRROR_URL, read by the server: runtimes/kserve/mirror.py). Why
+  the candidate's Service (MIRROR_URL, read by the server: runtimes/mlserver/mirror.py). Why
   not a Gateway API RequestMirror: KServe owns the HTTPRoute of an InferenceService and
   rewrites it on every reconcile, so a mirror filter cannot live there, and a second route
   would have to repeat the hostnames KServe derives from the platform's ingress settings.

@@ -1,5 +1,5 @@
 """A shadow rollout's copy of requests, between two real model servers: production's server
-(MIRROR_URL set, as runtimes/kserve/rollout.py sets it) copies each request it answers to
+(MIRROR_URL set, as a KServe shadow rollout sets it) copies each request it answers to
 the candidate's server, which logs its own prediction under the same request id; a candidate
 that is down costs production's clients nothing."""
 
@@ -17,7 +17,7 @@ from {{ cookiecutter.package_name }}.data import FEATURES, sample_rows
 from {{ cookiecutter.package_name }}.devstack import services
 from {{ cookiecutter.package_name }}.devstack.processes import Started, free_port
 from {{ cookiecutter.package_name }}.runtimes import protocol
-from {{ cookiecutter.package_name }}.runtimes.kserve import mirror
+from {{ cookiecutter.package_name }}.runtimes.mlserver import mirror
 from {{ cookiecutter.package_name }}.settings import load_settings
 
 from ...probes import metric_total, post, scrape

@@ -107,7 +107,7 @@ def test_values_that_are_not_plain_numbers_are_named_not_converted(value, messag
 
 
 def test_the_v2_metadata_lists_every_feature_and_the_class_probabilities():
-    from {{ cookiecutter.package_name }}.runtimes.kserve.protocol import model_metadata
+    from {{ cookiecutter.package_name }}.runtimes.mlserver.open_inference import model_metadata
 
     metadata = model_metadata(MODEL_NAME, "7", NAMES, ["double"] * (len(NAMES) - 1) + ["long"],
                               ["a", "b", "c"])  # fmt: skip

@@ -1,4 +1,4 @@
-"""The MLServer custom runtime KServe runs (`{{ cookiecutter.project_slug }} serve` starts it).
+"""The MLServer custom runtime of every runtime that runs MLServer (`serve` starts it).
 
 The model is loaded in `load()` at start-up (never on the first request), by the registry
 alias or pinned version in the settings; MLServer reports the model ready only after it.
@@ -35,7 +35,8 @@ from ... import registry
 from ...request_log import RequestLogger, new_request_id
 from ...settings import Settings, load_settings
 from ...validation import InvalidInput, predict_proba, to_feature_matrix
-from . import limits, mirror, protocol
+from . import limits, mirror
+from . import open_inference as protocol
 
 log = logging.getLogger(__name__)
 LABELS = ("model", "predictor")
@@ -114,7 +115,7 @@ class MLServerModel(MLModel):
         if self.request_log.enabled:
             RequestLogCollector.follow(self.request_log, self.labels)
         # A shadow rollout's production predictor copies each answered request to the
-        # candidate (runtimes/kserve/rollout.py); otherwise no copy is made.
+        # candidate (its MIRROR_URL: mirror.py); otherwise no copy is made.
         mirror_url = mirror.url_from_environment()
         self.mirror = mirror.RequestMirror(mirror_url, self.labels) if mirror_url else None
         if self.mirror is not None:

@@ -1,12 +1,12 @@
 """The copy of each answered request a shadow rollout sends to the candidate predictor.
 
-During a shadow rollout (runtimes/kserve/rollout.py) production's pods get MIRROR_URL, the
-candidate's predict URL. Each request the server answers is queued, with the request id it
-was answered under, and sent there by a few background tasks; the candidate's answer is
-discarded (the candidate logs its own prediction under the same request id, which is what
-`compare-predictors` and its drift service read). The copy never delays or fails an
-answer: the queue is bounded, a full queue drops the copy, a slow or failing candidate
-costs one of the senders' time-outs; each outcome is counted in
+During a shadow rollout that the operator does not mirror itself (KServe's), production's pods
+get MIRROR_URL, the candidate's predict URL. Each request the server answers is queued, with
+the request id it was answered under, and sent there by a few background tasks; the
+candidate's answer is discarded (the candidate logs its own prediction under the same request
+id, which is what `compare-predictors` and its drift service read). The copy never delays or
+fails an answer: the queue is bounded, a full queue drops the copy, a slow or failing
+candidate costs one of the senders' time-outs; each outcome is counted in
 `model_mirrored_requests_total{outcome="sent"|"failed"|"dropped"}`.
 """
 
