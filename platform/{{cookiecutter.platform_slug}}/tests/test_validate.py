@@ -442,18 +442,8 @@ def test_a_pod_reading_another_models_secret_is_named(platform):
     """The model namespaces are shared: another model's Kafka login is in reach of a name."""
     overlay = write_overlay(platform, "iris", "production", "1", runtime=RUNTIMES[0])
 
-    def first_container(value):
-        if isinstance(value, dict):
-            if "containers" in value:
-                return value["containers"][0]
-            value = list(value.values())
-        for item in value if isinstance(value, list) else []:
-            if (found := first_container(item)) is not None:
-                return found
-        return None
-
     def read_fraud_login(documents):
-        first_container(documents[0]).setdefault("env", []).append({
+        server_container(documents).setdefault("env", []).append({
             "name": "KAFKA_PASSWORD",
             "valueFrom": {"secretKeyRef": {"name": "fraud-kafka-server", "key": "password"}},
         })  # fmt: skip
