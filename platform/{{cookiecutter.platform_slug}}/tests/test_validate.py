@@ -67,6 +67,45 @@ def test_a_kserve_rollout_with_a_canary_entry_is_valid_and_checked(platform):
     edit_yaml(overlay / "rollout.yaml", misspelt)
     found = validate.check_repo(platform).problems
     assert len(found) == 1 and "canary[candidate] pod spec" in found[0], found
+
+
+def before_kserve_0_21(documents):
+    """An overlay a model repo rendered before the ServingRuntime: its container inline."""
+    service, runtime = documents
+    service["spec"]["predictor"].pop("model")
+    service["spec"]["predictor"]["containers"] = runtime["spec"]["containers"]
+    documents.pop()
+
+
+def test_an_overlay_rendered_before_the_kserve_upgrade_still_validates(platform):
+    """The platform's upgrade merges before the model repos re-render (docs/upgrades.md):
+    their running overlays must not fail its validation meanwhile."""
+    overlay = write_overlay(platform, "iris", "production", "1", runtime="kserve")
+    server = overlay / "base" / SERVER_FILES["kserve"]
+    edit_yaml(server, before_kserve_0_21)
+    config = overlay / "base" / "kustomizeconfig.yaml"  # where its ConfigMap's name was then
+    entry = "      - kind: InferenceService\n        path: {}\n"
+    config.write_text(config.read_text() + entry.format("spec/predictor/containers/envFrom/"
+                                                        "configMapRef/name"))  # fmt: skip
+    assert "containers:" in server.read_text() and "ServingRuntime" not in server.read_text()
+    assert validate.check_repo(platform).problems == []
+
+    def misspelt(documents):
+        container = documents[0]["spec"]["predictor"]["containers"][0]
+        container["imag"] = container.pop("image")
+
+    edit_yaml(server, misspelt)
+    found = validate.check_repo(platform).problems
+    assert any("predictor pod spec" in p and "'imag'" in p for p in found), found
+
+    def both(documents):  # a container inline beside a model: which one runs is unclear
+        predictor = documents[0]["spec"]["predictor"]
+        predictor["containers"][0]["image"] = predictor["containers"][0].pop("imag")
+        predictor["model"] = {"modelFormat": {"name": "mlflow"}, "runtime": "iris"}
+
+    edit_yaml(server, both)
+    found = validate.check_repo(platform).problems
+    assert any("iris: spec/predictor: " in p for p in found), found
 {%- endif %}
 
 

@@ -1,5 +1,6 @@
 """What every runtime's rollout adds beside its candidate predictor: the candidate's own
-drift service, scraped like the default one's, gone with the rollout."""
+drift service, scraped like the default one's, gone with the rollout; and what every runtime
+refuses: a candidate whose model server would differ from production's beyond its release."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.delivery import overlay, release, rollout
+from {{ cookiecutter.package_name }}.delivery import DeliveryError, overlay, release, rollout
 from {{ cookiecutter.package_name }}.delivery.rollout import Strategy
 from {{ cookiecutter.package_name }}.runtimes import protocol
 {%- if cookiecutter.include_drift_detection %}
-from {{ cookiecutter.package_name }}.settings import IMAGES, MODEL_NAME, kafka_names
+from {{ cookiecutter.package_name }}.settings import IMAGES, MODEL_NAME, SERVING_RUNTIME, kafka_names
+{%- else %}
+from {{ cookiecutter.package_name }}.settings import SERVING_RUNTIME
 {%- endif %}
 {%- if cookiecutter.include_drift_detection %}
 
@@ -73,3 +76,42 @@ def test_without_drift_detection_a_rollout_adds_no_drift_service(tmp_path: Path)
     assert not [n for n in names if "drift" in n]
     assert not (release.overlay_dir(tmp_path, "production") / "rollout-drift.yaml").exists()
 {%- endif %}
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("change", ["runtime manifest", "config literal", "new runtime file"])
+def test_a_candidate_whose_server_manifests_differ_from_production_is_refused(
+    tmp_path: Path, change: str
+):
+    """A gradual candidate runs on production's copy of the base and --finish ships staging's:
+    a change to the server's manifests or configuration would reach production untried."""
+    overlay.render(tmp_path, "production", release.Release("aaaaaaa", "4"))
+    overlay.render(tmp_path, "staging", CANDIDATE)
+    staging_base = release.overlay_dir(tmp_path, "staging") / "base"
+    runtime_dir = staging_base / "runtimes" / SERVING_RUNTIME
+    if change == "runtime manifest":
+        edited = next(p for p in sorted(runtime_dir.iterdir()) if p.suffix == ".yaml")
+        edited.write_text(edited.read_text() + "# a change\n")
+        named = f"base/runtimes/{SERVING_RUNTIME}/{edited.name}"
+    elif change == "config literal":
+        kustomization = staging_base / "kustomization.yaml"
+        kustomization.write_text(
+            kustomization.read_text().replace("MODEL_ALIAS=staging", "MODEL_ALIAS=other")
+        )
+        named = "-config literals of base/kustomization.yaml"
+    else:
+        (runtime_dir / "extra.yaml").write_text("{}\n")
+        named = f"base/runtimes/{SERVING_RUNTIME}/extra.yaml"
+    before = snapshot(tmp_path)
+    for strategy in (Strategy("canary", 10), Strategy("shadow"), Strategy("ab", 50)):
+        with pytest.raises(DeliveryError) as refused:
+            rollout.start(tmp_path, strategy)
+        message = str(refused.value)
+        assert named in message and "--strategy replace" in message, message
+        assert snapshot(tmp_path) == before, "a refused rollout writes nothing"
+    # A replace ships staging's manifests as they are: nothing to try first.
+    rollout.start(tmp_path, Strategy("replace"))
+    assert release.read_release(tmp_path, "production") == CANDIDATE

@@ -194,14 +194,14 @@ KSERVE_PREDICTOR_FIELDS = {
 KSERVE_MODEL_FIELDS = {"modelFormat", "runtime", "storageUri", "runtimeVersion",
                        "protocolVersion", "storage", "confidential"}  # fmt: skip
 KSERVE_CONTAINER = "kserve-container"  # the predictor's container, in a ServingRuntime too
-# A ServingRuntime's own fields beside the pod fields it carries (KServe v1alpha1).
-KSERVE_RUNTIME_FIELDS = {"supportedModelFormats", "multiModel", "disabled", "protocolVersions",
-                         "workerSpec", "grpcEndpoint", "grpcDataEndpoint", "httpDataEndpoint",
-                         "replicas", "storageHelper", "builtInAdapter", "labels",
-                         "annotations"}  # fmt: skip
-# Strategic-merge keys of a container's lists, as KServe merges a runtime's container with a
-# model's (lists without a key are replaced).
+# The pod fields KServe takes from a ServingRuntime (its MergePodSpec); the predictor's own
+# values are merged over them. Any other pod field of a runtime is not used.
+KSERVE_RUNTIME_POD_FIELDS = {"nodeSelector", "affinity", "tolerations", "volumes",
+                             "imagePullSecrets", "schedulerName", "resourceClaims"}  # fmt: skip
+# Strategic-merge keys of a pod's and a container's lists, as KServe merges a runtime's pod and
+# container with a predictor's and a model's (lists without a key are replaced).
 CONTAINER_MERGE_KEYS = {"env": "name", "ports": "containerPort", "volumeMounts": "mountPath"}
+POD_MERGE_KEYS = {"volumes": "name", "imagePullSecrets": "name", "resourceClaims": "name"}
 
 
 def kserve_predictors(spec: dict) -> Iterator[tuple[str, dict]]:
@@ -216,12 +216,15 @@ def kserve_predictors(spec: dict) -> Iterator[tuple[str, dict]]:
 
 
 def _override(base: Any, override: Any) -> Any:
+    # mergo keeps the stable value where the entry's is empty. False and 0 override here:
+    # KServe's optional fields are pointers, which mergo copies whatever they point at.
     if isinstance(base, dict) and isinstance(override, dict):
         merged = dict(base)
         for key, value in override.items():
             merged[key] = _override(base.get(key), value) if key in base else value
         return merged
-    return base if override in (None, [], {}, "") else override
+    return base if override is None or (isinstance(override, (list, dict, str))
+                                        and not override) else override  # fmt: skip
 
 
 def _runtime_name(predictor: dict) -> str | None:
@@ -243,29 +246,29 @@ def kserve_pod(predictor: dict, runtime: dict | None) -> dict:
         main = {"name": KSERVE_CONTAINER}
         containers.insert(0, main)
     main.update(_merge_container(main, own))
-    for key, value in runtime_spec.items():
-        if key in KSERVE_RUNTIME_FIELDS or key == "containers":
-            continue
-        if key == "volumes":
-            mine = {v.get("name") for v in pod.get("volumes") or []}
-            pod["volumes"] = [*(pod.get("volumes") or []),
-                              *(v for v in value if v.get("name") not in mine)]  # fmt: skip
-        else:
-            pod.setdefault(key, value)
+    from_runtime = {k: v for k, v in runtime_spec.items() if k in KSERVE_RUNTIME_POD_FIELDS}
+    pod = _strategic_merge(from_runtime, pod, POD_MERGE_KEYS)
     pod["containers"] = [*containers, *(pod.get("containers") or [])]
     return pod
 
 
 def _merge_container(base: dict, override: dict) -> dict:
+    return _strategic_merge(base, override, CONTAINER_MERGE_KEYS)
+
+
+def _strategic_merge(base: dict, override: dict, merge_keys: dict[str, str]) -> dict:
+    """`override` over `base` as a strategic merge patch does it: maps key by key at every
+    depth, the lists of `merge_keys` item by item (by their key), other lists and values
+    replaced."""
     merged = dict(base)
     for key, value in override.items():
-        if key in CONTAINER_MERGE_KEYS and isinstance(value, list):
-            merge_key = CONTAINER_MERGE_KEYS[key]
+        if key in merge_keys and isinstance(value, list):
+            merge_key = merge_keys[key]
             by_key = {item.get(merge_key): item for item in base.get(key) or []}
             by_key.update({item.get(merge_key): item for item in value})
             merged[key] = list(by_key.values())
         elif isinstance(value, dict) and isinstance(base.get(key), dict):
-            merged[key] = {**base[key], **value}
+            merged[key] = _strategic_merge(base[key], value, {})
         else:
             merged[key] = value
     return merged

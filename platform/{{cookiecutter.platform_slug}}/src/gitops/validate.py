@@ -156,9 +156,10 @@ def _check_kserve_pods(document: dict) -> str | None:
         for where, predictor in entries:
             spec = {k: v for k, v in predictor.items()
                     if k not in service["x-component-extension"]}  # fmt: skip
-            model = {k: v for k, v in predictor["model"].items()
-                     if k not in service["x-model-extension"]}  # fmt: skip
-            spec["containers"] = [{"name": "kserve-container", **model}]
+            if "model" in predictor:  # else the shape before KServe 0.21: containers inline
+                model = {k: v for k, v in predictor["model"].items()
+                         if k not in service["x-model-extension"]}  # fmt: skip
+                spec["containers"] = [{"name": "kserve-container", **model}]
             specs.append((where, spec))
     for where, spec in specs:
         pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}, "spec": spec}

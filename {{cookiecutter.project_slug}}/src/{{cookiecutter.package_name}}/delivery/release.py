@@ -125,6 +125,14 @@ def base_images(base_dir: Path) -> dict[str, str]:
     return images
 
 
+def base_config(base_dir: Path) -> list[str]:
+    """The literals of the base's `<model>-config` ConfigMap: what every workload reads."""
+    document = yaml().load((base_dir / "kustomization.yaml").read_text())
+    return [str(item) for generator in document.get("configMapGenerator") or []
+            if generator.get("name") == f"{MODEL_NAME}-config"
+            for item in generator.get("literals") or []]  # fmt: skip
+
+
 # -- reading what runs --------------------------------------------------------------------------
 def read_release(platform_root: Path, environment: str) -> Release | None:
     """The release an environment's overlay pins, or None if it has no overlay yet.

@@ -23,9 +23,11 @@ from importlib import import_module
 from pathlib import Path
 from typing import Protocol, cast, runtime_checkable
 
-from ..settings import PACKAGE_NAME, SERVING_RUNTIME
+from ..settings import MODEL_NAME, PACKAGE_NAME, SERVING_RUNTIME
 from . import DeliveryError, overlay
-from .release import ROLLOUT_PATCH, Release, overlay_dir, read_release
+from .release import ROLLOUT_PATCH, Release, base_config, overlay_dir, read_release
+
+ENVIRONMENTS = ("production", "staging")
 
 STRATEGIES = ("replace", "canary", "shadow", "ab")
 
@@ -129,8 +131,35 @@ def start(platform_root: Path, strategy: Strategy) -> Rollout | None:
         )
     if production.model_version == staging.model_version:
         raise DeliveryError(f"production already runs version {staging.model_version}")
+    changed = server_changes(platform_root)
+    if changed:
+        raise DeliveryError(
+            f"staging's model server differs from production's beyond the release "
+            f"({'; '.join(changed)}): a {strategy.name} candidate runs on production's manifests, "
+            "so this change would reach production untried at --finish; promote with "
+            "--strategy replace"
+        )
     runtime_rollout().start(platform_root, strategy, production, staging)
     return Rollout(strategy, production, staging)
+
+
+def server_changes(platform_root: Path) -> list[str]:
+    """What differs between staging's and production's copies of the base for the model
+    server, besides the release each overlay pins: the runtime's manifests and the
+    configuration the server reads. A candidate runs production's, and `finish` ships
+    staging's."""
+    production, staging = (overlay_dir(platform_root, e) / "base" for e in ENVIRONMENTS)
+    changes = []
+    runtime = Path("runtimes") / SERVING_RUNTIME
+    files = {p.relative_to(b) for b in (production, staging) if (b / runtime).is_dir()
+             for p in (b / runtime).rglob("*") if p.is_file()}  # fmt: skip
+    for name in sorted(files):
+        before, after = production / name, staging / name
+        if not (before.is_file() and after.is_file()) or before.read_bytes() != after.read_bytes():
+            changes.append(f"base/{name.as_posix()}")
+    if base_config(production) != base_config(staging):
+        changes.append(f"the {MODEL_NAME}-config literals of base/kustomization.yaml")
+    return changes
 
 
 def finish(platform_root: Path) -> Rollout:

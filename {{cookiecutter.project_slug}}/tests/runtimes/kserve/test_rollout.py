@@ -60,13 +60,13 @@ def env(pod: contract.Pod, documents: list[dict]) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    ("strategy", "percent"),
-    [(Strategy("canary", 10), 10), (Strategy("ab", 50), 50), (Strategy("canary", 1), 1),
-     (Strategy("shadow"), 0)],
-    ids=["canary-10", "ab-50", "canary-1", "shadow"],
+    ("strategy", "percent", "replicas"),
+    [(Strategy("canary", 10), 10, 1), (Strategy("ab", 50), 50, 1), (Strategy("canary", 1), 1, 1),
+     (Strategy("ab", 75), 75, 2), (Strategy("shadow"), 0, 2)],
+    ids=["canary-10", "ab-50", "canary-1", "ab-75", "shadow"],
 )  # fmt: skip
 def test_each_strategy_adds_one_pinned_canary_entry_with_the_traffic_asked_for(
-    platform_dir, strategy, percent
+    platform_dir, strategy, percent, replicas
 ):
     before = inference_service(checked(platform_dir))
     rollout.start(platform_dir, strategy)
@@ -75,16 +75,20 @@ def test_each_strategy_adds_one_pinned_canary_entry_with_the_traffic_asked_for(
     (entry,) = service["spec"]["canary"]
     assert entry["trafficPercent"] == percent
     predictor = entry["predictor"]
-    assert predictor["name"] == "candidate" and predictor["minReplicas"] == 1
+    # Its share of production's floor of two pods; a shadow gets a copy of every request.
+    assert predictor["name"] == "candidate" and predictor["minReplicas"] == replicas
     assert predictor["labels"] == {
         "mlops/predictor-role": "candidate", "mlops/model-version": "5",
         "mlops/image-tag": "bbbbbbb", "mlops/rollout-strategy": strategy.name,
     }  # fmt: skip
     assert predictor["annotations"]["mlops/model-digest"] == CANDIDATE.model_digest
-    # Production's predictor is the one it ran before, but for a shadow's copy of requests.
+    # Production's predictor is the one it ran before, but for a shadow's copy of requests
+    # and its floor, raised by the candidate's replicas: KServe lowers it by as many once the
+    # candidate is ready, and production keeps its two pods.
     stable = copy.deepcopy(service["spec"]["predictor"])
     mirror = stable["model"].pop("env", None)
-    assert stable == before["spec"]["predictor"]
+    assert stable.pop("minReplicas") == before["spec"]["predictor"]["minReplicas"] + replicas
+    assert stable == {k: v for k, v in before["spec"]["predictor"].items() if k != "minReplicas"}
     if strategy.name == "shadow":
         assert mirror == [{"name": "MIRROR_URL", "value": kserve_rollout.mirror_url()}]
         assert kserve_rollout.mirror_url() == (
@@ -116,6 +120,20 @@ def test_each_strategy_adds_one_pinned_canary_entry_with_the_traffic_asked_for(
     assert rollout.current(platform_dir) == rollout.Rollout(strategy, STABLE, CANDIDATE)
     with pytest.raises(DeliveryError, match=r"a rollout runs \(rollout.yaml\)"):
         release.read_release(platform_dir, "production")
+
+
+def test_production_floor_at_its_ceiling_raises_the_ceiling_too(platform_dir):
+    """KServe's HPA needs its ceiling at or above the raised floor."""
+    for environment in ("staging", "production"):
+        base = release.overlay_dir(platform_dir, environment) / "base"
+        manifest = base / "runtimes" / "kserve" / "inferenceservice.yaml"
+        manifest.write_text(manifest.read_text().replace("maxReplicas: 6", "maxReplicas: 2"))
+    rollout.start(platform_dir, Strategy("shadow"))
+    predictor = inference_service(checked(platform_dir))["spec"]["predictor"]
+    assert (predictor["minReplicas"], predictor["maxReplicas"]) == (4, 4)
+    rollout.abort(platform_dir)
+    predictor = inference_service(checked(platform_dir))["spec"]["predictor"]
+    assert (predictor["minReplicas"], predictor["maxReplicas"]) == (2, 2)
 
 
 def test_the_shadow_copy_reaches_a_service_the_contract_knows_and_the_policy_allows(platform_dir):

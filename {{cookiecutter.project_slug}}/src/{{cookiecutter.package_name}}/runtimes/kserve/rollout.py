@@ -9,7 +9,14 @@ entry `candidate` (`rollout.yaml`, a patch the production overlay lists): KServe
 entry over a copy of the predictor, so it sets only what differs, its name, labels, fixed
 replicas, and in its `model` the candidate's image (by digest when known) and MODEL_VERSION.
 The entry's pods run production's ServingRuntime with the candidate's image: a change to
-the runtime's manifest itself reaches production by a replace.
+the runtime's manifest itself reaches production by a replace (`start` refuses a gradual
+rollout when staging's runtime differs from production's).
+
+Production's floor of pods holds through a rollout: once the candidate's pods are ready,
+KServe lowers the predictor's minReplicas by the candidate's replicas (it counts them as
+taking the predictor's share), which would leave production on one pod that the shared
+PodDisruptionBudget lets a node drain take. The patch raises the predictor's minReplicas by
+the candidate's replicas, so production keeps the floor its base sets.
 
 - `canary N` and `ab N`: trafficPercent N, the Gateway sends the rest to production's pods.
 - `shadow`: trafficPercent 0, and production's predictor copies each request it answers to
@@ -20,13 +27,14 @@ the runtime's manifest itself reaches production by a replace.
   The server's copy reaches the candidate whatever path a request took (the Gateway or the
   predictor's Service), and never delays or fails the answer.
 
-Production's predictor needs no pin: its pods keep running untouched through a canary and
-an abort (a shadow adds MIRROR_URL to them, so they restart once at its start and its end).
+Production's predictor needs no pin: its pods keep running through a canary and an abort
+(a shadow adds MIRROR_URL to them, so they restart once at its start and its end).
 The candidate also gets its own drift service (`delivery/candidate.py`).
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +82,17 @@ def read(platform_root: Path) -> Rollout:
     return Rollout(strategy, overlay_release(target), candidate)
 
 
-def _base_model(base_dir: Path) -> Any:
+def _base_predictor(base_dir: Path) -> Any:
     manifest = base_dir / "runtimes" / SERVING_RUNTIME / protocol.MANIFEST
-    return yaml().load(manifest.read_text())["spec"]["predictor"]["model"]
+    return yaml().load(manifest.read_text())["spec"]["predictor"]
+
+
+def candidate_replicas(stable_replicas: int, strategy: Strategy) -> int:
+    """The candidate's fixed replicas (KServe refuses autoscaling on an entry): its share of
+    production's floor, rounded up; a shadow receives a copy of every request, so as many
+    as production's floor."""
+    share = 100 if strategy.name == "shadow" else (strategy.traffic or 0)
+    return max(1, math.ceil(stable_replicas * share / 100))
 
 
 def start(platform_root: Path, strategy: Strategy, stable: Release, candidate: Release) -> None:
@@ -85,11 +101,13 @@ def start(platform_root: Path, strategy: Strategy, stable: Release, candidate: R
     pins it."""
     target = overlay_dir(platform_root, "production")
     image = base_images(target / "base")["serve"]
-    model = _base_model(target / "base")
+    stable_predictor = _base_predictor(target / "base")
+    model = stable_predictor["model"]
+    stable_replicas = int(stable_predictor.get("minReplicas", 1))
+    replicas = candidate_replicas(stable_replicas, strategy)
     predictor: dict[str, Any] = {
         "name": CANDIDATE,
-        # Fixed replicas (KServe refuses autoscaling on an entry): one pod serves its share.
-        "minReplicas": 1,
+        "minReplicas": replicas,
         "labels": rollout_files.labels(candidate, CANDIDATE, strategy.name),
         "model": {
             "modelFormat": dict(model["modelFormat"]),
@@ -102,11 +120,17 @@ def start(platform_root: Path, strategy: Strategy, stable: Release, candidate: R
     }
     if candidate.model_digest:
         predictor["annotations"] = {rollout_files.DIGEST_ANNOTATION: candidate.model_digest}
-    spec: dict[str, Any] = {
-        "canary": [{"trafficPercent": strategy.traffic or 0, "predictor": predictor}]
-    }
+    # KServe subtracts the ready candidate's replicas from this floor (see the docstring).
+    production: dict[str, Any] = {"minReplicas": stable_replicas + replicas}
+    ceiling = stable_predictor.get("maxReplicas")
+    if ceiling is not None and int(ceiling) < production["minReplicas"]:
+        production["maxReplicas"] = production["minReplicas"]  # an HPA's ceiling >= its floor
     if strategy.name == "shadow":
-        spec["predictor"] = {"model": {"env": [{"name": MIRROR_ENV, "value": mirror_url()}]}}
+        production["model"] = {"env": [{"name": MIRROR_ENV, "value": mirror_url()}]}
+    spec: dict[str, Any] = {
+        "predictor": production,
+        "canary": [{"trafficPercent": strategy.traffic or 0, "predictor": predictor}],
+    }
     patch = {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",

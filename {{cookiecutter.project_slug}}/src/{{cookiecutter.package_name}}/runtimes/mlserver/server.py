@@ -164,7 +164,7 @@ class MLServerModel(MLModel):
         self.request_log.log(request_id, served.version, served.feature_names, matrix,
                              served.class_names, probabilities)  # fmt: skip
         if self.mirror is not None:
-            self.mirror.copy(payload, request_id)
+            self.mirror.copy(matrix, request_id)
         winners = probabilities.argmax(axis=1)
         if len(winners) == 1:
             self._predictions[winners[0]].inc()
