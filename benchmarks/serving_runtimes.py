@@ -6,7 +6,9 @@ Six servers, all on 127.0.0.1, serve one trained model:
   logging off and on, each from `seldon-core-microservice` with 1 worker and 1 thread;
 - KServe: MLServer's own runtime `mlserver_sklearn.SKLearnModel` (`predict_proba` output, the
   same fitted model dumped with joblib) and the generated MLServer runtime, logging off and on,
-  all from the KServe bake's `.venv-serve` with inference in the server process.
+  all from the KServe bake's `.venv-serve` with inference in the server process. The third
+  runtime, `seldon-core-mlserver`, runs this same server process (only the operator around it
+  differs), so its figures are these.
 
 How: bakes one repo per runtime into build/bench-runtimes/ and `make install`s it, trains one
 model with the Seldon bake, starts a tansu broker and the six servers, checks that all of them

@@ -43,9 +43,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 # The slow tier in two halves of about equal length, one per xdist worker, each half's tests
-# one after another: the default bake's suite and the demo; the open-licence bake's suite, the
-# platform's and the set-up checks. Each test starts servers of its own on free ports.
-SLOW_HALVES = {"seldon-alibi-tuning": "slow-1", "test_demo.py": "slow-1"}
+# one after another: the default bake's suite, the demo and MLServer on Seldon's; the
+# open-licence bake's suite, the platform's and the set-up checks. Each test starts servers of
+# its own on free ports.
+SLOW_HALVES = {"seldon-alibi-tuning": "slow-1", "test_demo.py": "slow-1",
+               "seldon-mlserver": "slow-1"}  # fmt: skip
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -49,13 +49,16 @@ def template_files(package: str) -> set[str]:
 
 
 def expected_files(answers: dict, package: str) -> set[str]:
-    """The template's files, minus what `_options` gives to the values not chosen."""
-    excluded = []
+    """The template's files, minus what `_options` gives only to the values not chosen (a
+    path two values share stays when either is chosen)."""
+    excluded, shared = [], set()
     for option, values in OPTIONS.items():
         answer = answers[option]
         chosen = json.dumps(answer) if isinstance(answer, bool) else answer  # true / false
         excluded += [p.format(package_name=package) for v, ps in values.items() if v != chosen
                      for p in ps]  # fmt: skip
+        shared |= {p.format(package_name=package) for p in values.get(chosen, [])}
+    excluded = [e for e in excluded if e not in shared]
     kept = {
         f for f in template_files(package)
         if not any(f == e or f.startswith(f"{e}/") for e in excluded)
@@ -99,7 +102,9 @@ def test_no_template_syntax_left(baked):
 # names a value it was not generated with (URLs aside: where a tool comes from is not an option).
 VALUE_WORDS = {
     ("serving_runtime", "seldon-core"): ("seldon",),
-    ("serving_runtime", "kserve"): ("kserve", "mlserver", "inferenceservice"),
+    # (not the V2 protocol's gRPC service, GRPCInferenceService: MLServer's clients name it)
+    ("serving_runtime", "kserve"): ("kserve", "mlserver", r"inferenceservice\b"),
+    ("serving_runtime", "seldon-core-mlserver"): ("seldon", "mlserver"),
     ("drift_library", "alibi-detect"): ("alibi",),
     ("drift_library", "evidently"): ("evidently",),
     ("ci_provider", "github"): ("github",),
@@ -115,6 +120,9 @@ WORDING_EXCEPTIONS = {
     "requirements.lock",
     # The answers record, in cruft's format (it lists the template's private settings).
     ".cruft.json",
+    # What Seldon's operator injects into every container of a SeldonDeployment, whatever
+    # server it runs: MLServer's variables among them.
+    "tests/runtimes/seldon_deployment/manifest.py",
 }
 URL = re.compile(r"https?://\S+")
 
@@ -126,7 +134,10 @@ def test_a_bake_names_only_the_option_values_it_was_generated_with(baked):
     chosen = {(o, answers[o]) for o in ("serving_runtime", "ci_provider")}
     if answers["include_drift_detection"]:
         chosen.add(("drift_library", answers["drift_library"]))
-    foreign = sorted({w for key, words in VALUE_WORDS.items() if key not in chosen for w in words})
+    # A word is foreign when only values this bake was not made with use it.
+    own = {w for key, words in VALUE_WORDS.items() if key in chosen for w in words}
+    foreign = sorted({w for key, words in VALUE_WORDS.items() if key not in chosen
+                      for w in words} - own)  # fmt: skip
     pattern = re.compile("|".join(foreign), re.IGNORECASE)
     found = []
     for relative in sorted(files_of(root) - allowed):
@@ -227,7 +238,7 @@ def test_kustomize_base_renders(baked, tmp_path):
     documents = kustomize(root / "k8s" / "base")
     # The model server's kinds: KServe's runtime holds the container, and its servers may
     # copy requests to each other's (a shadow rollout).
-    server = {"seldon-core": ["SeldonDeployment"],
+    server = {"seldon-core": ["SeldonDeployment"], "seldon-core-mlserver": ["SeldonDeployment"],
               "kserve": ["InferenceService", "ServingRuntime", "NetworkPolicy"]}  # fmt: skip
     kinds = ["ConfigMap", "ConfigMap", "ConfigMap", "PodMonitor", "PrometheusRule",
              *server[answers["serving_runtime"]], "ServiceAccount", "ServiceAccount",

@@ -64,13 +64,15 @@ def make(root, target: str, timeout: float, env: dict[str, str] | None = None) -
     return result.stdout
 
 
-# The default runtime stack with tuning on, and the open-licence stack (KServe + MLServer,
-# Evidently) on GitLab: every generated test and the closed loop run on both.
+# The default runtime stack with tuning on, the open-licence stack (KServe + MLServer,
+# Evidently) on GitLab, and MLServer on Seldon Core: every generated test and the closed loop
+# run on each.
 BAKES = {
     "seldon-alibi-tuning": {"hyperparameter_tuning": True},
     "kserve-evidently-gitlab": {
         "serving_runtime": "kserve", "drift_library": "evidently", "ci_provider": "gitlab",
     },
+    "seldon-mlserver": {"serving_runtime": "seldon-core-mlserver"},
 }  # fmt: skip
 
 

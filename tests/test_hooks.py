@@ -85,20 +85,26 @@ def test_unknown_choice_is_rejected_before_generation(tmp_path, option, value):
 
 @pytest.mark.parametrize(
     ("runtime", "library"),
-    [("kserve", "evidently"), ("seldon-core", "evidently"), ("kserve", "alibi-detect")],
-)
+    [("kserve", "evidently"), ("seldon-core", "evidently"), ("kserve", "alibi-detect"),
+     ("seldon-core-mlserver", "alibi-detect")],
+)  # fmt: skip
 def test_a_bake_keeps_the_chosen_variants_directories_only(tmp_path, runtime, library):
     root = bake(tmp_path, serving_runtime=runtime, drift_library=library)
     module = runtime.replace("-", "_")
-    # A runtime that runs MLServer keeps the MLServer code it shares with the others that do.
-    shared = {"mlserver"} if runtime == "kserve" else set()
+    # A runtime keeps the code it shares with the others that run the same server (MLServer)
+    # or on the same operator (a SeldonDeployment), and nothing of the others.
+    mlserver = runtime in ("kserve", "seldon-core-mlserver")
+    seldon = runtime.startswith("seldon-core")
+    shared = {name for name, kept in (("mlserver", mlserver), ("seldon_deployment", seldon))
+              if kept}  # fmt: skip
     for tree in ("src/iris_classifier/runtimes", "tests/runtimes"):
         kept = {p.name for p in (root / tree).iterdir() if p.is_dir()}
         assert kept == {module, *shared}, tree
-    assert {p.name for p in (root / "k8s/base/runtimes").iterdir()} == {module}
+    manifests = {p.name for p in (root / "k8s/base/runtimes").iterdir()}
+    assert manifests == {module} | ({"seldon_deployment"} if seldon else set())
     runtimes = root / "src/iris_classifier/runtimes"
-    server = runtimes / ("mlserver" if shared else module) / "server.py"
-    assert ("class MLServerModel(MLModel)" in server.read_text()) == (runtime == "kserve")
+    server = runtimes / ("mlserver" if mlserver else module) / "server.py"
+    assert ("class MLServerModel(MLModel)" in server.read_text()) == mlserver
     leftovers = [p.name for p in root.rglob("*") if any(
         f".{value}." in p.name for value in ("alibi-detect", "evidently")
     )]  # fmt: skip

@@ -33,8 +33,8 @@ from {{ cookiecutter.package_name }}.devstack.processes import (
 from {{ cookiecutter.package_name }}.runtimes import protocol
 from {{ cookiecutter.package_name }}.settings import SERVING_RUNTIME
 
-from .delivery.manifests import REPO, rendered_environments
-from .probes import post, prefect_client
+from .delivery.manifests import REPO, RUNTIME, rendered_environments
+from .probes import get, post, prefect_client
 
 pytestmark = [
     pytest.mark.slow,
@@ -76,6 +76,8 @@ def manifest_run(tmp_path, overrides: dict[str, str], name: str | None = None) -
         if "configMapRef" in source:  # a Secret's values come with the overrides
             env |= config_maps[source["configMapRef"]["name"]]  # the hashed name must resolve
     env |= {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+    if name is None:  # what the operator adds to the model server's container
+        env |= RUNTIME.operator_env(staging)
     return images.PodRun.of(pod, container, env | overrides)
 
 
@@ -125,6 +127,10 @@ def test_the_serve_image_runs_as_its_manifest_and_answers(serve_image, mlflow_se
             by_transport = module.probabilities_by_transport(http, grpc, rows)
             for transport, found in by_transport.items():
                 np.testing.assert_allclose(found, protocol.probabilities(answer), err_msg=transport)
+        # Prometheus scrapes the path every PodMonitor names, whatever the operator set.
+        metrics_port = overrides[protocol.PORTS["metrics"][0]]
+        status, text = get(f"{services.local_url(int(metrics_port))}/metrics")
+        assert status == 200 and "model_requests_total" in text, text[:500]
         start_up = log.read_text()  # up to its first answers; stopping is another matter
     finally:
         started.stop()

@@ -63,7 +63,7 @@ def test_a_reference_by_tag_fails_the_pin_check(scanners, tmp_path):
 
 def test_a_manifest_finding_is_named_and_a_skip_needs_its_reason(scanners, tmp_path):
     documents = scan.rendered(tmp_path / "platform")["staging"]
-    kind = "{{ 'SeldonDeployment' if cookiecutter.serving_runtime == 'seldon-core' else 'InferenceService' }}"
+    kind = "{{ 'SeldonDeployment' if cookiecutter.__serving_operator == 'seldon-core' else 'InferenceService' }}"
     server = next(d for d in documents if d["kind"] == kind)
     # A skip without its reason, and a privileged container in the model server's pod.
     server["metadata"]["annotations"]["checkov.io/skip1"] = "CKV_K8S_11"

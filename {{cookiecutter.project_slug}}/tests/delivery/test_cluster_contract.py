@@ -293,7 +293,7 @@ def test_each_kafka_mistake_is_named(environments, case):
     problems = problems_of(documents)
     assert any(expected in p for p in problems), problems
 
-{%- if cookiecutter.serving_runtime == "seldon-core" and cookiecutter.include_drift_detection %}
+{%- if cookiecutter.include_drift_detection %}
 
 
 def test_a_canarys_drift_service_reads_in_a_group_its_user_may_use(tmp_path):

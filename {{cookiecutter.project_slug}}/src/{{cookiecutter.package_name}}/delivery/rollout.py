@@ -150,9 +150,10 @@ def server_changes(platform_root: Path) -> list[str]:
     staging's."""
     production, staging = (overlay_dir(platform_root, e) / "base" for e in ENVIRONMENTS)
     changes = []
-    runtime = Path("runtimes") / SERVING_RUNTIME
-    files = {p.relative_to(b) for b in (production, staging) if (b / runtime).is_dir()
-             for p in (b / runtime).rglob("*") if p.is_file()}  # fmt: skip
+    # The runtime's directory and any it shares with other runtimes.
+    runtimes = Path("runtimes")
+    files = {p.relative_to(b) for b in (production, staging) if (b / runtimes).is_dir()
+             for p in (b / runtimes).rglob("*") if p.is_file()}  # fmt: skip
     for name in sorted(files):
         before, after = production / name, staging / name
         if not (before.is_file() and after.is_file()) or before.read_bytes() != after.read_bytes():

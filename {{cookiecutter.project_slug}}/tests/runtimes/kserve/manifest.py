@@ -47,6 +47,13 @@ def server_pod_fields(documents: list[dict]) -> dict:
     return next(d for d in documents if d["kind"] == KIND)["spec"]["predictor"]
 
 
+def operator_env(documents: list[dict]) -> dict[str, str]:
+    """What KServe's controller adds to the model server's container beside the runtime's
+    env: nothing the server reads (its ports are the container's own)."""
+    del documents
+    return {}
+
+
 CANARY = {"name": "c", "model": {"modelFormat": {"name": "mlflow"}}}
 # Fields the strict schemas must refuse: (kind, path, value).
 MISSPELT = [

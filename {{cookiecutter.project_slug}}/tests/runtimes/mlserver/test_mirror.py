@@ -1,5 +1,5 @@
 """A shadow rollout's copy of requests, between two real model servers: production's server
-(MIRROR_URL set, as a KServe shadow rollout sets it) copies each request it answers to
+(MIRROR_URL set, as a shadow rollout sets it) copies each request it answers to
 the candidate's server, which logs its own prediction under the same request id; a candidate
 that is down costs production's clients nothing. And the copier alone, against a real HTTP
 receiver: memory bounded by bytes, only the features sent, senders that outlive errors."""

@@ -1,49 +1,16 @@
-"""What the shared manifest tests need to know about this runtime's model server resource."""
+"""This runtime's model server is a SeldonDeployment (tests/runtimes/seldon_deployment)."""
 
-from __future__ import annotations
+from ..seldon_deployment.manifest import (
+    CONTRACT_MUTATIONS,
+    KIND,
+    MISSPELT,
+    SCHEMA,
+    SCHEMAS,
+    operator_env,
+    pod_specs,
+    server_container,
+    server_pod_fields,
+)
 
-from pathlib import Path
-
-KIND = "SeldonDeployment"
-SCHEMA = Path(__file__).with_name("seldondeployment.schema.json")
-# Every kind of the runtime with its strict schema.
-SCHEMAS = {KIND: SCHEMA}
-
-
-def pod_specs(document: dict) -> list[dict]:
-    """Every pod spec of the resource: one per component of each predictor."""
-    return [component["spec"] for predictor in document["spec"]["predictors"]
-            for component in predictor["componentSpecs"]]  # fmt: skip
-
-
-def _server_pod(documents: list[dict]) -> dict:
-    return _default_predictor(documents)["componentSpecs"][0]["spec"]
-
-
-def _default_predictor(documents: list[dict]) -> dict:
-    return next(d for d in documents if d["kind"] == KIND)["spec"]["predictors"][0]
-
-
-def server_container(documents: list[dict]) -> dict:
-    """The model server's container, in place (the default predictor's)."""
-    return _server_pod(documents)["containers"][0]
-
-
-def server_pod_fields(documents: list[dict]) -> dict:
-    """The model server's pod spec, in place (the default predictor's)."""
-    return _server_pod(documents)
-
-
-# Fields the strict schema must refuse: (kind, path, value).
-MISSPELT = [
-    (KIND, ["spec", "predictors", 0, "traffik"], 100),
-    (KIND, ["spec", "predictors", 0, "graph", "type"], "MODLE"),
-]
-# Broken manifests the cluster contract must name: case -> (change of the documents, the
-# expected line).
-CONTRACT_MUTATIONS = {
-    "the operator's executor injected": (
-        lambda documents: _default_predictor(documents).pop("annotations"),
-        "containers[seldon-container-engine].securityContext.capabilities.drop: must include ALL",
-    ),
-}
+__all__ = ["CONTRACT_MUTATIONS", "KIND", "MISSPELT", "SCHEMA", "SCHEMAS", "operator_env",
+           "pod_specs", "server_container", "server_pod_fields"]  # fmt: skip

@@ -1,6 +1,6 @@
 """The copy of each answered request a shadow rollout sends to the candidate predictor.
 
-During a shadow rollout that the operator does not mirror itself (KServe's), production's pods
+During a shadow rollout whose operator does not copy requests itself, production's pods
 get MIRROR_URL, the candidate's predict URL. Each request the server answers is queued as the
 feature matrix it decoded (8 bytes a value, in model order) with the request id it was
 answered under, and a few background tasks send it there as one V2 input; the candidate's

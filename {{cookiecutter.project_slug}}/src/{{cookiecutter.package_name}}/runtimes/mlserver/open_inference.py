@@ -97,6 +97,8 @@ def server_command(settings: Settings, workers: int, threads: int) -> tuple[list
         "MLSERVER_HTTP_PORT": str(settings.http_port),
         "MLSERVER_GRPC_PORT": str(settings.grpc_port),
         "MLSERVER_METRICS_PORT": str(settings.metrics_port),
+        # The path every runtime's PodMonitor scrapes, whatever path an operator sets.
+        "MLSERVER_METRICS_ENDPOINT": "/metrics",
         "MLSERVER_PARALLEL_WORKERS": "0",
         "MLSERVER_DEBUG": "false",
         "MLSERVER_MODEL_NAME": settings.model_name,

@@ -60,8 +60,11 @@ def server_command(settings: Settings, workers: int, threads: int) -> tuple[list
     # gunicorn (26) opens a control socket under XDG_RUNTIME_DIR, else under ~/.gunicorn: in
     # the pod HOME is not writable and Seldon passes no option to turn the socket off, so it
     # goes to the temporary directory (the pod's /tmp volume), readable by this user only.
+    # Seldon's operator sets the metrics path to /prometheus: every runtime's PodMonitor
+    # scrapes /metrics.
     return argv, {"INCLUDE_METRICS_IN_CLIENT_RESPONSE": "false",
-                  "XDG_RUNTIME_DIR": tempfile.gettempdir()}  # fmt: skip
+                  "XDG_RUNTIME_DIR": tempfile.gettempdir(),
+                  "PREDICTIVE_UNIT_METRICS_ENDPOINT": "/metrics"}  # fmt: skip
 
 
 def local_server_env(http_port: int, grpc_port: int, metrics_port: int) -> dict[str, str]:
