@@ -16,35 +16,68 @@ from pathlib import Path
 from .delivery import DeliveryError
 from .jsonhttp import HttpError, request_json, status_of
 from .settings import (
+    CHAMPION_ALIAS,
     CI_PROVIDER,
     CONTAINER_REGISTRY,
     IMAGES,
     MODEL_NAME,
     PLATFORM_REPO_URL,
+    SCORING_CHUNK_ROWS,
     SettingsError,
     load_settings,
 )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    # Without PREFECT_API_URL Prefect starts a throw-away local server; its first start in a
-    # new venv (bytecode not yet cached) can exceed Prefect's 20 s default on a small machine.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    # That local server would otherwise try to send usage telemetry: opt in explicitly.
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if not _prefect_ready(args.prefect_wait):
+        return 1
     from .training import training_flow
 
-    api = os.environ.get("PREFECT_API_URL")
-    if api and not _wait_for_http(f"{api.rstrip('/')}/health", args.prefect_wait):
-        print(
-            f"the Prefect API at {api} did not answer within {args.prefect_wait:g} s "
-            "(start it, fix PREFECT_API_URL, or unset it for a throw-away local server)",
-            file=sys.stderr,
-        )
-        return 1
     result = training_flow(reason=args.reason)
     print(json.dumps({"version": result.version, "run_id": result.run_id, **result.metrics}))
     return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    if not _prefect_ready(args.prefect_wait):
+        return 1
+    from dataclasses import asdict
+
+    from .data import DataValidationError
+    from .registry import RegistryError
+    from .scoring import AtomicParquet, ScoringError, check_request, scoring_flow
+
+    try:
+        # Bad arguments and input are named in one line here, before Prefect's run (whose
+        # log would print the flow's traceback); the flow checks them again for deployments.
+        check_request(args.input, args.output, args.alias, args.version, args.chunk_rows)
+        if args.output.endswith(".parquet"):
+            AtomicParquet(args.output)
+        result = scoring_flow(input_uri=args.input, output_uri=args.output, alias=args.alias,
+                              version=args.version, chunk_rows=args.chunk_rows)  # fmt: skip
+    except (ScoringError, DataValidationError, RegistryError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(asdict(result)))
+    return 0
+
+
+def _prefect_ready(wait: float) -> bool:
+    """Whether the flows can run: the Prefect API in PREFECT_API_URL answers within `wait`
+    seconds, or none is set (Prefect then starts a throw-away local server)."""
+    # That local server's first start in a new venv (bytecode not yet cached) can exceed
+    # Prefect's 20 s default on a small machine, and it would send usage telemetry.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    api = os.environ.get("PREFECT_API_URL")
+    if api and not _wait_for_http(f"{api.rstrip('/')}/health", wait):
+        print(
+            f"the Prefect API at {api} did not answer within {wait:g} s "
+            "(start it, fix PREFECT_API_URL, or unset it for a throw-away local server)",
+            file=sys.stderr,
+        )
+        return False
+    return True
 
 
 def _wait_for_http(url: str, timeout: float) -> bool:
@@ -379,6 +412,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to wait for the Prefect API in PREFECT_API_URL to answer",
     )
     train.set_defaults(handler=cmd_train)
+
+    score = commands.add_parser(
+        "score", help="run the batch scoring flow: a CSV or Parquet table in, Parquet out"
+    )
+    score.add_argument("--input", required=True, help="CSV or Parquet table (path or s3://...)")
+    score.add_argument(
+        "--output", required=True,
+        help="the .parquet file to write (must not exist), or a folder for a new file",
+    )  # fmt: skip
+    which = score.add_mutually_exclusive_group()
+    which.add_argument("--alias", default=CHAMPION_ALIAS, help="score with this alias's version")
+    which.add_argument("--version", type=int, help="score with this version (not an alias)")
+    score.add_argument("--chunk-rows", type=int, default=SCORING_CHUNK_ROWS,
+                       help="rows scored at a time (memory follows it)")  # fmt: skip
+    score.add_argument("--prefect-wait", type=float, default=60.0,
+                       help="seconds to wait for the Prefect API (PREFECT_API_URL)")  # fmt: skip
+    score.set_defaults(handler=cmd_score)
 
     serve = commands.add_parser("serve", help="serve the registered model (see runtimes/)")
     serve.add_argument("--workers", type=int, default=1)

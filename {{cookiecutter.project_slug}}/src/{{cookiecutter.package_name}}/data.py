@@ -1,10 +1,16 @@
 """Training data: where it comes from and the schema it must have before any training.
 
-`load_dataset` is the one function to replace with your own loader (CSV or Parquet from an
-S3 path, a feature store, ...); everything downstream only relies on FEATURES and TARGET.
+`load_dataset` is the one function to replace with your own loader (a warehouse, a feature
+store, ...); everything downstream only relies on FEATURES and TARGET. Files (CSV or Parquet,
+local or in object storage) are read through `Table`, which batch scoring uses too.
 """
 
 from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +24,10 @@ FEATURES: dict[str, str] = {
 }
 TARGET = "species"
 DATA_SOURCE = "sklearn.datasets.load_iris"
+# Tables read from files (DATA_URI, batch scoring's input), and the CSV reader's block: one
+# block of text is parsed at a time.
+TABLE_FORMATS = (".csv", ".parquet")
+CSV_BLOCK_BYTES = 4 << 20
 
 
 class DataValidationError(ValueError):
@@ -27,12 +37,13 @@ class DataValidationError(ValueError):
 def load_dataset(uri: str | None = None) -> pd.DataFrame:
     """Return the full labelled dataset: one column per feature plus the TARGET column.
 
-    With `uri` (the DATA_URI setting) read a CSV or Parquet file instead: a local path, or
-    s3://... once `s3fs` is added to the dependencies. Replace this function to read from
-    anywhere else (a warehouse, a feature store); validation and training stay the same.
+    With `uri` (the DATA_URI setting) read a CSV or Parquet table instead (`open_table`: a
+    local path or object storage such as s3://bucket/key.parquet). Replace this function to
+    read from anywhere else (a warehouse, a feature store); validation and training stay the
+    same.
     """
     if uri:
-        return _read_table(uri)
+        return open_table(uri, "DATA_URI").read_all()
     from sklearn.datasets import load_iris
 
     bunch = load_iris(as_frame=True)
@@ -43,15 +54,86 @@ def load_dataset(uri: str | None = None) -> pd.DataFrame:
     return frame
 
 
-def _read_table(uri: str) -> pd.DataFrame:
-    readers = {".csv": pd.read_csv, ".parquet": pd.read_parquet}
-    suffix = next((s for s in readers if uri.lower().endswith(s)), None)
-    if suffix is None:
-        raise DataValidationError(f"DATA_URI={uri!r}: expected a .csv or .parquet file")
-    try:
-        return readers[suffix](uri)
-    except (OSError, ValueError, ImportError) as error:
-        raise DataValidationError(f"DATA_URI={uri!r}: cannot be read: {error}") from error
+class Table:
+    """A CSV or Parquet table opened for reading in batches of at most `batch_rows` rows:
+    training reads it whole, batch scoring (scoring.py) a batch at a time, so memory follows
+    the batch, not the table. `setting` names where the address came from in every error."""
+
+    def __init__(self, uri: str, setting: str, batch_rows: int = 65_536) -> None:
+        import pyarrow.fs
+
+        self.uri, self.setting, self.batch_rows = uri, setting, batch_rows
+        self.format = next((s for s in TABLE_FORMATS if uri.lower().endswith(s)), None)
+        if self.format is None:
+            raise DataValidationError(f"{setting}={uri!r}: expected a .csv or .parquet file")
+        try:
+            self.filesystem, self.path = pyarrow.fs.FileSystem.from_uri(_absolute(uri))
+            info = self.filesystem.get_file_info(self.path)
+        except (OSError, ValueError) as error:  # pyarrow.ArrowException is both
+            raise self.error(f"cannot be opened: {error}") from error
+        if info.type != pyarrow.fs.FileType.File:
+            raise self.error("no such file")
+        reader = self._open()
+        self.schema = reader.schema_arrow if self.format == ".parquet" else reader.schema
+
+    def error(self, problem: str) -> DataValidationError:
+        return DataValidationError(f"{self.setting}={self.uri!r}: {problem}")
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.schema.names)
+
+    def _open(self):
+        """A new reader over the whole table: pyarrow's Parquet file or streaming CSV reader."""
+        import pyarrow.csv
+        import pyarrow.parquet
+
+        try:
+            if self.format == ".parquet":
+                return pyarrow.parquet.ParquetFile(self.filesystem.open_input_file(self.path))
+            # CSV types are inferred from the first block; a later value of another type
+            # fails that batch with the column named (no silent conversion to text).
+            return pyarrow.csv.open_csv(
+                self.filesystem.open_input_stream(self.path),
+                read_options=pyarrow.csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+            )
+        except (OSError, ValueError) as error:
+            raise self.error(f"cannot be read: {error}") from error
+
+    def record_batches(self) -> Iterator[Any]:
+        """The table's rows in order, as pyarrow RecordBatches of at most `batch_rows` rows."""
+        reader = self._open()
+        source = (reader.iter_batches(batch_size=self.batch_rows)
+                  if self.format == ".parquet" else reader)  # fmt: skip
+        try:
+            for batch in source:
+                for start in range(0, batch.num_rows, self.batch_rows):
+                    yield batch.slice(start, self.batch_rows)
+        except (OSError, ValueError) as error:
+            raise self.error(f"cannot be read: {error}") from error
+
+    def read_all(self) -> pd.DataFrame:
+        frames = [batch.to_pandas() for batch in self.record_batches()]
+        if not frames:
+            return pd.DataFrame({name: [] for name in self.columns})
+        return pd.concat(frames, ignore_index=True)
+
+    def digest(self) -> str:
+        """sha256 of the file's bytes: which input a scoring run read."""
+        digest = hashlib.sha256()
+        with self.filesystem.open_input_stream(self.path) as stream:
+            while block := stream.read(1 << 20):
+                digest.update(block)
+        return f"sha256:{digest.hexdigest()}"
+
+
+def open_table(uri: str, setting: str, batch_rows: int = 65_536) -> Table:
+    return Table(uri, setting, batch_rows)
+
+
+def _absolute(uri: str) -> str:
+    """pyarrow's filesystems take URIs or absolute paths; a relative path is the CWD's."""
+    return uri if "://" in uri else str(Path(uri).resolve())
 
 
 def validate_dataset(frame: pd.DataFrame) -> pd.DataFrame:
@@ -65,22 +147,35 @@ def validate_dataset(frame: pd.DataFrame) -> pd.DataFrame:
     extra = [c for c in frame.columns if c not in expected]
     if extra:
         raise DataValidationError(f"unexpected column(s): {', '.join(map(str, extra))}")
-    for column in FEATURES:
-        if frame[column].dtype.kind not in "fiu":
-            raise DataValidationError(
-                f"column {column!r} has dtype {frame[column].dtype}, expected a number"
-            )
-        bad = frame[column].isna() | ~np.isfinite(frame[column].astype(float))
-        if bad.any():
-            raise DataValidationError(
-                f"column {column!r} has {int(bad.sum())} missing or infinite value(s)"
-            )
+    validate_features(frame)
     if frame[TARGET].isna().any():
         missing_labels = int(frame[TARGET].isna().sum())
         raise DataValidationError(f"column {TARGET!r} has {missing_labels} missing label(s)")
     if frame[TARGET].nunique() < 2:
         raise DataValidationError(f"column {TARGET!r} needs at least two classes")
     return frame[expected]
+
+
+def missing_features(columns: list[str]) -> list[str]:
+    return [c for c in FEATURES if c not in columns]
+
+
+def validate_features(frame: pd.DataFrame, rows: str = "") -> None:
+    """Every feature column is there, numeric and finite (what the model is fed): training
+    data and tables to score get the same errors. `rows` says which rows, for a batch."""
+    missing = missing_features(list(frame.columns))
+    if missing:
+        raise DataValidationError(f"missing column(s): {', '.join(missing)}")
+    for column in FEATURES:
+        if frame[column].dtype.kind not in "fiu":
+            raise DataValidationError(
+                f"{rows}column {column!r} has dtype {frame[column].dtype}, expected a number"
+            )
+        bad = frame[column].isna() | ~np.isfinite(frame[column].astype(float))
+        if bad.any():
+            raise DataValidationError(
+                f"{rows}column {column!r} has {int(bad.sum())} missing or infinite value(s)"
+            )
 
 
 def sample_rows(n: int = 1, seed: int = 0) -> pd.DataFrame:

@@ -83,14 +83,23 @@ def ensure_experiment(client: MlflowClient, settings: Settings) -> str:
 
 def resolve_served_version(client: MlflowClient, settings: Settings) -> ModelVersion:
     """The version to serve: the pinned MODEL_VERSION if set, else the serving alias."""
+    return resolve_version(client, settings, settings.pinned_model_version, settings.serving_alias)
+
+
+def resolve_version(
+    client: MlflowClient, settings: Settings, version: int | None, alias: str
+) -> ModelVersion:
+    """`version` of this model if given, else the version `alias` names; RegistryError
+    naming what was asked when the registry has no such version."""
     name = settings.model_name
+    reference = f"version {version}" if version is not None else f"alias {alias!r}"
     try:
-        if settings.pinned_model_version is not None:
-            return client.get_model_version(name, str(settings.pinned_model_version))
-        return client.get_model_version_by_alias(name, settings.serving_alias)
+        if version is not None:
+            return client.get_model_version(name, str(version))
+        return client.get_model_version_by_alias(name, alias)
     except MlflowException as error:
         raise RegistryError(
-            f"model {name!r} has no {settings.served_model_reference} in the registry at "
+            f"model {name!r} has no {reference} in the registry at "
             f"{settings.mlflow_tracking_uri} (train and register one first: `make train`): "
             f"{error.message}"
         ) from error

@@ -48,6 +48,34 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
+def encode_message(
+    request_id: str,
+    model_name: str,
+    model_version: str,
+    predictor: str,
+    feature_names: list[str],
+    rows: np.ndarray,
+    class_names: list[str],
+    predictions: np.ndarray,
+) -> bytes:
+    """One message of schemas/request_log.schema.json (the model servers' and batch
+    scoring's)."""
+    return json.dumps(
+        {
+            "request_id": request_id,
+            "timestamp": datetime.now(UTC).isoformat(),
+            "model_name": model_name,
+            "model_version": model_version,
+            "predictor": predictor,
+            "feature_names": feature_names,
+            "rows": rows.tolist(),
+            "class_names": class_names,
+            "predictions": predictions.tolist(),
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
 class DeltaCounts:
     """Thread-safe counters exported as metrics, read as deltas since the last read.
 
@@ -169,20 +197,8 @@ class RequestLogger:
         class_names: list[str],
         predictions: np.ndarray,
     ) -> bytes:
-        return json.dumps(
-            {
-                "request_id": request_id,
-                "timestamp": datetime.now(UTC).isoformat(),
-                "model_name": self.model_name,
-                "model_version": model_version,
-                "predictor": self.predictor,
-                "feature_names": feature_names,
-                "rows": rows.tolist(),
-                "class_names": class_names,
-                "predictions": predictions.tolist(),
-            },
-            separators=(",", ":"),
-        ).encode()
+        return encode_message(request_id, self.model_name, model_version, self.predictor,
+                              feature_names, rows, class_names, predictions)  # fmt: skip
 
     def _try_connect(self) -> bool:
         from confluent_kafka import Producer

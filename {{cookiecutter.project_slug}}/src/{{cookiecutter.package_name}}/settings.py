@@ -59,8 +59,11 @@ DEFAULT_TUNING_TRIALS = {{ 20 if cookiecutter.hyperparameter_tuning else 0 }}
 PROMOTION_METRICS = ("accuracy", "f1_macro")
 DEFAULT_PROMOTION_METRIC = "f1_macro"
 
-# The Prefect flow; its deployments and schedule live in prefect.yaml.
+# The Prefect flows; their deployments and schedules live in prefect.yaml.
 FLOW_NAME = f"train-{MODEL_NAME}"
+SCORING_FLOW_NAME = f"score-{MODEL_NAME}"
+# Batch scoring reads, scores and writes this many rows at a time: its memory follows it.
+SCORING_CHUNK_ROWS = 50_000
 
 {%- if cookiecutter.include_drift_detection %}
 # The drift library (its package in drift/libraries/).

@@ -11,7 +11,7 @@ import pytest
 
 from {{ cookiecutter.package_name }}.devstack.processes import executable
 from {{ cookiecutter.package_name }}.jsonhttp import basic_authorization
-from {{ cookiecutter.package_name }}.settings import FLOW_NAME
+from {{ cookiecutter.package_name }}.settings import FLOW_NAME, SCORING_FLOW_NAME
 
 from ..probes import post, prefect_client
 from .registered import assert_one_version_registered_for
@@ -33,9 +33,9 @@ def _run(command: list[str], env: dict[str, str], timeout: float = 300) -> str:
     return result.stdout
 
 
-async def _deployment(api: str, name: str):
+async def _deployment(api: str, name: str, flow: str = FLOW_NAME):
     async with prefect_client(api) as client:
-        return await client.read_deployment_by_name(f"{FLOW_NAME}/{name}")
+        return await client.read_deployment_by_name(f"{flow}/{name}")
 
 
 def test_deploy_flow_registers_the_kubernetes_deployment(prefect_api):
@@ -51,6 +51,18 @@ def test_deploy_flow_registers_the_kubernetes_deployment(prefect_api):
     assert deployment.version == "0123abc"
     assert deployment.parameters == {"reason": "scheduled"}
     assert [s.schedule.cron for s in deployment.schedules] == ["0 3 * * 1"]
+
+    # Batch scoring's deployment, once its input and output are set (CI variables)
+    tables = {"SCORING_INPUT_URI": "s3://tables/iris/today.parquet",
+              "SCORING_OUTPUT_URI": "s3://scores/iris/"}  # fmt: skip
+    _run(["make", "--no-print-directory", "deploy-flow"],
+         _env(prefect_api, FLOW_IMAGE=image, GIT_COMMIT="0123abc", **tables))  # fmt: skip
+    scoring = asyncio.run(_deployment(prefect_api, "scoring-kubernetes", SCORING_FLOW_NAME))
+    assert scoring.job_variables["image"] == image
+    assert scoring.parameters == {"input_uri": tables["SCORING_INPUT_URI"],
+                                  "output_uri": tables["SCORING_OUTPUT_URI"],
+                                  "alias": "champion"}  # fmt: skip
+    assert [s.schedule.cron for s in scoring.schedules] == ["0 4 * * *"]
 
 
 def test_deploy_flow_without_an_api_url_explains_itself():
