@@ -135,8 +135,9 @@ def predictions(model: LoadedModel, features: np.ndarray, run_id: str) -> dict[s
     constant = pa.array(np.zeros(len(features), dtype=np.int32))
     best = pa.array(probabilities.argmax(axis=1).astype(np.int32))
     columns = {PREDICTION: pa.DictionaryArray.from_arrays(best, pa.array(model.class_names))}
+    by_class = np.ascontiguousarray(probabilities.T)  # one copy, then a view per column
     for index, name in enumerate(model.class_names):
-        columns[f"{PROBABILITY_PREFIX}{name}"] = pa.array(probabilities[:, index])
+        columns[f"{PROBABILITY_PREFIX}{name}"] = pa.array(by_class[index])
     columns[VERSION_COLUMN] = pa.DictionaryArray.from_arrays(constant, pa.array([model.version]))
     columns[RUN_COLUMN] = pa.DictionaryArray.from_arrays(constant, pa.array([run_id]))
     return columns
@@ -173,8 +174,8 @@ class AtomicParquet:
         labels = [f.name for f in schema if pa.types.is_dictionary(f.type)
                   or pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]  # fmt: skip
         self.writer = pyarrow.parquet.ParquetWriter(
-            self.partial, schema, filesystem=self.filesystem, compression="zstd",
-            compression_level=1, use_dictionary=labels,
+            self.partial, schema, filesystem=self.filesystem, compression="snappy",
+            use_dictionary=labels,
         )  # fmt: skip
 
     def write(self, batch: pa.RecordBatch) -> None:
