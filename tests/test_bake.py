@@ -109,6 +109,9 @@ VALUE_WORDS = {
     ("drift_library", "evidently"): ("evidently",),
     ("ci_provider", "github"): ("github",),
     ("ci_provider", "gitlab"): ("gitlab",),
+    # (the example datasets, and what only one task's model answers or is judged by)
+    ("task", "classification"): ("iris", "probabilit", "predict_proba", r"\bclassifier"),
+    ("task", "regression"): ("diabetes", "residual", r"\bregression", "regressor"),
 }
 # Files that may name other values, each with its reason.
 WORDING_EXCEPTIONS = {
@@ -118,6 +121,7 @@ WORDING_EXCEPTIONS = {
     # Resolved once for every combination and used as constraints: pins of packages a bake
     # does not install are inert (`make lock` in the repo re-resolves it for its own extras).
     "requirements.lock",
+    "requirements-serve.lock",
     # The answers record, in cruft's format (it lists the template's private settings).
     ".cruft.json",
     # What Seldon's operator injects into every container of a SeldonDeployment, whatever
@@ -131,7 +135,7 @@ def test_a_bake_names_only_the_option_values_it_was_generated_with(baked):
     answers, root = baked
     package = json.loads((root / ".cruft.json").read_text())["context"]["cookiecutter"]
     allowed = {path.format(pkg=package["package_name"]) for path in WORDING_EXCEPTIONS}
-    chosen = {(o, answers[o]) for o in ("serving_runtime", "ci_provider")}
+    chosen = {(o, answers[o]) for o in ("serving_runtime", "ci_provider", "task")}
     if answers["include_drift_detection"]:
         chosen.add(("drift_library", answers["drift_library"]))
     # A word is foreign when only values this bake was not made with use it.
@@ -371,6 +375,7 @@ NON_DEFAULT_ANSWERS = {
     "hyperparameter_tuning": True,
     "serving_runtime": "kserve",
     "drift_library": "evidently",
+    "task": "regression",
 }
 
 

@@ -65,14 +65,14 @@ def make(root, target: str, timeout: float, env: dict[str, str] | None = None) -
 
 
 # The default runtime stack with tuning on, the open-licence stack (KServe + MLServer,
-# Evidently) on GitLab, and MLServer on Seldon Core: every generated test and the closed loop
-# run on each.
+# Evidently) on GitLab, and a regression model on MLServer on Seldon Core: every generated
+# test and the closed loop run on each.
 BAKES = {
     "seldon-alibi-tuning": {"hyperparameter_tuning": True},
     "kserve-evidently-gitlab": {
         "serving_runtime": "kserve", "drift_library": "evidently", "ci_provider": "gitlab",
     },
-    "seldon-mlserver": {"serving_runtime": "seldon-core-mlserver"},
+    "seldon-mlserver-regression": {"serving_runtime": "seldon-core-mlserver", "task": "regression"},
 }  # fmt: skip
 
 

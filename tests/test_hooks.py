@@ -75,7 +75,12 @@ def test_every_problem_is_reported_at_once(tmp_path, capfd):
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("ci_provider", "jenkins"), ("serving_runtime", "knative"), ("drift_library", "nannyml")],
+    [
+        ("ci_provider", "jenkins"),
+        ("serving_runtime", "knative"),
+        ("drift_library", "nannyml"),
+        ("task", "ranking"),
+    ],
 )
 def test_unknown_choice_is_rejected_before_generation(tmp_path, option, value):
     with pytest.raises(ValueError, match=f"{option}, but the choices are"):

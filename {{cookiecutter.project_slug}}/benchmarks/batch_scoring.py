@@ -1,9 +1,11 @@
-"""Batch scoring throughput and memory, next to in-process predict_proba on the same rows.
+"""Batch scoring throughput and memory, next to the model's in-process prediction of the same
+rows.
 
 Usage: make bench-scoring   (or `python benchmarks/batch_scoring.py`)
 Writes Parquet tables of 100,000, 1,000,000 and 3,000,000 rows (row groups of 122,880 rows,
 as common writers make them), then times, in alternating fresh processes:
-  floor  the whole table already in memory, one `predict_proba` over it (the model alone);
+  floor  the whole table already in memory, one prediction over it (the model alone:
+         `tasks.task.outputs`, what the servers and scoring answer);
   ours   `scoring.score_table`: read, check, score and write the table in chunks, as the
          flow `score-<model>` does once the model is loaded (the registry and Prefect's run
          add a few seconds per run, whatever the table's size).
@@ -66,16 +68,17 @@ def child(mode: str, source: str, output: str) -> None:
     from {{ cookiecutter.package_name }}.data import FEATURES, Table
     from {{ cookiecutter.package_name }}.scoring import AtomicParquet, LoadedModel, score_table
     from {{ cookiecutter.package_name }}.settings import SCORING_CHUNK_ROWS
+    from {{ cookiecutter.package_name }}.tasks import task
 
     model = fitted_model()
     if mode == "floor":
         matrix = pyarrow.parquet.read_table(source, columns=list(FEATURES)).to_pandas().to_numpy()
         started = time.perf_counter()
-        model.predict_proba(matrix)
+        task.outputs(model, matrix)
         seconds = time.perf_counter() - started
         rows = len(matrix)
     else:
-        loaded = LoadedModel(model, "1", [str(c) for c in model.classes_])
+        loaded = LoadedModel(model, "1", task.output_names(model))
         started = time.perf_counter()
         rows = score_table(Table(source, "input", SCORING_CHUNK_ROWS), loaded,
                            AtomicParquet(output), run_id="bench")  # fmt: skip

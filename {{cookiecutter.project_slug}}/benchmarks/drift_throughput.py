@@ -47,7 +47,7 @@ def _messages(rows: np.ndarray, per_message: int, version: str) -> list[bytes]:
             "request_id": uuid.uuid4().hex, "timestamp": "2026-01-01T00:00:00+00:00",
             "model_name": MODEL_NAME, "model_version": version, "predictor": "default",
             "feature_names": list(FEATURES), "rows": rows[i : i + per_message].tolist(),
-            "class_names": ["a", "b", "c"],
+            "output_names": ["a", "b", "c"],
             "predictions": [[0.2, 0.3, 0.5]] * len(rows[i : i + per_message]),
         }).encode()
         for i in range(0, len(rows), per_message)

@@ -107,13 +107,14 @@ def _in_process_floor(single: bytes) -> float:
     """Decode, validate and predict in this process: what any server adds is above this."""
     from {{ cookiecutter.package_name }}.registry import load_served_model
     from {{ cookiecutter.package_name }}.settings import load_settings
-    from {{ cookiecutter.package_name }}.validation import predict_proba, to_feature_matrix
+    from {{ cookiecutter.package_name }}.validation import predict as model_predict
+    from {{ cookiecutter.package_name }}.validation import to_feature_matrix
 
     served = load_served_model(load_settings())
 
     def predict() -> None:
         rows, names, _ = protocol.decode(json.loads(single))
-        predict_proba(served.model, to_feature_matrix(rows, names, served.feature_names))
+        model_predict(served.model, to_feature_matrix(rows, names, served.feature_names))
 
     for _ in range(200):
         predict()

@@ -49,10 +49,10 @@ from tests.delivery.delivery_cli import platform_merges  # noqa: E402
 from tests.delivery.review_apis import FakeReviewApi, fake_review_api  # noqa: E402
 from tests.probes import metric_total, scrape  # noqa: E402
 
-# The shift: one feature moves by this much (in its own units) in served traffic and in the
-# fresh labelled data that arrives with it.
+# The shift: one feature moves by this many of its standard deviations in served traffic and
+# in the fresh labelled data that arrives with it.
 SHIFTED_FEATURE = list(FEATURES)[2]
-SHIFT = 2.5
+SHIFT = 1.5
 ROWS_PER_REQUEST = 10
 WINDOW_ROWS = load_config().window_size  # rows per window the drift service tests
 IN_DISTRIBUTION_ROWS = 3 * WINDOW_ROWS
@@ -107,7 +107,7 @@ class Loop:
     def predict(self, rows) -> None:
         payload = protocol.request_body(rows.tolist(), list(FEATURES))
         answer = self.get_json(f"{self.stack.url('model_http')}{protocol.PREDICT_PATH}", payload)
-        assert protocol.probabilities(answer), answer
+        assert protocol.outputs(answer), answer
 
     def stream(self, frame) -> None:
         matrix = frame[list(FEATURES)].to_numpy()
@@ -132,14 +132,18 @@ class Loop:
 
 
 def traffic(count: int, seed: int, shift: float) -> object:
-    """`count` rows drawn from the training data with measurement noise (resampled rows
-    alone would repeat values, which a KS test reads as drift), SHIFTED_FEATURE moved by
-    `shift`."""
+    """`count` rows drawn from the training data with measurement noise of 5 % of each
+    measurement's spread (resampled rows alone would repeat values, which a KS test reads as
+    drift; a code or a flag, where no value holds under a quarter of the rows, keeps its
+    values), SHIFTED_FEATURE moved by `shift` of its standard deviations."""
     rng = np.random.default_rng(seed)
-    frame = load_dataset().sample(n=count, replace=True, random_state=seed)
-    noise = rng.normal(0.0, 0.05, (count, len(FEATURES)))
-    frame[list(FEATURES)] = (frame[list(FEATURES)].to_numpy() + noise).round(3)
-    frame[SHIFTED_FEATURE] = frame[SHIFTED_FEATURE] + shift
+    data = load_dataset()
+    spread = data[list(FEATURES)].std().to_numpy()
+    measured = np.array([data[f].value_counts(normalize=True).max() <= 0.25 for f in FEATURES])
+    frame = data.sample(n=count, replace=True, random_state=seed)
+    noise = rng.normal(0.0, 1.0, (count, len(FEATURES))) * (0.05 * spread * measured)
+    frame[list(FEATURES)] = frame[list(FEATURES)].to_numpy() + noise
+    frame[SHIFTED_FEATURE] = frame[SHIFTED_FEATURE] + shift * data[SHIFTED_FEATURE].std()
     return frame.reset_index(drop=True)
 
 
@@ -231,7 +235,7 @@ def incident(loop: Loop, number: int, registry, previous: str, platform: str,
                                       index=False)  # fmt: skip
     earlier_runs = {run["id"] for run in loop.drift_flow_runs()}
     drifted = loop.drift_metric(DRIFTED)
-    loop.step("first shifted request", f"incident {number}: {SHIFTED_FEATURE} + {SHIFT}")
+    loop.step("first shifted request", f"incident {number}: {SHIFTED_FEATURE} + {SHIFT} sd")
     reported, sent, alert = False, 0, None
     while alert is None:  # whole windows, watching /metrics and the alert between them
         loop.stream(traffic(WINDOW_ROWS, seed=100 * number + sent // WINDOW_ROWS, shift=SHIFT))

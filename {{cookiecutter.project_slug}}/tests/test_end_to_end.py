@@ -31,7 +31,11 @@ def test_training_registers_a_version_with_the_staging_alias(trained, mlflow_ser
     client = mlflow.MlflowClient(load_settings().mlflow_tracking_uri)
     version = client.get_model_version_by_alias(MODEL_NAME, STAGING_ALIAS)
     assert str(version.version) == trained.version
+{%- if cookiecutter.task == "classification" %}
     assert trained.metrics["accuracy"] > 0.8
+{%- else %}
+    assert trained.metrics["r2"] > 0.3  # far better than predicting the mean (0)
+{%- endif %}
 
 
 def test_the_server_answers_over_http(model_server, trained):
@@ -41,12 +45,11 @@ def test_the_server_answers_over_http(model_server, trained):
         protocol.request_body(rows.to_numpy().tolist(), list(rows.columns)),
     )
     assert status == 200, body
-    probabilities = protocol.probabilities(body)
-    assert len(probabilities) == 3
-    assert all(abs(sum(row) - 1) < 1e-9 for row in probabilities)
+    outputs = protocol.outputs(body)
+    assert len(outputs) == 3
     assert protocol.served_version(body) == trained.version
-    names = protocol.class_names(body)  # class names, not t:0 placeholders
-    assert len(names) == len(probabilities[0]) and not names[0].startswith("t:")
+    names = protocol.output_names(body)  # the model's output names, not t:0 placeholders
+    assert all(len(row) == len(names) for row in outputs) and not names[0].startswith("t:")
 
 
 def test_bad_input_over_http_is_a_400_naming_the_problem(model_server):
@@ -63,7 +66,7 @@ def test_predict_command_prints_the_answer(model_server):
         [*CLI, "predict", "--url", url], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    assert protocol.probabilities(json.loads(result.stdout)["response"])
+    assert protocol.outputs(json.loads(result.stdout)["response"])
 
 
 def test_predict_command_explains_an_unreachable_server():

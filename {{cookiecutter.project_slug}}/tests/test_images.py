@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from {{ cookiecutter.package_name }}.data import sample_rows
 from {{ cookiecutter.package_name }}.delivery import contract
 from {{ cookiecutter.package_name }}.devstack import images, services
 from {{ cookiecutter.package_name }}.devstack.processes import (
@@ -110,11 +111,11 @@ def test_the_serve_image_runs_as_its_manifest_and_answers(serve_image, mlflow_se
     started = images.run_as_pod(serve_image, run, log, services.local_url(http)
                                 + protocol.READY_PATH, name="serve image").wait_ready()  # fmt: skip
     try:
-        rows = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
+        rows = sample_rows(2).to_numpy().tolist()
         status, answer = post(services.local_url(http) + protocol.PREDICT_PATH,
                               protocol.request_body(rows))  # fmt: skip
         assert status == 200, answer
-        assert len(protocol.probabilities(answer)) == 2
+        assert len(protocol.outputs(answer)) == 2
         assert protocol.served_version(answer) == trained.version
         clients = RUNTIME_TESTS / "clients.py"  # the runtime's own client, where it has one
         if clients.exists():
@@ -124,9 +125,9 @@ def test_the_serve_image_runs_as_its_manifest_and_answers(serve_image, mlflow_se
                 assert time.monotonic() < deadline, f"gRPC port {grpc} never opened"
                 time.sleep(0.2)
             module = import_module(f".runtimes.{SERVING_RUNTIME}.clients", __package__)
-            by_transport = module.probabilities_by_transport(http, grpc, rows)
+            by_transport = module.outputs_by_transport(http, grpc, rows)
             for transport, found in by_transport.items():
-                np.testing.assert_allclose(found, protocol.probabilities(answer), err_msg=transport)
+                np.testing.assert_allclose(found, protocol.outputs(answer), err_msg=transport)
         # Prometheus scrapes the path every PodMonitor names, whatever the operator set.
         metrics_port = overrides[protocol.PORTS["metrics"][0]]
         status, text = get(f"{services.local_url(int(metrics_port))}/metrics")
@@ -236,7 +237,7 @@ def test_the_drift_image_runs_as_its_manifest_and_tests_windows(mlflow_server, t
     from {{ cookiecutter.package_name }}.drift.config import load_config
     from {{ cookiecutter.package_name }}.settings import MODEL_NAME
 
-    from .drift.drift_process import NAMES, one_row_messages, produce, traffic
+    from .drift.drift_process import NAMES, model_outputs, one_row_messages, produce, traffic
     from .probes import get, metric_total, scrape
 
     tag = built("drift")
@@ -259,7 +260,8 @@ def test_the_drift_image_runs_as_its_manifest_and_tests_windows(mlflow_server, t
             time.sleep(0.5)
         window = load_config().window_size
         rows = traffic(load_dataset()[NAMES].to_numpy(), window, seed=3)
-        produce(kafka, topic, one_row_messages(rows, trained.version))
+        outputs = model_outputs(trained.version, rows)
+        produce(kafka, topic, one_row_messages(rows, trained.version, outputs))
         deadline = time.monotonic() + 60
         while metric_total(scrape(f"{url}/metrics"), "drift_windows_processed_total") < 1:
             assert time.monotonic() < deadline, log.read_text()[-3000:]

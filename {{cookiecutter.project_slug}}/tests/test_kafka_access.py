@@ -25,7 +25,7 @@ from {{ cookiecutter.package_name }}.settings import (
     load_settings,
 )
 
-LOGIN = {"KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "KAFKA_USERNAME": "iris-server",
+LOGIN = {"KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "KAFKA_USERNAME": "model-server",
          "KAFKA_PASSWORD": "not-a-real-password"}  # fmt: skip
 
 
@@ -48,12 +48,12 @@ def test_the_login_reaches_both_client_libraries_and_child_processes_but_never_a
     access = load_settings({**LOGIN, "KAFKA_BOOTSTRAP_SERVERS": "kafka:9092"}).kafka
     assert access.librdkafka() == {
         "bootstrap.servers": "kafka:9092", "security.protocol": "SASL_PLAINTEXT",
-        "sasl.mechanisms": "SCRAM-SHA-512", "sasl.username": "iris-server",
+        "sasl.mechanisms": "SCRAM-SHA-512", "sasl.username": "model-server",
         "sasl.password": "not-a-real-password",
     }  # fmt: skip
     python = access.kafka_python()
     assert python["sasl_mechanism"] == "SCRAM-SHA-512"
-    assert python["sasl_plain_username"] == "iris-server"
+    assert python["sasl_plain_username"] == "model-server"
     assert load_settings(access.env).kafka == access  # a child process gets the same access
     assert "not-a-real-password" not in repr(access)
     plain = load_settings({"KAFKA_BOOTSTRAP_SERVERS": "kafka:9092"}).kafka
@@ -79,9 +79,9 @@ def login_required_broker(tmp_path_factory) -> str:
 
 
 def _log_some(logger: RequestLogger, count: int) -> None:
-    rows, probabilities = np.array([[5.1, 3.5, 1.4, 0.2]]), np.array([[0.9, 0.07, 0.03]])
+    rows, outputs = np.array([[5.1, 3.5, 1.4, 0.2]]), np.array([[0.9, 0.07, 0.03]])
     for index in range(count):
-        logger.log(f"r-{index}", "1", ["a", "b", "c", "d"], rows, ["x", "y", "z"], probabilities)
+        logger.log(f"r-{index}", "1", ["a", "b", "c", "d"], rows, ["x", "y", "z"], outputs)
 
 
 def test_a_broker_that_requires_a_login_takes_nothing_from_a_client_without_one(
@@ -99,7 +99,7 @@ def test_a_configured_client_asks_the_broker_for_a_scram_login_as_its_user(
     login_required_broker, caplog
 ):
     access = KafkaAccess(login_required_broker, "SASL_PLAINTEXT", "SCRAM-SHA-512",
-                         "iris-classifier-staging-server", "a-password")  # fmt: skip
+                         "model-staging-server", "a-password")  # fmt: skip
     logger = RequestLogger(access, "requests", "model")
     with caplog.at_level(logging.WARNING):
         logger.start()

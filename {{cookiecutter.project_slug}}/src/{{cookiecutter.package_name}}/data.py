@@ -15,7 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .tasks import task
+
 # Feature columns and their dtype kind ("f": float). Order matters: it is the model's input.
+{%- if cookiecutter.task == "classification" %}
 FEATURES: dict[str, str] = {
     "sepal_length_cm": "f",
     "sepal_width_cm": "f",
@@ -24,6 +27,23 @@ FEATURES: dict[str, str] = {
 }
 TARGET = "species"
 DATA_SOURCE = "sklearn.datasets.load_iris"
+{%- else %}
+FEATURES: dict[str, str] = {
+    "age": "f",
+    "sex": "f",
+    "bmi": "f",
+    "blood_pressure": "f",
+    "total_cholesterol": "f",
+    "ldl": "f",
+    "hdl": "f",
+    "cholesterol_hdl_ratio": "f",
+    "triglycerides_log": "f",
+    "blood_sugar": "f",
+}
+# Disease progression one year after the baseline measurements.
+TARGET = "progression"
+DATA_SOURCE = "sklearn.datasets.load_diabetes"
+{%- endif %}
 # Tables read from files (DATA_URI, batch scoring's input), and the CSV reader's block: one
 # block of text is parsed at a time.
 TABLE_FORMATS = (".csv", ".parquet")
@@ -45,6 +65,7 @@ def load_dataset(uri: str | None = None) -> pd.DataFrame:
     """
     if uri:
         return open_table(uri, "DATA_URI").read_all()
+{%- if cookiecutter.task == "classification" %}
     from sklearn.datasets import load_iris
 
     bunch = load_iris(as_frame=True)
@@ -52,6 +73,15 @@ def load_dataset(uri: str | None = None) -> pd.DataFrame:
         columns=dict(zip(bunch.feature_names, FEATURES, strict=True)) | {"target": TARGET}
     )
     frame[TARGET] = pd.Categorical.from_codes(frame[TARGET], bunch.target_names).astype(str)
+{%- else %}
+    from sklearn.datasets import load_diabetes
+
+    # The 442 patients of scikit-learn's copy, features mean-centred and scaled as shipped.
+    bunch = load_diabetes(as_frame=True)
+    frame = bunch.frame.rename(
+        columns=dict(zip(bunch.feature_names, FEATURES, strict=True)) | {"target": TARGET}
+    )
+{%- endif %}
     return frame
 
 
@@ -154,11 +184,7 @@ def validate_dataset(frame: pd.DataFrame) -> pd.DataFrame:
     if extra:
         raise DataValidationError(f"unexpected column(s): {', '.join(map(str, extra))}")
     validate_features(frame)
-    if frame[TARGET].isna().any():
-        missing_labels = int(frame[TARGET].isna().sum())
-        raise DataValidationError(f"column {TARGET!r} has {missing_labels} missing label(s)")
-    if frame[TARGET].nunique() < 2:
-        raise DataValidationError(f"column {TARGET!r} needs at least two classes")
+    task.check_target(frame[TARGET])
     return frame[expected]
 
 

@@ -5,7 +5,7 @@ disagree on which version is in service.
 
 Whoever can write to the registry must not be able to run code in the serving pods: a model
 is loaded only from skops' format (never pickle or cloudpickle, whatever the artifact's
-MLmodel names), with the types skops trusts plus `TRUSTED_TYPES` of this code (never a list
+MLmodel names), with the types skops trusts plus `model.TRUSTED_TYPES` of this code (never a list
 taken from the artifact), and, where CI pinned MODEL_DIGEST, only if the artifacts hash to it.
 """
 
@@ -23,15 +23,12 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
+from . import model as estimator
 from .jsonhttp import HttpError, status_of
-from .settings import CHALLENGER_ALIAS, CHAMPION_ALIAS, STAGING_ALIAS, Settings
+from .settings import CHALLENGER_ALIAS, CHAMPION_ALIAS, PROMOTION_METRICS, STAGING_ALIAS, Settings
 
 log = logging.getLogger(__name__)
 
-# Types a served model may contain beyond those skops trusts itself (scikit-learn's estimators,
-# numpy's arrays): none for the model of model.py. A model that needs more fails to load with
-# their names; add them here, in review, never from the artifact.
-TRUSTED_TYPES: tuple[str, ...] = ()
 SERVED_FORMAT = "skops"  # MLflow's sklearn flavour: pickle and cloudpickle run code on load
 
 
@@ -114,9 +111,12 @@ class ServedModel:
     version: str
     run_id: str
     feature_names: list[str]
-    class_names: list[str]
+    # The names of the model's output columns (tasks/: the classes, or the prediction).
+    output_names: list[str]
     # The signature's type of each feature, MLflow's names ("double", "long", ...).
     feature_types: list[str] = field(default_factory=list)
+    # The MLmodel's metadata: what the task saved for serving (tasks/*.model_metadata).
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def artifact_digest(directory: Path) -> str:
@@ -166,13 +166,14 @@ def load_verified(local: Path, version: str, pinned_digest: str | None) -> tuple
     import skops.io
 
     path = local / flavour.get("pickled_model", "model.skops")
-    untrusted = sorted(set(skops.io.get_untrusted_types(file=path)) - set(TRUSTED_TYPES))
+    trusted = estimator.TRUSTED_TYPES  # read at load: the estimator's own list, in review
+    untrusted = sorted(set(skops.io.get_untrusted_types(file=path)) - set(trusted))
     if untrusted:
         raise RegistryError(
             f"version {version}: the model contains types this code does not trust: "
-            f"{', '.join(untrusted)} (registry.TRUSTED_TYPES lists the ones it may)"
+            f"{', '.join(untrusted)} (model.TRUSTED_TYPES lists the ones it may)"
         )
-    return skops.io.load(path, trusted=list(TRUSTED_TYPES)), mlmodel
+    return skops.io.load(path, trusted=list(trusted)), mlmodel
 
 
 def load_served_model(settings: Settings) -> ServedModel:
@@ -187,14 +188,17 @@ def load_served_model(settings: Settings) -> ServedModel:
     feature_names = signature.inputs.input_names() if signature else []
     feature_types = [t.name for t in signature.inputs.input_types()] if signature else []
     log.info("loaded %s version %s (run %s)", settings.model_name, version.version, version.run_id)
+    from .tasks import task
+
     return ServedModel(
         model=model,
         name=settings.model_name,
         version=str(version.version),
         run_id=version.run_id,
         feature_names=list(feature_names),
-        class_names=[str(c) for c in getattr(model, "classes_", [])],
+        output_names=task.output_names(model),
         feature_types=feature_types,
+        metadata=dict(mlmodel.metadata or {}),
     )
 
 
@@ -241,10 +245,14 @@ def decide(
     champion_score: float | None,
     settings: Settings,
 ) -> PromotionDecision:
-    """The first version is champion; a later one must beat it by more than the margin."""
+    """The first version is champion; a later one must beat it by more than the margin (in
+    the metric's own direction: a lower error, a higher score)."""
+    gain = candidate_score - champion_score if champion_score is not None else 0.0
+    if not PROMOTION_METRICS[settings.promotion_metric]:
+        gain = -gain
     if champion is None or champion_score is None:
         decision = "first-champion"
-    elif candidate_score > champion_score + settings.promotion_margin:
+    elif gain > settings.promotion_margin:
         decision = "promoted"
     else:
         decision = "rejected"

@@ -55,7 +55,7 @@ def encode_message(
     predictor: str,
     feature_names: list[str],
     rows: np.ndarray,
-    class_names: list[str],
+    output_names: list[str],
     predictions: np.ndarray,
 ) -> bytes:
     """One message of schemas/request_log.schema.json (the model servers' and batch
@@ -69,7 +69,7 @@ def encode_message(
             "predictor": predictor,
             "feature_names": feature_names,
             "rows": rows.tolist(),
-            "class_names": class_names,
+            "output_names": output_names,
             "predictions": predictions.tolist(),
         },
         separators=(",", ":"),
@@ -157,7 +157,7 @@ class RequestLogger:
         model_version: str,
         feature_names: list[str],
         rows: np.ndarray,
-        class_names: list[str],
+        output_names: list[str],
         predictions: np.ndarray,
     ) -> None:
         producer = self._producer
@@ -165,7 +165,7 @@ class RequestLogger:
             if self.enabled:  # no producer yet (see _run): the message is lost, and counted
                 self.counts.add("dropped")
             return
-        value = self.encode(request_id, model_version, feature_names, rows, class_names,
+        value = self.encode(request_id, model_version, feature_names, rows, output_names,
                             predictions)  # fmt: skip
         try:
             producer.produce(self.topic, key=request_id.encode(), value=value,
@@ -194,11 +194,11 @@ class RequestLogger:
         model_version: str,
         feature_names: list[str],
         rows: np.ndarray,
-        class_names: list[str],
+        output_names: list[str],
         predictions: np.ndarray,
     ) -> bytes:
         return encode_message(request_id, self.model_name, model_version, self.predictor,
-                              feature_names, rows, class_names, predictions)  # fmt: skip
+                              feature_names, rows, output_names, predictions)  # fmt: skip
 
     def _try_connect(self) -> bool:
         from confluent_kafka import Producer

@@ -45,13 +45,14 @@ from .settings import (
     Settings,
     load_settings,
 )
+from .tasks import task as model_task
 
 log = logging.getLogger(__name__)
 
 MAX_CHUNK_ROWS = 1_000_000
-# The columns scoring adds beside the input's (the class probabilities follow `prediction`).
-PREDICTION, VERSION_COLUMN, RUN_COLUMN = "prediction", "model_version", "scoring_run_id"
-PROBABILITY_PREFIX = "probability_"
+# The columns scoring adds beside the input's: the task's (tasks/*.scoring_columns, the
+# prediction first), then these two.
+VERSION_COLUMN, RUN_COLUMN = "model_version", "scoring_run_id"
 # Scored rows go to the request topic as request-log messages of this predictor, this many
 # rows a message (well under the 1 MB a request-log reader takes).
 BATCH_PREDICTOR = "batch"
@@ -78,7 +79,7 @@ class ScoringResult:
 class LoadedModel:
     model: Any
     version: str
-    class_names: list[str]
+    output_names: list[str]
 
 
 def check_request(input_uri: str, output_uri: str, alias: str, version: int | None,
@@ -105,16 +106,14 @@ def check_request(input_uri: str, output_uri: str, alias: str, version: int | No
     return table
 
 
-def output_columns(class_names: list[str]) -> list[str]:
-    probabilities = [f"{PROBABILITY_PREFIX}{name}" for name in class_names]
-    return [PREDICTION, *probabilities, VERSION_COLUMN, RUN_COLUMN]
+def output_columns(output_names: list[str]) -> list[str]:
+    return [*model_task.scoring_types(output_names), VERSION_COLUMN, RUN_COLUMN]
 
 
-def output_schema(input_schema: pa.Schema, class_names: list[str]) -> pa.Schema:
+def output_schema(input_schema: pa.Schema, output_names: list[str]) -> pa.Schema:
     """The input's columns, then the ones scoring adds (the same for every chunk)."""
     label = pa.dictionary(pa.int32(), pa.string())
-    added = [pa.field(PREDICTION, label)]
-    added += [pa.field(f"{PROBABILITY_PREFIX}{name}", pa.float64()) for name in class_names]
+    added = [pa.field(n, kind) for n, kind in model_task.scoring_types(output_names).items()]
     added += [pa.field(VERSION_COLUMN, label), pa.field(RUN_COLUMN, label)]
     return pa.schema([*input_schema, *added])
 
@@ -128,19 +127,16 @@ def output_location(output_uri: str, version: str, run_id: str, started: datetim
     return f"{output_uri.rstrip('/')}/{MODEL_NAME}-v{version}-{stamp}-{run_id[:8]}.parquet"
 
 
-def predictions(model: LoadedModel, features: np.ndarray, run_id: str) -> dict[str, pa.Array]:
-    """The columns scoring adds to a chunk: the most probable class, each class's
-    probability (the model servers answer the same), the version and the run."""
-    probabilities = model.model.predict_proba(features)
+def predictions(model: LoadedModel, features: np.ndarray,
+                run_id: str) -> tuple[dict[str, pa.Array], np.ndarray]:  # fmt: skip
+    """The columns scoring adds to a chunk (the task's: what the model servers answer, then
+    the version and the run), and the model's outputs."""
+    outputs = model_task.outputs(model.model, features)
+    columns = model_task.scoring_columns(outputs, model.output_names)
     constant = pa.array(np.zeros(len(features), dtype=np.int32))
-    best = pa.array(probabilities.argmax(axis=1).astype(np.int32))
-    columns = {PREDICTION: pa.DictionaryArray.from_arrays(best, pa.array(model.class_names))}
-    by_class = np.ascontiguousarray(probabilities.T)  # one copy, then a view per column
-    for index, name in enumerate(model.class_names):
-        columns[f"{PROBABILITY_PREFIX}{name}"] = pa.array(by_class[index])
     columns[VERSION_COLUMN] = pa.DictionaryArray.from_arrays(constant, pa.array([model.version]))
     columns[RUN_COLUMN] = pa.DictionaryArray.from_arrays(constant, pa.array([run_id]))
-    return columns
+    return columns, outputs
 
 
 class AtomicParquet:
@@ -222,14 +218,14 @@ class RequestTopicFeed:
             "message.timeout.ms": int(FLUSH_SECONDS * 1000),
         })  # fmt: skip
 
-    def send(self, run_id: str, chunk: int, version: str, class_names: list[str],
-             rows: np.ndarray, probabilities: np.ndarray) -> None:  # fmt: skip
+    def send(self, run_id: str, chunk: int, version: str, output_names: list[str],
+             rows: np.ndarray, outputs: np.ndarray) -> None:  # fmt: skip
         for start in range(0, len(rows), MESSAGE_ROWS):
             request_id = f"{run_id}-{chunk}-{start}"
             value = encode_message(
                 request_id, self.model_name, version, BATCH_PREDICTOR, list(FEATURES),
-                rows[start:start + MESSAGE_ROWS], class_names,
-                probabilities[start:start + MESSAGE_ROWS],
+                rows[start:start + MESSAGE_ROWS], output_names,
+                outputs[start:start + MESSAGE_ROWS],
             )  # fmt: skip
             while True:
                 try:
@@ -257,9 +253,7 @@ def load_model(settings: Settings, alias: str, version: int | None) -> LoadedMod
     found = registry.resolve_version(client, settings, version, alias)
     local = registry.download_version(settings, str(found.version))
     model, _ = registry.load_verified(local, str(found.version), pinned_digest=None)
-    if not hasattr(model, "predict_proba"):
-        raise ScoringError(f"version {found.version}: the model has no predict_proba")
-    return LoadedModel(model, str(found.version), [str(c) for c in model.classes_])
+    return LoadedModel(model, str(found.version), model_task.output_names(model))
 
 
 def score_table(
@@ -270,12 +264,12 @@ def score_table(
     feed: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
 ) -> int:
     """Score every chunk of `table` into `output` (committed only when all succeeded); the
-    rows scored. `feed(chunk, features, probabilities)` sees each chunk (the request-topic feed)."""
-    clash = set(table.columns) & set(output_columns(model.class_names))
+    rows scored. `feed(chunk, features, outputs)` sees each chunk (the request-topic feed)."""
+    clash = set(table.columns) & set(output_columns(model.output_names))
     if clash:
         raise table.error(f"column(s) {', '.join(sorted(clash))} would be overwritten by the "
                           "predictions: rename them")  # fmt: skip
-    schema = output_schema(table.schema, model.class_names)
+    schema = output_schema(table.schema, model.output_names)
     rows = 0
     # Reading the next chunk and writing the last one (pyarrow, without the interpreter lock)
     # overlap scoring this one; one chunk waits on each side, so memory stays at about three.
@@ -284,14 +278,13 @@ def score_table(
         waiting = None
         for chunk, batch in enumerate(read_ahead(table.record_batches())):
             matrix = feature_matrix(table, batch, first_row=rows + 1)
-            added = predictions(model, matrix, run_id)
+            added, outputs = predictions(model, matrix, run_id)
             scored = pa.RecordBatch.from_arrays([*batch.columns, *added.values()], schema=schema)
             if waiting is not None:
                 waiting.result()
             waiting = writer.submit(output.write, scored)
             if feed is not None:
-                columns = [added[f"{PROBABILITY_PREFIX}{c}"] for c in model.class_names]
-                feed(chunk, matrix, np.column_stack([c.to_numpy() for c in columns]))
+                feed(chunk, matrix, outputs)
             rows += batch.num_rows
         if waiting is not None:
             waiting.result()
@@ -392,8 +385,8 @@ def scoring_flow(
         clock = time.perf_counter()
         try:
             rows = score_table(table, model, output, run_id, feed=(
-                None if feed is None else lambda chunk, features, probabilities: feed.send(
-                    run_id, chunk, model.version, model.class_names, features, probabilities)
+                None if feed is None else lambda chunk, features, outputs: feed.send(
+                    run_id, chunk, model.version, model.output_names, features, outputs)
             ))  # fmt: skip
         finally:
             if feed is not None:

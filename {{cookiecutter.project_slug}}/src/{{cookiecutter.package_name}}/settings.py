@@ -53,11 +53,28 @@ DRIFT_DETECTION = {{ "True" if cookiecutter.include_drift_detection else "False"
 # the runtime's own facts (ports, server command, request bodies).
 SERVING_RUNTIME = "{{ cookiecutter.serving_runtime | replace('-', '_') }}"
 
+# What the model predicts: the module tasks/<TASK>.py holds the task's metrics, plots and outputs.
+TASK = "{{ cookiecutter.task }}"
+{%- if cookiecutter.task == "classification" %}
+# The label `model_predictions_total` counts predictions by: the predicted class.
+PREDICTION_LABEL = "predicted_class"
+{%- else %}
+# The label `model_predictions_total` counts predictions by: the bound of a bucket of predicted
+# values, counted cumulatively as a Prometheus histogram's `le` (histogram_quantile reads it).
+PREDICTION_LABEL = "le"
+{%- endif %}
+
 # Hyperparameter search trials per training run (0: train with the default parameters).
 DEFAULT_TUNING_TRIALS = {{ 20 if cookiecutter.hyperparameter_tuning else 0 }}
-# A new version must beat the champion on this held-out metric by more than the margin.
-PROMOTION_METRICS = ("accuracy", "f1_macro")
+# A new version must beat the champion on this held-out metric by more than the margin; True
+# where a higher value is better.
+{%- if cookiecutter.task == "classification" %}
+PROMOTION_METRICS = {"accuracy": True, "f1_macro": True}
 DEFAULT_PROMOTION_METRIC = "f1_macro"
+{%- else %}
+PROMOTION_METRICS = {"rmse": False, "mae": False, "r2": True}
+DEFAULT_PROMOTION_METRIC = "rmse"
+{%- endif %}
 
 # The Prefect flows; their deployments and schedules live in prefect.yaml.
 FLOW_NAME = f"train-{MODEL_NAME}"

@@ -23,6 +23,7 @@ from prefect import flow, get_run_logger, task
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
+from . import model as estimator
 from . import registry
 from .data import DATA_SOURCE, FEATURES, TARGET, load_dataset, validate_dataset
 {%- if cookiecutter.include_drift_detection %}
@@ -31,6 +32,7 @@ from .drift.config import DriftConfig, load_config
 from .evaluation import evaluate, score
 from .model import build_model
 from .settings import FLOW_NAME, MODEL_NAME, TEMPLATE_VERSION, Settings, load_settings
+from .tasks import task as model_task
 from .tuning import search
 
 # Recorded with the model so its environment is explicit (and logging skips ~6 s of inference).
@@ -46,7 +48,7 @@ class Split:
         # Plain arrays, as the server sees them; column names live in the MLflow signature.
         return getattr(self, part)[list(FEATURES)].to_numpy()
 
-    def labels(self, part: str) -> np.ndarray:
+    def target(self, part: str) -> np.ndarray:
         return getattr(self, part)[TARGET].to_numpy()
 
 
@@ -66,16 +68,16 @@ def load_data(data_uri: str | None) -> pd.DataFrame:
 @task
 def split_data(frame: pd.DataFrame, seed: int, test_size: float) -> Split:
     train, test = train_test_split(
-        frame, test_size=test_size, random_state=seed, stratify=frame[TARGET]
+        frame, test_size=test_size, random_state=seed, stratify=model_task.stratify(frame[TARGET])
     )
     return Split(train=train, test=test)
 
 
 @task
 def fit(split: Split, seed: int, trials: int) -> Pipeline:
-    features, labels = split.features("train"), split.labels("train")
-    params = search(features, labels, trials=trials, seed=seed) if trials else {}
-    return build_model(seed).set_params(**params).fit(features, labels)
+    features, target = split.features("train"), split.target("train")
+    params = search(features, target, trials=trials, seed=seed) if trials else {}
+    return build_model(seed).set_params(**params).fit(features, target)
 
 
 @task
@@ -86,7 +88,7 @@ def score_champion(split: Split, settings: Settings) -> tuple[Any, float | None]
     if champion is None:
         return None, None
     model = mlflow.sklearn.load_model(f"models:/{settings.model_name}/{champion.version}")
-    metrics = score(model, split.features("test"), split.labels("test"))
+    metrics = score(model, split.features("test"), split.target("test"))
     return champion, metrics[settings.promotion_metric]
 
 
@@ -99,21 +101,29 @@ def register(
     detector_digest: str | None = None,
 ) -> tuple[str, registry.PromotionDecision]:
     """Register the version, then record the decision and move the aliases it earns. The
-    drift detector's digest goes into the model's MLmodel, under the version's own digest.
+    drift detector's digest and the task's serving metadata go into the model's MLmodel,
+    under the version's own digest.
 
     Registration is all or nothing: if anything after the version's creation fails, the
     version is deleted again so no half-registered version is left behind.
     """
     champion, champion_score = score_champion(split, settings)
     example = split.test[list(FEATURES)].head(3)
+    # The signature's outputs are what the model servers answer: one column per output name.
+    outputs = model_task.outputs(model, example.to_numpy())
+    answer = pd.DataFrame(outputs, columns=model_task.output_names(model))
+    metadata = model_task.model_metadata(model, split.target("train"))
+    if detector_digest:
+        metadata[registry.DETECTOR_DIGEST_KEY] = detector_digest
     model_info = mlflow.sklearn.log_model(
         model,
         name="model",
-        signature=infer_signature(example, model.predict_proba(example.to_numpy())),
+        signature=infer_signature(example, answer),
         input_example=example,
         pip_requirements=[f"{p}=={installed_version(p)}" for p in MODEL_REQUIREMENTS],
         registered_model_name=MODEL_NAME,
-        metadata={registry.DETECTOR_DIGEST_KEY: detector_digest} if detector_digest else None,
+        metadata=metadata or None,
+        skops_trusted_types=list(estimator.TRUSTED_TYPES) or None,
     )
     version = str(model_info.registered_model_version)
     client = mlflow.MlflowClient()
@@ -132,12 +142,16 @@ def register(
 
 {% if cookiecutter.include_drift_detection -%}
 @task
-def fit_drift_detector(split: Split, config: DriftConfig, seed: int) -> str:
-    """Fit the drift detector on training rows and log it in this run, beside the model;
-    the digest of what was logged."""
+def fit_drift_detector(split: Split, config: DriftConfig, seed: int, model: Pipeline) -> str:
+    """Fit the drift detector on training rows and the model's outputs for them, and log it
+    in this run, beside the model; the digest of what was logged."""
     from .drift import detector
 
-    fitted = detector.fit(split.features("train"), config, seed)
+    fitted = detector.fit(
+        split.features("train"), config, seed,
+        predict=lambda rows: model_task.outputs(model, rows),
+        output_columns=model_task.output_columns(model_task.output_names(model)),
+    )  # fmt: skip
     return detector.log_to_run(fitted, list(FEATURES))
 
 
@@ -198,14 +212,12 @@ def training_flow(reason: str = "manual") -> TrainingResult:
             }
         )
         model = fit(split, settings.random_seed, settings.tuning_trials)
-        mlflow.log_params(
-            {f"model.{k}": v for k, v in model.named_steps["classifier"].get_params().items()}
-        )
+        mlflow.log_params({f"model.{k}": v for k, v in model[-1].get_params().items()})
         detector_digest = None
 {%- if cookiecutter.include_drift_detection %}
-        detector_digest = fit_drift_detector(split, drift_config, settings.random_seed)
+        detector_digest = fit_drift_detector(split, drift_config, settings.random_seed, model)
 {%- endif %}
-        evaluation = evaluate(model, split.features("test"), split.labels("test"))
+        evaluation = evaluate(model, split.features("test"), split.target("test"))
         mlflow.log_metrics(evaluation.metrics)
         for filename, figure in evaluation.figures.items():
             mlflow.log_figure(figure, f"evaluation/{filename}")

@@ -132,20 +132,20 @@ def to_feature_matrix(
     return matrix
 
 
-def predict_proba(model: Any, matrix: np.ndarray) -> np.ndarray:
-    """The model's class probabilities for a matrix `to_feature_matrix` returned.
+def predict(model: Any, matrix: np.ndarray) -> np.ndarray:
+    """The model's outputs (tasks/: rows x output names) for a matrix `to_feature_matrix`
+    returned.
 
     That matrix is finite and bounded already, so scikit-learn is told not to check it again
-    (its check is ~13 % of a single-row prediction); probabilities that are not finite (a
-    model's own numeric failure) raise ValueError, so they are never an answer.
+    (its check is ~13 % of a single-row prediction); outputs that are not finite (a model's
+    own numeric failure) raise ValueError, so they are never an answer.
     """
     from sklearn import config_context  # here: clients import this module without sklearn
 
+    from .tasks import task
+
     with config_context(assume_finite=True):
-        probabilities = model.predict_proba(matrix)
-    if not np.isfinite(probabilities).all():
-        raise ValueError("the model returned probabilities that are NaN or infinite")
-    return probabilities
+        return task.outputs(model, matrix)
 
 
 def _column_order(names: list[str], expected: Sequence[str]) -> list[int]:

@@ -33,8 +33,6 @@ def _first_feature() -> str:
         (lambda f: f.assign(**{_first_feature(): np.nan}), "missing or infinite"),
         (lambda f: f.assign(**{_first_feature(): np.inf}), "missing or infinite"),
         (lambda f: f.iloc[0:0], "no rows"),
-        (lambda f: f.assign(**{TARGET: f[TARGET].iloc[0]}), "at least two classes"),
-        (lambda f: f.assign(**{TARGET: None}), "missing label"),
     ],
 )
 def test_bad_data_is_rejected_with_the_column_named(corrupt, message):

@@ -24,20 +24,43 @@ from ..probes import tool
 STEP = 15  # seconds between recorded samples, as a scrape interval
 LENGTH = 40 * 60  # each scenario records 40 minutes; the command looks at the last 30
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1)
-CLASSES = ("setosa", "versicolor", "virginica")
+{%- if cookiecutter.task == "classification" %}
+# The predicted classes, and the share of predictions each gets.
+PREDICTED = ("setosa", "versicolor", "virginica")
 EVEN = (1 / 3, 1 / 3, 1 / 3)
+SHIFTED = (0.7, 0.2, 0.1)
 
 
-# Per scenario and predictor: requests/s, error ratio, latency of every request, class shares.
-def traffic(rate=5.0, errors=0.0, latency=0.004, classes=EVEN):
-    return {"rate": rate, "errors": errors, "latency": latency, "classes": classes}
+def prediction_samples(labels: str, served: float, shares: tuple[float, ...]) -> list[tuple]:
+    return [(f'{labels},predicted_class="{name}"', served * share)
+            for name, share in zip(PREDICTED, shares, strict=True)]  # fmt: skip
+{%- else %}
+# The bounds of the predicted-value buckets, and the share of predictions in each bucket
+# (the last: above the last bound); recorded cumulatively, as the servers count them.
+PREDICTED = (100.0, 150.0, 200.0)
+EVEN = (0.25, 0.25, 0.25, 0.25)
+SHIFTED = (0.05, 0.15, 0.3, 0.5)
+
+
+def prediction_samples(labels: str, served: float, shares: tuple[float, ...]) -> list[tuple]:
+    cumulative = [sum(shares[: i + 1]) for i in range(len(PREDICTED))] + [1.0]
+    bounds = [repr(bound) for bound in PREDICTED] + ["+Inf"]
+    return [(f'{labels},le="{bound}"', served * share)
+            for bound, share in zip(bounds, cumulative, strict=True)]  # fmt: skip
+{%- endif %}
+
+
+# Per scenario and predictor: requests/s, error ratio, latency of every request, the shares of
+# predictions (prediction_samples).
+def traffic(rate=5.0, errors=0.0, latency=0.004, predicted=EVEN):
+    return {"rate": rate, "errors": errors, "latency": latency, "predicted": predicted}
 
 
 SCENARIOS = {
     "finish": (traffic(), traffic(rate=1.0)),
     "errors": (traffic(errors=0.01), traffic(rate=1.0, errors=0.10)),
     "latency": (traffic(), traffic(rate=1.0, latency=0.04)),
-    "classes": (traffic(), traffic(rate=1.0, classes=(0.7, 0.2, 0.1))),
+    "predictions": (traffic(), traffic(rate=1.0, predicted=SHIFTED)),
     "wait": (traffic(), traffic(rate=0.02)),
 }
 
@@ -74,11 +97,10 @@ def openmetrics(start: float) -> tuple[str, dict[str, float]]:
                 families["errors"].append(
                     sample("model_request_errors_total", failed_labels, failed, at)
                 )
-                for cls, share in zip(CLASSES, figures["classes"], strict=True):
-                    families["predictions"].append(sample(
-                        "model_predictions_total", f'{labels},predicted_class="{cls}"',
-                        served * share, at,
-                    ))  # fmt: skip
+                for series, value in prediction_samples(labels, served, figures["predicted"]):
+                    families["predictions"].append(
+                        sample("model_predictions_total", series, value, at)
+                    )
                 for bound in (*BUCKETS, "+Inf"):
                     count = served if bound == "+Inf" or figures["latency"] <= bound else 0
                     families["latency"].append(

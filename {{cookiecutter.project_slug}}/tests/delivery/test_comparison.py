@@ -25,7 +25,11 @@ def compare(capsys, url: str, at: float, *extra: str) -> tuple[int, str]:
     [("finish", "finish", None),
      ("errors", "abort", "error ratio 10.00% against 1.00%"),
      ("latency", "abort", "p99 latency"),
-     ("classes", "abort", "predicted classes differ by 0.37"),
+{%- if cookiecutter.task == "classification" %}
+     ("predictions", "abort", "predicted classes differ by 0.37 (total variation)"),
+{%- else %}
+     ("predictions", "abort", "predicted values differ by 0.30 (largest gap"),
+{%- endif %}
      ("wait", "wait", "too few requests to compare")],
 )  # fmt: skip
 def test_the_verdict_follows_what_both_predictors_served(
@@ -38,9 +42,13 @@ def test_the_verdict_follows_what_both_predictors_served(
     if reason:
         assert reason in output, output
     if scenario == "finish":
-        # 30 minutes of 5 and 1 requests a second, classes evenly predicted
+        # 30 minutes of 5 and 1 requests a second, the same predictions
         assert "| requests | 9000 | 1800 |" in output, output
+{%- if cookiecutter.task == "classification" %}
         assert "| predicted `setosa` | 33.3% | 33.3% |" in output, output
+{%- else %}
+        assert "| predicted <= 150 | 50.0% | 50.0% |" in output, output
+{%- endif %}
 
 
 def test_a_bad_window_and_an_unreachable_prometheus_are_named(capsys):

@@ -18,7 +18,7 @@ from ruamel.yaml import YAML
 from {{ cookiecutter.package_name }}.delivery import DeliveryError, overlay, release, review, staging
 from {{ cookiecutter.package_name }}.delivery.platform_repo import PlatformRepo, RaceLost
 from {{ cookiecutter.package_name }}.delivery.promotion import BRANCH, repository_path
-from {{ cookiecutter.package_name }}.settings import CI_PROVIDER, MODEL_NAME
+from {{ cookiecutter.package_name }}.settings import CI_PROVIDER, DEFAULT_PROMOTION_METRIC, MODEL_NAME
 
 from .delivery_cli import TOKEN, platform_merges, promote_argv, push_overlay, run_cli
 from .git_repos import git, remote_file
@@ -433,7 +433,7 @@ def test_register_tags_the_version_trained_from_the_commit(
 
     candidate, champion = version_facts(client, result.version)
     text = body(release.Release("abc", result.version), candidate, champion)
-    assert f"version {result.version}" in text and "| f1_macro |" in text
+    assert f"version {result.version}" in text and f"| {DEFAULT_PROMOTION_METRIC} |" in text
 
     code, error = run_cli(
         capsys, "register", "--commit", "0" * 40, "--image", f"ghcr.io/acme/{MODEL_NAME}:abc"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -16,7 +17,7 @@ from {{ cookiecutter.package_name }}.data import FEATURES
 from {{ cookiecutter.package_name }}.devstack import services
 from {{ cookiecutter.package_name }}.devstack.processes import Started, free_port
 from {{ cookiecutter.package_name }}.devstack.services import KafkaBroker
-from {{ cookiecutter.package_name }}.settings import MODEL_NAME
+from {{ cookiecutter.package_name }}.settings import MODEL_NAME, load_settings
 
 from ..probes import get, metric_total, scrape
 
@@ -24,13 +25,39 @@ NAMES = list(FEATURES)
 SHIFTED = NAMES[2]  # the feature the shifted traffic moves
 
 
+def continuous(reference: np.ndarray) -> np.ndarray:
+    """Per feature, whether it is a measurement of many values: no value holds more than a
+    quarter of the rows (a code, a flag or a heavily rounded value does)."""
+
+    def top_share(column: np.ndarray) -> float:
+        return np.unique(column, return_counts=True)[1].max() / len(column)
+
+    return np.array([top_share(column) <= 0.25 for column in reference.T])
+
+
 def traffic(reference: np.ndarray, count: int, seed: int, shift: float = 0.0) -> np.ndarray:
-    """In-distribution rows (dataset rows with measurement noise), optionally shifted."""
+    """In-distribution rows (dataset rows with measurement noise of 5 % of each feature's
+    spread), optionally shifted by `shift` of SHIFTED's standard deviations. A feature that is
+    not `continuous` keeps its values: noise there would be drift of its own (a two-sample
+    test sees its ties broken)."""
     rng = np.random.default_rng(seed)
+    spread = reference.std(axis=0)
     sample = reference[rng.integers(len(reference), size=count)]
-    noisy = sample + rng.normal(0.0, 0.05, sample.shape)
-    noisy[:, NAMES.index(SHIFTED)] += shift
-    return noisy.round(3)
+    noisy = sample + rng.normal(0.0, 1.0, sample.shape) * (0.05 * spread * continuous(reference))
+    noisy[:, NAMES.index(SHIFTED)] += shift * spread[NAMES.index(SHIFTED)]
+    return noisy
+
+
+@functools.cache
+def output_width() -> int:
+    """How many outputs the model answers per row (tasks/): those of model.py's, fitted."""
+    from {{ cookiecutter.package_name }}.data import TARGET, load_dataset
+    from {{ cookiecutter.package_name }}.model import build_model
+    from {{ cookiecutter.package_name }}.tasks import task
+
+    frame = load_dataset()
+    model = build_model(0).fit(frame[NAMES].to_numpy(), frame[TARGET].to_numpy())
+    return len(task.output_names(model))
 
 
 def message(rows: list, version: str = "1", **changes: object) -> dict:
@@ -42,8 +69,8 @@ def message(rows: list, version: str = "1", **changes: object) -> dict:
         "predictor": "default",
         "feature_names": NAMES,
         "rows": rows,
-        "class_names": ["a"],
-        "predictions": [[1.0] for _ in rows],
+        "output_names": ["a"],
+        "predictions": [[0.5] * output_width() for _ in rows],
     }
     body.update(changes)
     return body
@@ -117,8 +144,28 @@ def produce(kafka: KafkaBroker, topic: str, payloads: list[bytes]) -> None:
         producer.close()
 
 
-def one_row_messages(matrix: np.ndarray, version: str) -> list[bytes]:
-    return [encode(message([row], version=version)) for row in matrix.tolist()]
+def one_row_messages(matrix: np.ndarray, version: str,
+                     outputs: np.ndarray | None = None) -> list[bytes]:  # fmt: skip
+    """One message per row; its prediction is `outputs`' row (what the model answered), else a
+    placeholder of the model's width (for a detector that watches the features alone)."""
+    placeholder = [[0.5] * output_width()] * len(matrix)
+    predictions = outputs.tolist() if outputs is not None else placeholder
+    return [encode(message([row], version=version, predictions=[prediction]))
+            for row, prediction in zip(matrix.tolist(), predictions, strict=True)]  # fmt: skip
+
+
+@functools.cache
+def _served_model(version: str):
+    from {{ cookiecutter.package_name }}.registry import load_served_model
+
+    return load_served_model(load_settings({**os.environ, "MODEL_VERSION": version})).model
+
+
+def model_outputs(version: str, matrix: np.ndarray) -> np.ndarray:
+    """What registered `version` answers for `matrix` (the model server's outputs)."""
+    from {{ cookiecutter.package_name }}.tasks import task
+
+    return task.outputs(_served_model(version), matrix)
 
 
 def committed_offset(kafka: KafkaBroker, topic: str, group: str) -> int:

@@ -15,11 +15,13 @@ import jsonschema
 import pytest
 import yaml
 
-from {{ cookiecutter.package_name }}.data import FEATURES, load_dataset
+from {{ cookiecutter.package_name }}.data import FEATURES, load_dataset, sample_rows
 from {{ cookiecutter.package_name }}.monitoring import grafana
 from {{ cookiecutter.package_name }}.settings import DRIFT_DETECTION, MODEL_NAME
 
 from ..probes import post, promtool, scrape
+
+ONE_ROW = sample_rows(1).to_numpy().tolist()  # a real row of the model's features
 
 REPO = Path(__file__).resolve().parents[2]
 RULE = yaml.safe_load((REPO / grafana.RULE_FILE).read_text())
@@ -148,7 +150,10 @@ def test_the_dashboard_is_consistent():
     environment = next(v for v in DASHBOARD["templating"]["list"] if v["name"] == "namespace")
     assert environment["query"].endswith(", namespace)") and environment["allValue"] == ".*"
     titles = {panel["title"] for panel in DASHBOARD["panels"]}
-    assert {"Requests per second", "Prediction latency", "Predictions per class"} <= titles
+    assert {"Requests per second", "Prediction latency"} <= titles
+    predicted = [p["title"] for p in DASHBOARD["panels"]
+                 if any("model_predictions_total" in t["expr"] for t in p["targets"])]  # fmt: skip
+    assert len(predicted) == 1, predicted  # what the model predicts (tasks/): one panel
     if DRIFT_DETECTION:
         assert {"Drift p-value per feature", "Drift detected", "Drift consumer lag"} <= titles
 
@@ -175,7 +180,7 @@ def test_every_metric_the_alerts_and_dashboard_use_is_exported(
     from {{ cookiecutter.package_name }}.runtimes import protocol
 
     predictions = f"{model_server.http}{protocol.PREDICT_PATH}"
-    assert post(predictions, protocol.request_body([[5.1, 3.5, 1.4, 0.2]]))[0] == 200
+    assert post(predictions, protocol.request_body(ONE_ROW))[0] == 200
     assert post(predictions, protocol.request_body([[5.1]]))[0] == 400
     # A runtime may hand its metrics over with a later answer (for example the first
     # one a second after its last report): predict until the failed request shows.
@@ -183,12 +188,18 @@ def test_every_metric_the_alerts_and_dashboard_use_is_exported(
     deadline = time.monotonic() + 30
     while "model_request_errors_total" not in exported and time.monotonic() < deadline:
         time.sleep(0.5)
-        assert post(predictions, protocol.request_body([[5.1, 3.5, 1.4, 0.2]]))[0] == 200
+        assert post(predictions, protocol.request_body(ONE_ROW))[0] == 200
         exported = exported_names(scrape(model_server.metrics))
     if DRIFT_DETECTION:
         from {{ cookiecutter.package_name }}.drift.config import load_config
 
-        from ..drift.drift_process import one_row_messages, produce, start_drift_service, traffic
+        from ..drift.drift_process import (
+            model_outputs,
+            one_row_messages,
+            produce,
+            start_drift_service,
+            traffic,
+        )
 
         topic = f"{MODEL_NAME}-monitoring-test"
         kafka.create_topic(topic)
@@ -201,7 +212,8 @@ def test_every_metric_the_alerts_and_dashboard_use_is_exported(
         )
         try:
             rows = traffic(load_dataset()[list(FEATURES)].to_numpy(), load_config().window_size, 1)
-            produce(kafka, topic, one_row_messages(rows, trained.version))
+            outputs = model_outputs(trained.version, rows)
+            produce(kafka, topic, one_row_messages(rows, trained.version, outputs))
             service.wait_for(
                 lambda: service.value("drift_windows_processed_total") >= 1, "a window"
             )

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from {{ cookiecutter.package_name }}.data import sample_rows
 from {{ cookiecutter.package_name }}.devstack.processes import tcp_open
 from {{ cookiecutter.package_name }}.runtimes import protocol
 from {{ cookiecutter.package_name }}.settings import SERVING_RUNTIME
@@ -24,7 +25,7 @@ from ..probes import post
 
 pytestmark = pytest.mark.slow
 clients = import_module(f".{SERVING_RUNTIME}.clients", __package__)
-GOOD_ROWS = [[5.1, 3.5, 1.4, 0.2]]
+GOOD_ROWS = sample_rows(1).to_numpy().tolist()
 PAGE = 4096
 
 
@@ -106,8 +107,8 @@ def test_a_body_over_the_limit_gets_413_naming_the_limit(model_server, chunked):
 
 BAD_REQUESTS = {
     "ten million empty rows": clients.empty_rows_request(10_000_000),
-    "a missing feature": protocol.request_body([[5.1, 3.5, 1.4]]),
-    "a value beyond range": protocol.request_body([[1e300, 3.5, 1.4, 0.2]]),
+    "a missing feature": protocol.request_body([GOOD_ROWS[0][:-1]]),
+    "a value beyond range": protocol.request_body([[1e300, *GOOD_ROWS[0][1:]]]),
 }
 
 

@@ -12,20 +12,20 @@ from {{ cookiecutter.package_name }}.devstack.processes import free_port
 from {{ cookiecutter.package_name }}.request_log import RequestLogger, message_schema
 
 ROWS = np.array([[5.1, 3.5, 1.4, 0.2]])
-PROBABILITIES = np.array([[0.9, 0.07, 0.03]])
+OUTPUTS = np.array([[0.9, 0.07, 0.03]])
 
 
 def _log(logger: RequestLogger, request_id: str = "r-1") -> None:
-    logger.log(request_id, "3", ["a", "b", "c", "d"], ROWS, ["x", "y", "z"], PROBABILITIES)
+    logger.log(request_id, "3", ["a", "b", "c", "d"], ROWS, ["x", "y", "z"], OUTPUTS)
 
 
 def test_messages_follow_the_published_schema():
     logger = RequestLogger("127.0.0.1:1", "topic", "model")
     message = json.loads(logger.encode("r-1", "3", ["a", "b", "c", "d"], ROWS, ["x", "y", "z"],
-                                       PROBABILITIES))  # fmt: skip
+                                       OUTPUTS))  # fmt: skip
     jsonschema.validate(message, message_schema())
     assert message["request_id"] == "r-1" and message["model_version"] == "3"
-    assert message["rows"] == ROWS.tolist() and message["predictions"] == PROBABILITIES.tolist()
+    assert message["rows"] == ROWS.tolist() and message["predictions"] == OUTPUTS.tolist()
 
 
 def test_without_bootstrap_servers_logging_is_off(caplog):

@@ -44,7 +44,7 @@ def test_every_request_is_logged_to_kafka_with_the_schema(model_server, kafka, t
     for request_id in ids:
         status, body = predict(model_server, request_id)
         assert status == 200, body
-        answers[request_id] = protocol.probabilities(body)
+        answers[request_id] = protocol.outputs(body)
     topic = load_settings().request_topic
     deadline, found = time.monotonic() + 30, {}
     while time.monotonic() < deadline and len(found) < len(ids):

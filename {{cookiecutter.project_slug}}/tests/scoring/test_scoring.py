@@ -1,4 +1,4 @@
-"""Batch scoring in process: chunked output equals one predict_proba over the table, bad
+"""Batch scoring in process: chunked output equals one prediction over the table, bad
 input is refused naming the problem, and no failure leaves an output (or a part of one)."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import pytest
 from {{ cookiecutter.package_name }}.data import FEATURES, TARGET, DataValidationError, load_dataset
 from {{ cookiecutter.package_name }}.model import build_model
 from {{ cookiecutter.package_name }}.scoring import (
-    PREDICTION,
     RUN_COLUMN,
     VERSION_COLUMN,
     AtomicParquet,
@@ -21,6 +20,7 @@ from {{ cookiecutter.package_name }}.scoring import (
     output_location,
     score_table,
 )
+from {{ cookiecutter.package_name }}.tasks import task
 
 NAMES = list(FEATURES)
 
@@ -29,7 +29,7 @@ NAMES = list(FEATURES)
 def model() -> LoadedModel:
     frame = load_dataset()
     fitted = build_model(seed=0).fit(frame[NAMES].to_numpy(), frame[TARGET].to_numpy())
-    return LoadedModel(fitted, "7", [str(c) for c in fitted.classes_])
+    return LoadedModel(fitted, "7", task.output_names(fitted))
 
 
 def table_of(rows: int, seed: int = 0) -> pd.DataFrame:
@@ -61,11 +61,14 @@ def test_a_table_is_scored_in_chunks_exactly_as_one_prediction_over_it(tmp_path,
     scored = pyarrow.parquet.read_table(tmp_path / "out.parquet").to_pandas()
     assert len(scored) == len(frame)
     pd.testing.assert_series_equal(scored["customer_id"], frame["customer_id"])
-    expected = model.model.predict_proba(frame[NAMES].to_numpy())
-    found = scored[[f"probability_{c}" for c in model.class_names]].to_numpy()
-    np.testing.assert_allclose(found, expected, rtol=0, atol=1e-12)
-    best = np.asarray(model.class_names)[expected.argmax(axis=1)]
-    assert scored[PREDICTION].astype(str).tolist() == best.tolist()
+    outputs = task.outputs(model.model, frame[NAMES].to_numpy())
+    expected = task.scoring_columns(outputs, model.output_names)
+    assert next(iter(expected)) == "prediction"
+    for name, column in expected.items():
+        if pyarrow.types.is_floating(column.type):
+            np.testing.assert_allclose(scored[name], column.to_numpy(), rtol=0, atol=1e-12)
+        else:
+            assert scored[name].astype(str).tolist() == column.to_pylist(), name
     assert set(scored[VERSION_COLUMN].astype(str)) == {"7"}
     assert set(scored[RUN_COLUMN].astype(str)) == {"run-1"}
     assert leftovers(tmp_path) == ["out.parquet"]
@@ -104,8 +107,10 @@ def test_a_bad_value_mid_way_leaves_no_output_and_no_partial_file(tmp_path, mode
 
 
 def test_text_in_a_later_block_of_a_csv_fails_that_batch_with_no_output(tmp_path, model):
-    lines = ["{},{},{},{},{}".format(*NAMES, "customer_id")]
-    lines += [f"5.1,3.5,1.4,0.2,{i}" for i in range(300_000)] + ["5.1,oops,1.4,0.2,9"]
+    row = ",".join(str(v) for v in load_dataset()[NAMES].iloc[0])
+    bad = ",".join(["oops", *row.split(",")[1:]])
+    lines = [",".join([*NAMES, "customer_id"])]
+    lines += [f"{row},{i}" for i in range(300_000)] + [f"{bad},9"]
     source = tmp_path / "in.csv"
     source.write_text("\n".join(lines) + "\n")
     table = check_request(str(source), str(tmp_path / "out.parquet"), "champion", None, 50_000)
@@ -136,7 +141,7 @@ def test_an_empty_table_gets_an_empty_output_with_every_column(tmp_path, model):
     table = check_request(source, str(tmp_path / "out.parquet"), "champion", None, 100)
     assert score_table(table, model, AtomicParquet(str(tmp_path / "out.parquet")), "r") == 0
     scored = pyarrow.parquet.read_table(tmp_path / "out.parquet")
-    assert scored.num_rows == 0 and PREDICTION in scored.column_names
+    assert scored.num_rows == 0 and "prediction" in scored.column_names
 
 
 @pytest.mark.parametrize(
@@ -164,10 +169,10 @@ def test_a_folder_output_gets_a_new_file_per_run(tmp_path):
     from datetime import UTC, datetime
 
     when = datetime(2026, 12, 3, 4, 5, 6, tzinfo=UTC)
-    first = output_location("s3://scores/iris/", "3", "a" * 32, when)
-    assert first.startswith("s3://scores/iris/") and first.endswith(".parquet")
+    first = output_location("s3://scores/daily/", "3", "a" * 32, when)
+    assert first.startswith("s3://scores/daily/") and first.endswith(".parquet")
     assert "-v3-20261203T040506Z-aaaaaaaa" in first
-    assert output_location("s3://scores/iris", "3", "b" * 32, when) != first
+    assert output_location("s3://scores/daily", "3", "b" * 32, when) != first
     assert output_location(str(tmp_path / "x.parquet"), "3", "a", when) == str(
         tmp_path / "x.parquet"
     )

@@ -53,8 +53,8 @@ def test_deploy_flow_registers_the_kubernetes_deployment(prefect_api):
     assert [s.schedule.cron for s in deployment.schedules] == ["0 3 * * 1"]
 
     # Batch scoring's deployment, once its input and output are set (CI variables)
-    tables = {"SCORING_INPUT_URI": "s3://tables/iris/today.parquet",
-              "SCORING_OUTPUT_URI": "s3://scores/iris/"}  # fmt: skip
+    tables = {"SCORING_INPUT_URI": "s3://tables/daily/today.parquet",
+              "SCORING_OUTPUT_URI": "s3://scores/daily/"}  # fmt: skip
     _run(["make", "--no-print-directory", "deploy-flow"],
          _env(prefect_api, FLOW_IMAGE=image, GIT_COMMIT="0123abc", **tables))  # fmt: skip
     scoring = asyncio.run(_deployment(prefect_api, "scoring-kubernetes", SCORING_FLOW_NAME))

@@ -8,7 +8,7 @@ import pytest
 from {{ cookiecutter.package_name }} import registry
 from {{ cookiecutter.package_name }}.data import FEATURES, TARGET, load_dataset
 from {{ cookiecutter.package_name }}.settings import load_settings
-from {{ cookiecutter.package_name }}.tuning import SEARCH_SPACE, search
+from {{ cookiecutter.package_name }}.tuning import SCORING, SEARCH_SPACE, search
 
 pytestmark = pytest.mark.slow
 
@@ -25,5 +25,5 @@ def test_each_trial_is_a_nested_run(mlflow_server):
     )
     assert len(children) == 3
     assert set(best) == set(SEARCH_SPACE)
-    assert best["classifier__C"] in SEARCH_SPACE["classifier__C"]
-    assert "best_cv_f1_macro" in client.get_run(parent.info.run_id).data.metrics
+    assert all(best[name] in SEARCH_SPACE[name] for name in best)
+    assert f"best_cv_{SCORING}" in client.get_run(parent.info.run_id).data.metrics

@@ -12,12 +12,11 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pytest
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
-from sklearn.linear_model import LogisticRegression
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from {{ cookiecutter.package_name }}.data import FEATURES, TARGET, load_dataset
+from {{ cookiecutter.package_name }}.model import build_model
 from {{ cookiecutter.package_name }}.registry import (
     RegistryError,
     artifact_digest,
@@ -30,7 +29,7 @@ pytestmark = pytest.mark.slow
 MARKER = Path(__file__).with_name(".unpickled-marker")
 
 
-class Trap(BaseEstimator, ClassifierMixin):
+class Trap(BaseEstimator):
     """A model whose unpickling leaves a mark: what arbitrary code could do instead."""
 
     def fit(self, X, y):
@@ -71,9 +70,7 @@ def registered(model, serialization_format: str, **logged) -> tuple:
 
 
 def test_a_version_changed_after_ci_pinned_its_digest_is_refused(mlflow_server, state_dir):
-    settings, version, model_id = registered(
-        fitted(make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))), "skops"
-    )
+    settings, version, model_id = registered(fitted(build_model(seed=0)), "skops")
     digest = artifact_digest(download_version(settings, version))  # what `register` writes
     pinned = replace(settings, pinned_model_digest=digest)
     assert load_served_model(pinned).version == version
@@ -106,7 +103,7 @@ def test_a_pickled_version_is_refused_before_it_is_unpickled(mlflow_server,
 def test_a_type_the_code_does_not_trust_is_refused(mlflow_server):
     """The artifact itself lists the type as trusted (MLmodel's skops_trusted_types, what
     MLflow's own loader would follow): only this code's list counts."""
-    model = make_pipeline(Rescale(), LogisticRegression(max_iter=500))
+    model = make_pipeline(Rescale(), build_model(seed=0)[-1])
     settings, version, _ = registered(fitted(model), "skops",
                                       skops_trusted_types=[f"{__name__}.Rescale"])  # fmt: skip
     with pytest.raises(RegistryError) as refused:

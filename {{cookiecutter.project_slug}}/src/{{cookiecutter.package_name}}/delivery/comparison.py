@@ -2,11 +2,12 @@
 verdict for the pull request that finishes or aborts it.
 
 Over a window (default 30 minutes) it reads, per predictor: requests per second, the error
-ratio, the p99 latency and the distribution of predicted classes. The verdict is `finish`
-when the candidate served enough requests and is no worse than the default (error ratio at
-most ERROR_MARGIN higher, p99 at most LATENCY_FACTOR times, predicted classes within
-DISTRIBUTION_DISTANCE in total variation), `abort` when it is worse, `wait` when it has not
-served enough to tell.
+ratio, the p99 latency and the distribution of its predictions (tasks/: the model's task
+says how it is counted and how far two are apart). The verdict is `finish` when the
+candidate served enough requests and is no worse than the default (error ratio at most
+ERROR_MARGIN higher, p99 at most LATENCY_FACTOR times, predictions within
+DISTRIBUTION_DISTANCE), `abort` when it is worse, `wait` when it has not served enough to
+tell.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from dataclasses import dataclass, field
 
 from ..jsonhttp import HttpError, request_json
 from ..settings import MODEL_NAME
+from ..tasks import task
 from . import DeliveryError
 from .release import CANDIDATE, STABLE, namespace
 
 MIN_REQUESTS = 100  # the candidate's requests in the window before any verdict
 ERROR_MARGIN = 0.01  # the candidate's error ratio may exceed the default's by one point
 LATENCY_FACTOR = 1.2  # and its p99 latency by 20 %
-DISTRIBUTION_DISTANCE = 0.1  # total variation between the predicted-class distributions
+DISTRIBUTION_DISTANCE = 0.1  # between the two distributions of predictions, from 0 to 1
 WINDOW = re.compile(r"^[1-9][0-9]*[smhd]$")
 
 
@@ -33,7 +35,7 @@ class PredictorFigures:
     requests: float = 0.0  # in the window
     error_ratio: float = math.nan
     p99_seconds: float = math.nan
-    classes: dict[str, float] = field(default_factory=dict)  # share of predictions
+    predictions: dict[str, float] = field(default_factory=dict)  # task.distribution
 
 
 @dataclass
@@ -85,30 +87,25 @@ def figures(prometheus: Prometheus, window: str) -> dict[str, PredictorFigures]:
         "histogram_quantile(0.99, sum by (predictor, le) "
         f"(rate(model_predict_seconds_bucket{selector}[{window}])))"
     )
-    classes = prometheus.query(
-        "sum by (predictor, predicted_class) "
-        f"(increase(model_predictions_total{selector}[{window}]))"
+    label = task.PREDICTION_LABEL
+    predicted = prometheus.query(
+        f"sum by (predictor, {label}) (increase(model_predictions_total{selector}[{window}]))"
     )
     found = {}
     for name in (STABLE, CANDIDATE):
         total = requests.get(name, 0.0)
         counts = {
-            r["metric"].get("predicted_class", "?"): float(r["value"][1])
-            for r in classes
+            r["metric"].get(label, "?"): float(r["value"][1])
+            for r in predicted
             if r["metric"].get("predictor") == name
         }
-        predictions = sum(counts.values())
         found[name] = PredictorFigures(
             requests=total,
             error_ratio=errors.get(name, 0.0) / total if total else math.nan,
             p99_seconds=p99.get(name, math.nan),
-            classes={k: v / predictions for k, v in sorted(counts.items())} if predictions else {},
+            predictions=task.distribution(counts),
         )
     return found
-
-
-def total_variation(a: dict[str, float], b: dict[str, float]) -> float:
-    return 0.5 * sum(abs(a.get(k, 0.0) - b.get(k, 0.0)) for k in set(a) | set(b))
 
 
 def compare(prometheus: Prometheus, window: str = "30m") -> Comparison:
@@ -130,9 +127,9 @@ def compare(prometheus: Prometheus, window: str = "30m") -> Comparison:
             f"p99 latency {candidate.p99_seconds * 1000:.1f} ms against "
             f"{default.p99_seconds * 1000:.1f} ms"
         )
-    distance = total_variation(candidate.classes, default.classes)
+    distance = task.distribution_distance(candidate.predictions, default.predictions)
     if distance > DISTRIBUTION_DISTANCE:
-        reasons.append(f"predicted classes differ by {distance:.2f} (total variation)")
+        reasons.append(f"{task.DISTRIBUTION} differ by {distance:.2f} ({task.DISTANCE})")
     return Comparison(window, default, candidate, "abort" if reasons else "finish", reasons)
 
 
@@ -145,7 +142,6 @@ def markdown(comparison: Comparison) -> str:
     def ratio(value: float) -> str:
         return "n/a" if math.isnan(value) else f"{value:.2%}"
 
-    classes = sorted(set(d.classes) | set(c.classes))
     lines = [
         f"### {MODEL_NAME}: default against candidate, last {comparison.window}",
         "",
@@ -155,8 +151,8 @@ def markdown(comparison: Comparison) -> str:
         f"| error ratio | {ratio(d.error_ratio)} | {ratio(c.error_ratio)} |",
         f"| p99 latency | {ms(d.p99_seconds)} | {ms(c.p99_seconds)} |",
         *(
-            f"| predicted `{k}` | {d.classes.get(k, 0):.1%} | {c.classes.get(k, 0):.1%} |"
-            for k in classes
+            f"| {what} | {share_d:.1%} | {share_c:.1%} |"
+            for what, share_d, share_c in task.distribution_rows(d.predictions, c.predictions)
         ),
         "",
         f"**Verdict: {comparison.verdict}**"

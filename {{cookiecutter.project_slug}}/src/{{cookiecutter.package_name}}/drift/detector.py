@@ -1,18 +1,23 @@
 """The drift detector: fitted at training time with this repo's drift library, saved with the
 model, loaded back by the drift service.
 
+A detector watches the model's features and, fitted on what the model answered for the same
+reference rows, its outputs (tasks/: what the model answers): a window
+drifts when any watched feature or output does, one Bonferroni correction over them all.
 A detector is saved into the artifacts of the same MLflow run as the model
-(`drift_detector/`): the library's own files in `detector/`, and `drift.json` with the
-library, the validated config and the model's feature names, so a detector is always
-versioned with the model it watches. Loading one is a file read (milliseconds); nothing is
-refitted at start-up. The library itself is imported by the first `fit` or `load`.
+(`drift_detector/`): the library's own files in `detector/` (features) and `outputs/`, and
+`drift.json` with the library, the validated config, the model's feature names and the
+output columns, so a detector is always versioned with the model it watches. Loading one is
+a file read (milliseconds); nothing is refitted at start-up. The library itself is imported
+by the first `fit` or `load`.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +25,7 @@ import numpy as np
 from ..settings import DRIFT_LIBRARY
 from . import libraries
 from .base import Detector, DriftDetectorError, DriftResult
-from .config import DriftConfig, DriftConfigError, parse_config
+from .config import NUMERIC_KINDS, DriftConfig, DriftConfigError, parse_config
 
 __all__ = ["DriftDetectorError", "DriftResult", "FittedDetector", "download", "fit", "load",
            "log_to_run", "reference_sample", "save"]  # fmt: skip
@@ -28,38 +33,79 @@ __all__ = ["DriftDetectorError", "DriftResult", "FittedDetector", "download", "f
 ARTIFACT_PATH = "drift_detector"
 CONFIG_ARTIFACT = "drift.json"
 DETECTOR_DIR = "detector"
+OUTPUTS_DIR = "outputs"
+# The model's outputs for a matrix of features (tasks/: `task.outputs` of the fitted model).
+Predict = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass
 class FittedDetector:
-    """The library's fitted detector and the config it was fitted with."""
+    """The library's fitted detectors (features; the model's outputs, when watched) and the
+    config they were fitted with."""
 
     detector: Detector
     config: DriftConfig
+    outputs: Detector | None = None
+    output_columns: tuple[str, ...] = ()
 
     def test(self, rows: np.ndarray) -> DriftResult:
-        """Test a window of full model-input rows (all features, model order)."""
-        return self.detector.test(rows[:, self.config.feature_indices].astype(np.float32))
+        """Test a window of full rows: every model feature in model order, then the model's
+        outputs in `output_columns` order (when watched)."""
+        width = rows.shape[1] - len(self.output_columns)  # the model's features
+        features = self.detector.test(rows[:, self.config.feature_indices].astype(np.float32))
+        if self.outputs is None:
+            return features
+        outputs = self.outputs.test(rows[:, width:].astype(np.float32))
+        p_values = features.p_values | outputs.p_values
+        threshold = self.config.p_value / len(p_values)  # one Bonferroni over every column
+        return DriftResult(
+            drift=any(p < threshold for p in p_values.values()), threshold=threshold,
+            p_values=p_values, statistics=features.statistics | outputs.statistics,
+        )  # fmt: skip
+
+
+def outputs_config(config: DriftConfig, columns: Sequence[str]) -> DriftConfig:
+    """How the outputs are tested: numbers, by the config's numeric test (else the
+    Kolmogorov-Smirnov test, the tabular kind's for numbers)."""
+    kind = config.kind if config.kind in NUMERIC_KINDS else "ks"
+    return replace(config, kind=kind, features=tuple(columns), categorical_features=())
+
+
+def _sample(reference: np.ndarray, config: DriftConfig, seed: int) -> np.ndarray:
+    """At most `reference_sample_size` training rows (all features), reproducibly."""
+    rng = np.random.default_rng(seed)
+    size = min(config.reference_sample_size, len(reference))
+    return reference[rng.choice(len(reference), size=size, replace=False)]
 
 
 def reference_sample(reference: np.ndarray, config: DriftConfig, seed: int) -> np.ndarray:
     """At most `reference_sample_size` training rows, watched features only, reproducibly."""
-    rng = np.random.default_rng(seed)
-    size = min(config.reference_sample_size, len(reference))
-    sample = reference[rng.choice(len(reference), size=size, replace=False)]
-    return sample[:, config.feature_indices].astype(np.float32)
+    return _sample(reference, config, seed)[:, config.feature_indices].astype(np.float32)
 
 
-def fit(reference: np.ndarray, config: DriftConfig, seed: int) -> FittedDetector:
-    """Fit on a sample of at most `reference_sample_size` training rows (all features)."""
-    sample = reference_sample(reference, config, seed)
-    return FittedDetector(libraries.load().fit(sample, config), config)
+def fit(reference: np.ndarray, config: DriftConfig, seed: int, predict: Predict | None = None,
+        output_columns: Sequence[str] = ()) -> FittedDetector:  # fmt: skip
+    """Fit on a sample of at most `reference_sample_size` training rows (all features); with
+    `predict`, the outputs' detector on what the model answers for the same rows."""
+    library = libraries.load()
+    sample = _sample(reference, config, seed)
+    fitted = FittedDetector(library.fit(sample[:, config.feature_indices].astype(np.float32),
+                                        config), config)  # fmt: skip
+    if predict is not None and output_columns:
+        outputs = np.asarray(predict(sample), dtype=np.float32)
+        fitted.outputs = library.fit(outputs, outputs_config(config, output_columns))
+        fitted.output_columns = tuple(output_columns)
+    return fitted
 
 
 def save(fitted: FittedDetector, directory: Path, feature_names: list[str]) -> None:
-    libraries.load().save(fitted.detector, directory / DETECTOR_DIR)
+    library = libraries.load()
+    library.save(fitted.detector, directory / DETECTOR_DIR)
+    if fitted.outputs is not None:
+        library.save(fitted.outputs, directory / OUTPUTS_DIR)
     document = {"library": DRIFT_LIBRARY, "config": fitted.config.as_dict(),
-                "model_features": feature_names}  # fmt: skip
+                "model_features": feature_names,
+                "output_columns": list(fitted.output_columns)}  # fmt: skip
     (directory / CONFIG_ARTIFACT).write_text(json.dumps(document, indent=2) + "\n")
 
 
@@ -99,7 +145,15 @@ def load(directory: Path, model_features: list[str]) -> FittedDetector:
         raise DriftDetectorError(
             f"the detector's saved config is not valid any more ({error}): retrain to refit it"
         ) from None
-    return FittedDetector(libraries.load().load(directory / DETECTOR_DIR, config), config)
+    library = libraries.load()
+    fitted = FittedDetector(library.load(directory / DETECTOR_DIR, config), config)
+    columns = document.get("output_columns") or []
+    if columns:  # detectors saved before outputs were watched have none
+        if not all(isinstance(c, str) for c in columns):
+            raise DriftDetectorError("the detector's saved output columns are not names: retrain")
+        fitted.outputs = library.load(directory / OUTPUTS_DIR, outputs_config(config, columns))
+        fitted.output_columns = tuple(columns)
+    return fitted
 
 
 def download(run_id: str, version: str, destination: Path) -> Path:

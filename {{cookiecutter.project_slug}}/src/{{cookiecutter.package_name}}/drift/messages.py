@@ -28,11 +28,15 @@ class SkippedMessage(ValueError):
 class RequestRows:
     model_version: str
     predictor: str
-    rows: list[list[float]]  # checked: n rows of finite numbers, one per model feature
+    # checked: n rows of finite numbers, one per model feature, then the `outputs` the model
+    # answered for the row (when asked for)
+    rows: list[list[float]]
 
 
-def parse(value: bytes | None, model_name: str, version: str, features: list[str]) -> RequestRows:
-    """The rows of one message, if it is a valid log of this model version; else skip."""
+def parse(value: bytes | None, model_name: str, version: str, features: list[str],
+          outputs: int = 0) -> RequestRows:  # fmt: skip
+    """The rows of one message, if it is a valid log of this model version, each followed by
+    the first `outputs` values of its prediction; else skip."""
     if value and len(value) > MAX_MESSAGE_BYTES:
         raise SkippedMessage("too_large", f"{len(value)} bytes; at most {MAX_MESSAGE_BYTES}")
     try:
@@ -55,6 +59,16 @@ def parse(value: bytes | None, model_name: str, version: str, features: list[str
     rows = message["rows"]
     if not rows or any(not isinstance(row, list) or len(row) != len(features) for row in rows):
         raise SkippedMessage("wrong_width", f"rows must be lists of {len(features)} numbers")
+    if outputs:
+        predictions = message.get("predictions")
+        if (
+            not isinstance(predictions, list)
+            or len(predictions) != len(rows)
+            or any(not isinstance(p, list) or len(p) != outputs for p in predictions)
+        ):
+            raise SkippedMessage("wrong_width", f"predictions must be lists of {outputs} numbers, "
+                                 "one per row")  # fmt: skip
+        rows = [row + prediction for row, prediction in zip(rows, predictions, strict=True)]
     for row in rows:
         for cell in row:
             # bool is an int in Python, not a number in JSON Schema; an int like 10**400 has

@@ -256,7 +256,8 @@ class DriftService:
     # -- processing ---------------------------------------------------------------------------
     def handle(self, partition: int, offset: int, value: bytes | None) -> None:
         try:
-            request = parse(value, self.watched.model_name, self.watched.version, self.features)
+            request = parse(value, self.watched.model_name, self.watched.version, self.features,
+                            len(self.fitted.output_columns))  # fmt: skip
         except SkippedMessage as skipped:
             self.metrics.skip(skipped.reason)
             self.buffer.add(partition, offset)

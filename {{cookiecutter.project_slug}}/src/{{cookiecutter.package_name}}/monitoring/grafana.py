@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from ..settings import DRIFT_DETECTION, MODEL_NAME
+from ..settings import DRIFT_DETECTION, MODEL_NAME, PREDICTION_LABEL
 
 RULE_FILE = Path("k8s/base/prometheusrule.yaml")
 OUTPUT_DIR = Path("k8s/base/monitoring")
@@ -30,6 +30,30 @@ SELECTOR = f'model="{MODEL_NAME}"'
 # The panels show the environments chosen in the dashboard's `namespace` variable (all by
 # default): every series keeps the namespace it was scraped in.
 PANEL_SELECTOR = f'{SELECTOR},namespace=~"$namespace"'
+
+
+def _predictions_panel(s: str) -> dict[str, Any]:
+    """What the model predicts (tasks/): predictions per label value, or, when they are counted
+    in cumulative buckets of predicted values (`le`), the median and the 10th and 90th
+    percentiles of the predicted values."""
+    if PREDICTION_LABEL == "le":
+        return _panel(
+            "Predicted values: median, 10th and 90th percentiles",
+            "timeseries",
+            {
+                f"{{{{predictor}}}} p{q}": f"histogram_quantile(0.{q}, sum by (predictor, le) "
+                f"(rate(model_predictions_total{{{s}}}[5m])))"
+                for q in (10, 50, 90)
+            },
+        )
+    return _panel(
+        f"Predictions per {PREDICTION_LABEL.removeprefix('predicted_').replace('_', ' ')}",
+        "timeseries",
+        {
+            f"{{{{predictor}}}} {{{{{PREDICTION_LABEL}}}}}": f"sum by (predictor, "
+            f"{PREDICTION_LABEL}) (rate(model_predictions_total{{{s}}}[5m]))"
+        },
+    )
 
 
 def alert_rules(prometheus_rule: dict[str, Any]) -> dict[str, Any]:
@@ -136,14 +160,7 @@ def panels() -> list[dict[str, Any]]:
             },
             "reqps",
         ),
-        _panel(
-            "Predictions per class",
-            "timeseries",
-            {
-                "{{predictor}} {{predicted_class}}": f"sum by (predictor, predicted_class) "
-                f"(rate(model_predictions_total{{{s}}}[5m]))"
-            },
-        ),
+        _predictions_panel(s),
         _panel(
             "Model version in service",
             "stat",

@@ -4,8 +4,8 @@ from ..mlserver.clients import (
     empty_rows_request,
     grpc_answer,
     metadata_by_transport,
-    probabilities_by_transport,
+    outputs_by_transport,
 )
 
 __all__ = ["empty_rows_request", "grpc_answer", "metadata_by_transport",
-           "probabilities_by_transport"]  # fmt: skip
+           "outputs_by_transport"]  # fmt: skip

@@ -32,12 +32,14 @@ def _in_serving_environment(command: str, **arguments: object) -> object:
     return json.loads(done.stdout)
 
 
-def probabilities_by_transport(
+def outputs_by_transport(
     http_port: int, grpc_port: int, rows: list[list[float]]
 ) -> dict[str, list[list[float]]]:
-    """The class probabilities tritonclient gets over HTTP (JSON) and over gRPC."""
-    return _in_serving_environment("probabilities", http_port=http_port, grpc_port=grpc_port,
-                                   rows=rows)  # fmt: skip
+    """The model's outputs tritonclient gets over HTTP (JSON) and over gRPC."""
+    from {{ cookiecutter.package_name }}.runtimes.mlserver.open_inference import OUTPUT
+
+    return _in_serving_environment("outputs", http_port=http_port, grpc_port=grpc_port,
+                                   rows=rows, output=OUTPUT)  # fmt: skip
 
 
 def grpc_answer(grpc_port: int, body: dict) -> tuple[str, str]:
@@ -65,7 +67,8 @@ def _metadata(http_port: int, grpc_port: int) -> dict:
         grpc.close()
 
 
-def _ask(client_module, url: str, rows: list[list[float]], **as_json) -> list[list[float]]:
+def _ask(client_module, url: str, rows: list[list[float]], output: str,
+         **as_json) -> list[list[float]]:  # fmt: skip
     import numpy as np
 
     client = client_module.InferenceServerClient(url=url)
@@ -73,22 +76,22 @@ def _ask(client_module, url: str, rows: list[list[float]], **as_json) -> list[li
         assert client.is_model_ready(MODEL_NAME), f"{url}: {MODEL_NAME} is not ready"
         features = client_module.InferInput("features", [len(rows), len(rows[0])], "FP64")
         features.set_data_from_numpy(np.asarray(rows, dtype=np.float64), **as_json)
-        wanted = client_module.InferRequestedOutput("probabilities", **as_json)
+        wanted = client_module.InferRequestedOutput(output, **as_json)
         result = client.infer(MODEL_NAME, [features], outputs=[wanted])
-        return result.as_numpy("probabilities").tolist()
+        return result.as_numpy(output).tolist()
     finally:
         client.close()
 
 
-def _probabilities(http_port: int, grpc_port: int, rows: list[list[float]]) -> dict:
+def _outputs(http_port: int, grpc_port: int, rows: list[list[float]], output: str) -> dict:
     import tritonclient.grpc
     import tritonclient.http
 
     return {
         # JSON tensors (tritonclient's default over HTTP is its binary extension, which the
         # V2 protocol leaves optional and MLServer does not implement)
-        "http": _ask(tritonclient.http, f"127.0.0.1:{http_port}", rows, binary_data=False),
-        "grpc": _ask(tritonclient.grpc, f"127.0.0.1:{grpc_port}", rows),
+        "http": _ask(tritonclient.http, f"127.0.0.1:{http_port}", rows, output, binary_data=False),
+        "grpc": _ask(tritonclient.grpc, f"127.0.0.1:{grpc_port}", rows, output),
     }
 
 
@@ -110,6 +113,6 @@ def _grpc_answer(grpc_port: int, body: dict) -> list[str]:
 
 
 if __name__ == "__main__":
-    run = {"probabilities": _probabilities, "grpc-answer": _grpc_answer,
+    run = {"outputs": _outputs, "grpc-answer": _grpc_answer,
            "metadata": _metadata}[sys.argv[1]]  # fmt: skip
     print(json.dumps(run(**json.load(sys.stdin))))

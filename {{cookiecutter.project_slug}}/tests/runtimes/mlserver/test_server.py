@@ -14,6 +14,7 @@ import pytest
 from {{ cookiecutter.package_name }}.data import FEATURES, sample_rows
 from {{ cookiecutter.package_name }}.runtimes import protocol
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME, load_settings
+from {{ cookiecutter.package_name }}.tasks import task
 from {{ cookiecutter.package_name }}.validation import InvalidInput, to_feature_matrix
 
 from ...probes import get, metric_total, post, scrape
@@ -106,16 +107,16 @@ def test_values_that_are_not_plain_numbers_are_named_not_converted(value, messag
             to_feature_matrix(rows, names, NAMES)
 
 
-def test_the_v2_metadata_lists_every_feature_and_the_class_probabilities():
-    from {{ cookiecutter.package_name }}.runtimes.mlserver.open_inference import model_metadata
+def test_the_v2_metadata_lists_every_feature_and_the_named_outputs():
+    from {{ cookiecutter.package_name }}.runtimes.mlserver.open_inference import OUTPUT, model_metadata
 
     metadata = model_metadata(MODEL_NAME, "7", NAMES, ["double"] * (len(NAMES) - 1) + ["long"],
                               ["a", "b", "c"])  # fmt: skip
     assert metadata["versions"] == ["7"]
     assert [i["name"] for i in metadata["inputs"]] == NAMES
     assert [i["datatype"] for i in metadata["inputs"]][-2:] == ["FP64", "INT64"]
-    assert metadata["outputs"] == [{"name": "probabilities", "datatype": "FP64", "shape": [-1, 3],
-                                    "parameters": {"class_names": ["a", "b", "c"]}}]  # fmt: skip
+    assert metadata["outputs"] == [{"name": OUTPUT, "datatype": "FP64", "shape": [-1, 3],
+                                    "parameters": {"names": ["a", "b", "c"]}}]  # fmt: skip
     # what it declares is what the server takes: one input per feature, by name
     body = {"inputs": [_tensor(i["name"], [2], [1.0, 2.0], i["datatype"])
                        for i in metadata["inputs"][:-1]]}  # fmt: skip
@@ -128,14 +129,12 @@ def test_the_v2_metadata_lists_every_feature_and_the_class_probabilities():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("shape", sorted(PAYLOAD_SHAPES))
-def test_every_payload_shape_gives_the_same_probabilities(model_server, shape):
+def test_every_payload_shape_gives_the_same_outputs(model_server, shape):
     status, reference = predict(model_server, PAYLOAD_SHAPES["matrix"])
     assert status == 200, reference
     status, body = predict(model_server, PAYLOAD_SHAPES[shape])
     assert status == 200, body
-    np.testing.assert_allclose(
-        protocol.probabilities(body), protocol.probabilities(reference), rtol=1e-6
-    )
+    np.testing.assert_allclose(protocol.outputs(body), protocol.outputs(reference), rtol=1e-6)
 
 
 @pytest.mark.slow
@@ -160,13 +159,13 @@ def test_a_v2_client_discovers_the_served_versions_tensors(model_server, trained
     assert http["versions"] == grpc["versions"] == [trained.version]
     assert [i["name"] for i in http["inputs"]] == [i["name"] for i in grpc["inputs"]] == NAMES
     assert {i["datatype"] for i in http["inputs"]} == {"FP64"}
-    assert http["outputs"][0]["name"] == grpc["outputs"][0]["name"] == "probabilities"
-    assert http["outputs"][0]["shape"] == [-1, 3]
+    assert http["outputs"][0]["name"] == grpc["outputs"][0]["name"] == task.OUTPUT
     # built from the metadata alone, the request is answered
     body = {"inputs": [_tensor(i["name"], [len(MATRIX)], [row[n] for row in MATRIX],
                                i["datatype"]) for n, i in enumerate(http["inputs"])]}  # fmt: skip
     status, answer = predict(model_server, body)
-    assert status == 200 and len(protocol.probabilities(answer)) == len(MATRIX), answer
+    assert status == 200 and len(protocol.outputs(answer)) == len(MATRIX), answer
+    assert http["outputs"][0]["shape"] == [-1, len(protocol.output_names(answer))]
 
 
 @pytest.mark.slow
@@ -184,7 +183,7 @@ def test_custom_metrics_are_exported_with_the_names_every_runtime_uses(model_ser
     assert metric_total(text, "model_request_errors_total", status="400",
                         reason="INVALID_INPUT") == errors_before + 1  # fmt: skip
     assert metric_total(text, "model_predict_seconds_count", **labels) > 0
-    assert "model_predictions_total{" in text and "predicted_class=" in text
+    assert "model_predictions_total{" in text and f"{task.PREDICTION_LABEL}=" in text
     assert metric_total(text, "model_served_version", **labels) >= 1
     deadline = time.monotonic() + 30  # delivery is asynchronous (and slow on a busy machine)
     while metric_total(text, "request_log_sent_total", **labels) == 0:
@@ -233,7 +232,7 @@ def test_fuzzed_payloads_never_get_a_server_error(model_server):
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         status, answer = predict(model_server, body)
         if status >= 500 or status < 400:
-            if status == 200 and protocol.probabilities(answer):
+            if status == 200 and protocol.outputs(answer):
                 continue  # a fuzzed payload can happen to be valid
             failures.append((str(payload)[:200], status, answer))
     assert not failures, f"{len(failures)} of {len(payloads)} failed, e.g. {failures[:3]}"
@@ -268,4 +267,4 @@ def test_a_gzip_body_is_bounded_after_it_is_inflated(model_server):
     assert f"limit of {MAX_REQUEST_BYTES} bytes" in protocol.error_message(answer)
     status, answer = send(json.dumps(protocol.request_body(MATRIX)).encode())
     assert status == 200, answer
-    assert len(protocol.probabilities(answer)) == len(MATRIX)
+    assert len(protocol.outputs(answer)) == len(MATRIX)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 
-def probabilities_by_transport(
+def outputs_by_transport(
     http_port: int, grpc_port: int, rows: list[list[float]]
 ) -> dict[str, list[list[float]]]:
-    """The class probabilities SeldonClient gets over REST and over gRPC."""
+    """The model's outputs SeldonClient gets over REST and over gRPC."""
     from seldon_core.seldon_client import SeldonClient
     from seldon_core.utils import seldon_message_to_json
 

@@ -11,6 +11,7 @@ import pytest
 
 from {{ cookiecutter.package_name }}.data import FEATURES, sample_rows
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME, load_settings
+from {{ cookiecutter.package_name }}.tasks import task
 
 from ...probes import metric_total, post, scrape
 
@@ -39,7 +40,7 @@ PAYLOAD_SHAPES = {
 
 
 @pytest.mark.parametrize("shape", sorted(PAYLOAD_SHAPES))
-def test_every_payload_shape_gives_the_same_probabilities(model_server, shape):
+def test_every_payload_shape_gives_the_same_outputs(model_server, shape):
     status, reference = predict(model_server, PAYLOAD_SHAPES["ndarray"])
     assert status == 200, reference
     status, body = predict(model_server, PAYLOAD_SHAPES[shape])
@@ -80,7 +81,7 @@ def test_custom_metrics_are_exported(model_server):
         assert metric_total(text, name, **labels) == before[name] + added, name
     assert metric_total(text, "model_request_errors_total", status="400",
                         reason="INVALID_INPUT") == errors_before + 1  # fmt: skip
-    assert "model_predictions_total{" in text and "predicted_class=" in text
+    assert "model_predictions_total{" in text and f"{task.PREDICTION_LABEL}=" in text
     assert metric_total(text, "model_last_request_rows", **labels) == 1
     assert metric_total(text, "model_served_version", **labels) >= 1
     assert 'method="health"' not in text  # health checks report nothing
@@ -151,7 +152,7 @@ def test_fuzzed_payloads_never_get_a_server_error(model_server):
     assert status == 200, body
 
 
-def test_the_wrapper_predicts_probabilities_for_each_class(trained):
+def test_the_wrapper_answers_the_models_outputs_by_name(trained):
     from {{ cookiecutter.package_name }}.runtimes.seldon_core.server import SeldonModel
 
     model = SeldonModel()
@@ -160,9 +161,9 @@ def test_the_wrapper_predicts_probabilities_for_each_class(trained):
     answer = model.predict_raw(
         {"data": {"names": list(rows.columns), "ndarray": rows.to_numpy().tolist()}}
     )
-    probabilities = np.asarray(answer["data"]["ndarray"])
-    assert probabilities.shape == (5, len(model.class_names()))
-    assert abs(probabilities.sum(axis=1) - 1).max() < 1e-9
+    served = model.served.model
+    np.testing.assert_allclose(answer["data"]["ndarray"], task.outputs(served, rows.to_numpy()))
+    assert answer["data"]["names"] == model.output_names() == task.output_names(served)
     assert answer["meta"]["tags"]["model_version"] == trained.version
 
 

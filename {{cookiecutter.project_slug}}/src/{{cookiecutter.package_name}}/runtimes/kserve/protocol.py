@@ -10,11 +10,11 @@ from ..mlserver.open_inference import (
     PORTS,
     PREDICT_PATH,
     READY_PATH,
-    class_names,
     decode,
     error_message,
     local_server_env,
-    probabilities,
+    output_names,
+    outputs,
     request_body,
     served_version,
     server_command,
@@ -30,6 +30,6 @@ MANIFEST = "inferenceservice.yaml"
 
 __all__ = [
     "LIVE_PATH", "MANIFEST", "NAME", "PORTS", "PREDICT_PATH", "READY_PATH", "ROLLOUT_REFUSAL",
-    "ROLLOUT_STRATEGIES", "class_names", "decode", "error_message", "local_server_env",
-    "probabilities", "request_body", "served_version", "server_command", "serving_python",
+    "ROLLOUT_STRATEGIES", "decode", "error_message", "local_server_env", "output_names",
+    "outputs", "request_body", "served_version", "server_command", "serving_python",
 ]  # fmt: skip

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ...settings import MODEL_NAME, Settings
+from ...tasks import task
 from ...validation import (
     MAX_REQUEST_BYTES,
     MAX_VALUES,
@@ -43,27 +44,29 @@ NUMERIC_DATATYPES = {
     "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
     "FP16", "FP32", "FP64",
 }  # fmt: skip
-OUTPUT = "probabilities"
+# The answer's one output tensor (tasks/: what the model answers, column by column); its
+# `names` parameter names its columns.
+OUTPUT = task.OUTPUT
 # MLflow signature types as V2 tensor datatypes (what the model metadata declares).
 V2_DATATYPES = {"double": "FP64", "float": "FP32", "long": "INT64", "integer": "INT32",
                 "boolean": "BOOL"}  # fmt: skip
 
 
 def model_metadata(name: str, version: str, feature_names: list[str], feature_types: list[str],
-                   class_names: list[str]) -> dict[str, Any]:  # fmt: skip
+                   output_names: list[str]) -> dict[str, Any]:  # fmt: skip
     """The V2 model metadata of the served version, from its MLflow signature.
 
     Inputs are listed one per feature (shape [-1]: one value per row), the form a V2 client
     discovers and fills by name; the server takes the same data as one [rows, features]
-    input too. The output is the probability of each class, named in its parameters.
+    input too. The output has one column per output name, named in its parameters.
     """
     types = feature_types or ["double"] * len(feature_names)
     inputs = [
         {"name": feature, "datatype": V2_DATATYPES.get(kind, "FP64"), "shape": [-1]}
         for feature, kind in zip(feature_names, types, strict=True)
     ]
-    output = {"name": OUTPUT, "datatype": "FP64", "shape": [-1, len(class_names)],
-              "parameters": {"class_names": list(class_names)}}  # fmt: skip
+    output = {"name": OUTPUT, "datatype": "FP64", "shape": [-1, len(output_names)],
+              "parameters": {"names": list(output_names)}}  # fmt: skip
     return {"name": name, "versions": [version], "platform": "mlserver",
             "inputs": inputs, "outputs": [output]}  # fmt: skip
 
@@ -143,16 +146,16 @@ def _output(answer: dict[str, Any]) -> dict[str, Any]:
     return next(o for o in answer["outputs"] if o["name"] == OUTPUT)
 
 
-def probabilities(answer: dict[str, Any]) -> list[list[float]]:
-    """Class probabilities per row from a prediction answer."""
+def outputs(answer: dict[str, Any]) -> list[list[float]]:
+    """The model's outputs per row from a prediction answer (tasks/)."""
     output = _output(answer)
     rows, width = output["shape"]
     data = output["data"]
     return [data[i * width : (i + 1) * width] for i in range(rows)]
 
 
-def class_names(answer: dict[str, Any]) -> list[str]:
-    return _output(answer)["parameters"]["class_names"]
+def output_names(answer: dict[str, Any]) -> list[str]:
+    return _output(answer)["parameters"]["names"]
 
 
 def served_version(answer: dict[str, Any]) -> str:

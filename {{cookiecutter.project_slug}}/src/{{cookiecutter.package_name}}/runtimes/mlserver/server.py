@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import time
 
-import numpy as np
 from mlserver import MLModel
 from mlserver.errors import MLServerError
 from mlserver.types import (
@@ -34,7 +33,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from ... import registry
 from ...request_log import RequestLogger, new_request_id
 from ...settings import Settings, load_settings
-from ...validation import InvalidInput, predict_proba, to_feature_matrix
+from ...tasks import task
+from ...validation import InvalidInput, predict, to_feature_matrix
 from . import limits, mirror
 from . import open_inference as protocol
 
@@ -53,8 +53,9 @@ class ServingMetrics:
                               (*LABELS, "status", "reason"))  # fmt: skip
         self.rows = Counter("model_rows", "Rows predicted", LABELS)
         self.last_rows = Gauge("model_last_request_rows", "Rows in the last request", LABELS)
-        self.predictions = Counter("model_predictions", "Predicted rows by class",
-                                   (*LABELS, "predicted_class"))  # fmt: skip
+        label = task.PREDICTION_LABEL  # tasks/: the predicted class, or a bucket's bound
+        self.predictions = Counter("model_predictions", f"Predicted rows by {label}",
+                                   (*LABELS, label))  # fmt: skip
         self.seconds = Histogram("model_predict_seconds", "Time to answer a prediction", LABELS)
         self.version = Gauge("model_served_version", "Registry version being served", LABELS)
 
@@ -126,10 +127,11 @@ class MLServerModel(MLModel):
         self._rows = self.metrics.rows.labels(**self.labels)
         self._last_rows = self.metrics.last_rows.labels(**self.labels)
         self._seconds = self.metrics.seconds.labels(**self.labels)
-        self._predictions = [
-            self.metrics.predictions.labels(**self.labels, predicted_class=str(name))
-            for name in self.served.class_names
-        ]
+        self._predictions = {
+            value: self.metrics.predictions.labels(**self.labels, **{task.PREDICTION_LABEL: value})
+            for value in task.prediction_label_values(self.served.output_names,
+                                                      self.served.metadata)
+        }  # fmt: skip
         return True
 
     async def metadata(self) -> MetadataModelResponse:
@@ -138,7 +140,7 @@ class MLServerModel(MLModel):
         served = self.served
         return MetadataModelResponse.model_validate(protocol.model_metadata(
             served.name, served.version, served.feature_names, served.feature_types,
-            served.class_names,
+            served.output_names,
         ))  # fmt: skip
 
     def _fail(self, status: int, reason: str, message: str) -> MLServerError:
@@ -152,7 +154,7 @@ class MLServerModel(MLModel):
         try:
             rows, names, _ = protocol.decode(payload)  # MLServer's parsed request, as it is
             matrix = to_feature_matrix(rows, names, served.feature_names)
-            probabilities = predict_proba(served.model, matrix)
+            outputs = predict(served.model, matrix)
         except InvalidInput as error:
             raise self._fail(400, "INVALID_INPUT", str(error)) from None
         except Exception as error:
@@ -162,16 +164,13 @@ class MLServerModel(MLModel):
             ) from None
         request_id = payload.id or new_request_id()
         self.request_log.log(request_id, served.version, served.feature_names, matrix,
-                             served.class_names, probabilities)  # fmt: skip
+                             served.output_names, outputs)  # fmt: skip
         if self.mirror is not None:
             self.mirror.copy(matrix, request_id)
-        winners = probabilities.argmax(axis=1)
-        if len(winners) == 1:
-            self._predictions[winners[0]].inc()
-        else:
-            for index, count in enumerate(np.bincount(winners, minlength=len(self._predictions))):
-                if count:
-                    self._predictions[index].inc(int(count))
+        counts = task.prediction_counts(outputs, served.output_names, served.metadata)
+        for value, count in counts.items():
+            if count:
+                self._predictions[value].inc(count)
         self._rows.inc(len(matrix))
         self._last_rows.set(len(matrix))
         self._seconds.observe(time.perf_counter() - started)
@@ -182,10 +181,10 @@ class MLServerModel(MLModel):
             outputs=[
                 ResponseOutput(
                     name=protocol.OUTPUT,
-                    shape=list(probabilities.shape),
+                    shape=list(outputs.shape),
                     datatype="FP64",
-                    data=probabilities.ravel().tolist(),
-                    parameters=Parameters(class_names=list(served.class_names)),
+                    data=outputs.ravel().tolist(),
+                    parameters=Parameters(names=list(served.output_names)),
                 )
             ],
             parameters=Parameters(run_id=served.run_id, predictor=self.labels["predictor"]),

@@ -85,12 +85,12 @@ def request_body(rows: list[list[float]], names: list[str] | None = None,
     return body
 
 
-def probabilities(answer: dict[str, Any]) -> list[list[float]]:
-    """Class probabilities per row from a prediction answer."""
+def outputs(answer: dict[str, Any]) -> list[list[float]]:
+    """The model's outputs per row from a prediction answer (tasks/)."""
     return answer["data"]["ndarray"]
 
 
-def class_names(answer: dict[str, Any]) -> list[str]:
+def output_names(answer: dict[str, Any]) -> list[str]:
     return answer["data"]["names"]
 
 

@@ -22,7 +22,8 @@ from ... import registry
 from ...data import FEATURES
 from ...request_log import DeltaCounts, RequestLogger, new_request_id
 from ...settings import Settings, load_settings
-from ...validation import InvalidInput, predict_proba, to_feature_matrix
+from ...tasks import task
+from ...validation import InvalidInput, predict, to_feature_matrix
 from . import limits, protocol, seldon_metrics
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,8 @@ class SeldonModel:
         # rollout runs two side by side; `compare-predictors` tells them apart).
         self._labels = {"model": self.settings.model_name,
                         "predictor": self.settings.predictor_name}  # fmt: skip
-        # Since the last report: "requests", "rows", "class:<name>", "error:<status>:<reason>"
+        # Since the last report: "requests", "rows", "prediction:<label value>" (tasks/),
+        # "error:<status>:<reason>"
         # and each answer's latency in ms (appends and pops are atomic: threads need no lock).
         self._counts = DeltaCounts("requests", "rows")
         self._latencies: deque[float] = deque()
@@ -101,16 +103,15 @@ class SeldonModel:
             raise self._failed(error) from None
         meta = request.get("meta")
         meta = meta if isinstance(meta, dict) else {}
-        probabilities = self._predict(rows, names, meta)
+        outputs = self._predict(rows, names, meta)
         self._latencies.append((time.perf_counter() - started) * 1000)
         if form == "tensor":
             data: dict[str, Any] = {
-                "names": self.class_names(),
-                "tensor": {"shape": list(probabilities.shape),
-                           "values": probabilities.ravel().tolist()},
-            }  # fmt: skip
+                "names": self.output_names(),
+                "tensor": {"shape": list(outputs.shape), "values": outputs.ravel().tolist()},
+            }
         else:
-            data = {"names": self.class_names(), "ndarray": probabilities.tolist()}
+            data = {"names": self.output_names(), "ndarray": outputs.tolist()}
         response_meta: dict[str, Any] = {"tags": self.tags()}
         if meta.get("puid"):
             response_meta["puid"] = meta["puid"]
@@ -124,27 +125,24 @@ class SeldonModel:
         try:
             served = self._require_loaded()
             matrix = to_feature_matrix(X, feature_names, served.feature_names)
-            probabilities = predict_proba(served.model, matrix)
+            outputs = predict(served.model, matrix)
         except Exception as error:
             raise self._failed(error) from None
         rows = len(matrix)
         self._counts.add("requests")
         self._counts.add("rows", rows)
         self._last_rows = rows
-        winners = probabilities.argmax(axis=1)
-        if rows == 1:
-            self._counts.add(f"class:{served.class_names[winners[0]]}")
-        else:
-            for index, count in enumerate(np.bincount(winners)):
-                if count:
-                    self._counts.add(f"class:{served.class_names[index]}", int(count))
+        counts = task.prediction_counts(outputs, served.output_names, served.metadata)
+        for value, count in counts.items():
+            if count:
+                self._counts.add(f"prediction:{value}", count)
         if self.request_log.enabled:
             puid = meta.get("puid") if isinstance(meta, dict) else None
             self.request_log.log(
                 str(puid) if puid else new_request_id(), served.version, served.feature_names,
-                matrix, served.class_names, probabilities,
+                matrix, served.output_names, outputs,
             )  # fmt: skip
-        return probabilities
+        return outputs
 
     def _failed(self, error: Exception) -> SeldonMicroserviceException:
         """Count a failed request; its answer: a named 400 or 503, any other error a 500
@@ -161,8 +159,8 @@ class SeldonModel:
         self._counts.add(f"error:{error.status_code}:{error.reason}")
         return error
 
-    def class_names(self) -> list[str]:
-        return list(self._require_loaded().class_names)
+    def output_names(self) -> list[str]:
+        return list(self._require_loaded().output_names)
 
     def tags(self) -> dict[str, str]:
         served = self._require_loaded()
@@ -186,8 +184,8 @@ class SeldonModel:
             kind, _, detail = name.partition(":")
             if not delta:
                 continue
-            if kind == "class":
-                key, tags = "model_predictions_total", {"predicted_class": detail}
+            if kind == "prediction":
+                key, tags = "model_predictions_total", {task.PREDICTION_LABEL: detail}
             elif kind == "error":
                 status, reason = detail.split(":", 1)
                 key, tags = "model_request_errors_total", {"status": status, "reason": reason}
@@ -221,7 +219,7 @@ class SeldonModel:
             "name": self.settings.model_name,
             "platform": "seldon",
             "inputs": [{"name": "features", "datatype": "FP64", "shape": [-1, len(FEATURES)]}],
-            "outputs": [{"name": "probabilities", "datatype": "FP64", "shape": [-1, -1]}],
+            "outputs": [{"name": task.OUTPUT, "datatype": "FP64", "shape": [-1, -1]}],
             "custom": {
                 "feature_names": ",".join(FEATURES),
                 "served_model": self.settings.served_model_reference,

@@ -14,11 +14,11 @@ from ..mlserver.open_inference import (
     PORTS,
     PREDICT_PATH,
     READY_PATH,
-    class_names,
     decode,
     error_message,
     local_server_env,
-    probabilities,
+    output_names,
+    outputs,
     request_body,
     served_version,
     server_command,
@@ -34,6 +34,6 @@ MANIFEST = "seldondeployment.yaml"
 
 __all__ = [
     "LIVE_PATH", "MANIFEST", "NAME", "PORTS", "PREDICT_PATH", "READY_PATH", "ROLLOUT_REFUSAL",
-    "ROLLOUT_STRATEGIES", "class_names", "decode", "error_message", "local_server_env",
-    "probabilities", "request_body", "served_version", "server_command", "serving_python",
+    "ROLLOUT_STRATEGIES", "decode", "error_message", "local_server_env", "output_names",
+    "outputs", "request_body", "served_version", "server_command", "serving_python",
 ]  # fmt: skip
