@@ -248,8 +248,8 @@ def test_kustomize_base_renders(baked, tmp_path):
              *server[answers["serving_runtime"]], "ServiceAccount", "ServiceAccount",
              "NetworkPolicy", "NetworkPolicy", "PodDisruptionBudget"]  # fmt: skip
     if answers["include_drift_detection"]:
-        kinds += ["Deployment", "Service", "ServiceAccount", "ServiceMonitor",
-                  "NetworkPolicy"]  # drift service  # fmt: skip
+        kinds += ["Deployment", "Service", "ServiceAccount", "ServiceMonitor", "NetworkPolicy",
+                  "PersistentVolumeClaim"]  # drift service, its quality state  # fmt: skip
         assert sorted(d["kind"] for d in documents) == sorted(kinds)
         # Retraining is the component only production includes (as render-overlay writes it).
         shutil.copytree(root / "k8s", tmp_path / "k8s")

@@ -9,10 +9,13 @@ to a local platform repo (merged as the platform's CI merges it) and open the pr
 request (against a local stand-in of the forge's review API: the one the tests use). Then
 traffic goes back to normal until the alert resolves, drifts again, and the second incident
 (the same alert, so the same fingerprint, firing anew) trains version 3 and updates the same
-pull request. Each step is
-printed with its time; the summary gives, per incident, the time from the first shifted
-request to the pull request and each step's share. Everything started is stopped at the end,
-also on failure.
+pull request. Last, a label shift: the traffic stays as it was (no drift), but the labels the
+application sends to the labels topic for it follow a new rule; the quality monitor measures
+the served version below its own test figure, Prometheus fires ModelQualityDegraded, and the
+same receiver retrains on the newly labelled data (version 4, the same pull request). Each
+step is printed with its time; the summary gives, per incident, the time from the first
+shifted request to the pull request and each step's share. Everything started is stopped at
+the end, also on failure.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "src"), str(REPO)]
@@ -44,7 +48,9 @@ from {{ cookiecutter.package_name }}.settings import (  # noqa: E402
     FLOW_NAME,
     MODEL_NAME,
     STAGING_ALIAS,
+    load_settings,
 )
+from {{ cookiecutter.package_name }}.tasks import task  # noqa: E402
 from tests.delivery.delivery_cli import platform_merges  # noqa: E402
 from tests.delivery.review_apis import FakeReviewApi, fake_review_api  # noqa: E402
 from tests.probes import metric_total, scrape  # noqa: E402
@@ -58,6 +64,7 @@ WINDOW_ROWS = load_config().window_size  # rows per window the drift service tes
 IN_DISTRIBUTION_ROWS = 3 * WINDOW_ROWS
 SHIFTED_ROWS = 8 * WINDOW_ROWS  # most windows of the last minutes drift (more if need be)
 WINDOWS, DRIFTED = "drift_windows_processed_total", "drift_windows_drifted_total"
+QUALITY_WINDOWS = "model_quality_windows_total"
 PLATFORM_REPOSITORY = "acme/mlops-platform"
 REVIEW_TOKEN = "loop-demo-token"  # only the local stand-in ever sees it
 
@@ -114,17 +121,43 @@ class Loop:
         for start in range(0, len(matrix), ROWS_PER_REQUEST):
             self.predict(matrix[start : start + ROWS_PER_REQUEST])
 
-    def firing_drift_alert(self) -> dict | None:
+    def firing_alert(self, name: str = "ModelDriftDetected") -> dict | None:
         alerts = self.get_json(f"{self.stack.url('prometheus')}/api/v1/alerts")["data"]["alerts"]
         return next(
-            (a for a in alerts if a["labels"].get("alertname") == "ModelDriftDetected"
+            (a for a in alerts if a["labels"].get("alertname") == name
              and a["labels"].get("model") == MODEL_NAME and a["state"] == "firing"),
             None,
         )  # fmt: skip
 
+    def firing_drift_alert(self) -> dict | None:
+        return self.firing_alert("ModelDriftDetected")
+
+    def predict_with_ids(self, rows, request_ids: list[str]) -> None:
+        """One request per row, each with its own request id (what the labels will name)."""
+        url = f"{self.stack.url('model_http')}{protocol.PREDICT_PATH}"
+        for row, request_id in zip(rows.tolist(), request_ids, strict=True):
+            answer = self.get_json(url, protocol.request_body([row], list(FEATURES), request_id))
+            assert protocol.outputs(answer), answer
+
+    def send_labels(self, request_ids: list[str], labels: list) -> None:
+        """What the application does once the truth is known: one message per request on the
+        labels topic (schemas/labels.schema.json)."""
+        from kafka import KafkaProducer
+
+        settings = load_settings({**os.environ, **self.stack.env})
+        producer = KafkaProducer(**settings.kafka.kafka_python(), linger_ms=5)
+        try:
+            for request_id, label in zip(request_ids, labels, strict=True):
+                body = {"request_id": request_id, "labels": [label], "source": "loop-demo"}
+                producer.send(settings.labels_topic, json.dumps(body).encode(),
+                              key=request_id.encode())  # fmt: skip
+            producer.flush(30)
+        finally:
+            producer.close()
+
     def drift_flow_runs(self) -> list[dict]:
         return self.prefect_json(
-            "/flow_runs/filter", {"flow_runs": {"tags": {"all_": ["drift-alert"]}}}
+            "/flow_runs/filter", {"flow_runs": {"tags": {"all_": ["retrain-alert"]}}}
         )
 
     def flow_run(self, run_id: str) -> dict:
@@ -208,6 +241,8 @@ def follow(loop: Loop, incidents: int) -> list[Step]:
             if number > 1:
                 back_to_normal(loop, seed=10 * number)
             latest = incident(loop, number, registry, latest, platform, review_api)
+        back_to_normal(loop, seed=10 * (incidents + 1))
+        label_shift(loop, incidents + 1, registry, latest, platform, review_api)
     return loop.steps
 
 
@@ -257,6 +292,66 @@ def incident(loop: Loop, number: int, registry, previous: str, platform: str,
         loop.step("drift service reports drift", "after the last shifted row")
     alert = loop.wait("ModelDriftDetected firing in Prometheus", loop.firing_drift_alert)
     loop.step("alert firing in Prometheus", f"ModelDriftDetected since {alert['activeAt']}")
+    return retrained_and_proposed(loop, earlier_runs, registry, previous, platform, review_api)
+
+
+def label_shift(loop: Loop, number: int, registry, previous: str, platform: str,
+                review_api: FakeReviewApi) -> str:  # fmt: skip
+    """In-distribution traffic whose labels follow a new rule, until the quality alert fires;
+    the run it starts (on the newly labelled data); its pull request."""
+    # The newly labelled data is now the truth: the training data is replaced by it.
+    fresh = relabelled(traffic(len(load_dataset()), seed=3 + number, shift=0.0))
+    fresh[[*FEATURES, TARGET]].to_csv(loop.stack.env["DATA_URI"], index=False)
+    earlier_runs = {run["id"] for run in loop.drift_flow_runs()}
+    drifted, windows = loop.drift_metric(DRIFTED), loop.drift_metric(WINDOWS)
+    measured = loop.drift_metric(QUALITY_WINDOWS)
+    loop.step("first shifted request", f"incident {number}: the labels follow a new rule")
+    sent, alert, reported = 0, None, False
+    while alert is None:
+        batch = traffic(ROWS_PER_REQUEST * 5, seed=1000 * number + sent, shift=0.0)
+        ids = [f"loop-demo-{number}-{sent + i}" for i in range(len(batch))]
+        loop.predict_with_ids(batch[list(FEATURES)].to_numpy(), ids)
+        loop.send_labels(ids, [label_value(v) for v in relabelled(batch)[TARGET]])
+        sent += len(batch)
+        if not reported and loop.drift_metric(QUALITY_WINDOWS) > measured:
+            loop.step("quality monitor measures a window", f"after {sent} labelled predictions")
+            reported = True
+        alert = loop.firing_alert("ModelQualityDegraded")
+        if sent > 40 * WINDOW_ROWS:
+            raise RuntimeError(f"no quality alert after {sent} labelled predictions")
+    metric = next(iter(task.QUALITY_METRICS))  # the one the alert watches
+    text = scrape(f"{loop.stack.url('drift')}/metrics")
+    found = metric_total(text, "model_quality", metric=metric)
+    threshold = metric_total(text, "model_quality_threshold", metric=metric)
+    loop.step("alert firing in Prometheus", f"ModelQualityDegraded since {alert['activeAt']} "
+              f"(last window's {metric} {found:.3f}, threshold {threshold:.3f})")  # fmt: skip
+    tested, now_drifted = loop.drift_metric(WINDOWS) - windows, loop.drift_metric(DRIFTED) - drifted
+    loop.step("no input drift meanwhile", f"{now_drifted:.0f} of {tested:.0f} windows drifted")
+    if now_drifted > tested / 2:
+        raise RuntimeError("the label shift came with input drift: not what it shows")
+    return retrained_and_proposed(loop, earlier_runs, registry, previous, platform, review_api)
+
+
+def relabelled(frame: pd.DataFrame) -> pd.DataFrame:
+    """The same rows with labels under a new rule: the world changed, the inputs did not."""
+{%- if cookiecutter.task == "classification" %}
+    classes = sorted(load_dataset()[TARGET].unique())
+    rotate = dict(zip(classes, classes[1:] + classes[:1], strict=True))  # each class the next
+    return frame.assign(**{TARGET: frame[TARGET].map(rotate)})
+{%- else %}
+    shift = 1.5 * load_dataset()[TARGET].std()  # the outcome moves by 1.5 of its sd
+    return frame.assign(**{TARGET: frame[TARGET] + shift})
+{%- endif %}
+
+
+def label_value(value: object) -> object:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def retrained_and_proposed(loop: Loop, earlier_runs: set, registry, previous: str,
+                           platform: str, review_api: FakeReviewApi) -> str:  # fmt: skip
+    """The run the receiver started for this incident, the version it registered, the staging
+    delivery and the promotion pull request."""
 
     def new_runs() -> list[dict]:  # the receiver's runs for this incident (any order)
         return [run for run in loop.drift_flow_runs() if run["id"] not in earlier_runs]

@@ -117,6 +117,9 @@ def kafka(state_dir: Path) -> Iterator[KafkaBroker]:
     broker = KafkaBroker(state_dir / "kafka.log", os.environ.get("TEST_KAFKA_BOOTSTRAP_SERVERS"))
     broker.start()
     broker.create_topic(load_settings().request_topic)
+{%- if cookiecutter.include_drift_detection %}
+    broker.create_topic(load_settings().labels_topic)  # the feedback endpoint writes it
+{%- endif %}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap_servers)
         yield broker

@@ -402,6 +402,7 @@ def test_a_model_environments_kafka_part_becomes_its_own_application(platform):
     # A user granted another model's topic: that model's request log (possibly personal data).
     ({"topic": "fraud-production-requests"}, "'fraud-production-requests' is not this model "
      "environment's (one of iris-production-drift, iris-production-drift-candidate, "
+     "iris-production-labels, iris-production-quality, iris-production-quality-candidate, "
      "iris-production-requests, iris-production-server)"),
     # A login read from the platform's own store: the database passwords, the S3 keys.
     ({"store": "vault"}, "may only read its Kafka users' logins from kafka-users"),

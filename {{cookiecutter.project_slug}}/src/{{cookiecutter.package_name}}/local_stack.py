@@ -192,8 +192,10 @@ def receiver_token(stack: Stack) -> Path:
 
 
 def alertmanager_config(receiver_url: str, token: Path) -> dict:
-    """The same route as k8s/base/retrain/retrain-receiver.yaml: drift alerts of this model go
-    to the retrain receiver's webhook, with the receiver's bearer token."""
+    """The same route as k8s/base/retrain/retrain-receiver.yaml: the drift and quality alerts
+    of this model go to the retrain receiver's webhook, with the receiver's bearer token."""
+    from .retrain_receiver import RETRAIN_ALERTS  # a repo with drift detection only
+
     return {
         "route": {
             "receiver": "none",
@@ -205,7 +207,7 @@ def alertmanager_config(receiver_url: str, token: Path) -> dict:
             "repeat_interval": "10s",
             "routes": [
                 {"receiver": "retrain", "matchers": [
-                    'alertname="ModelDriftDetected"', f'model="{MODEL_NAME}"']},
+                    f'alertname=~"{"|".join(RETRAIN_ALERTS)}"', f'model="{MODEL_NAME}"']},
             ],
         },
         "receivers": [
@@ -315,11 +317,15 @@ def has_staging_version(stack: Stack) -> bool:
 
 
 def create_request_topic(stack: Stack) -> None:
-    """The request-log topic, created explicitly (as the platform's Kafka would have it)."""
+    """The request-log topic{{ " and the labels topic" if cookiecutter.include_drift_detection }},
+    created explicitly (as the platform's Kafka would have them)."""
     from .settings import load_settings
 
-    topic = load_settings({**os.environ, **stack.env}).request_topic
-    services.create_topic(stack.env["KAFKA_BOOTSTRAP_SERVERS"], topic)
+    settings = load_settings({**os.environ, **stack.env})
+    services.create_topic(stack.env["KAFKA_BOOTSTRAP_SERVERS"], settings.request_topic)
+{%- if cookiecutter.include_drift_detection %}
+    services.create_topic(stack.env["KAFKA_BOOTSTRAP_SERVERS"], settings.labels_topic)
+{%- endif %}
 
 
 def write_training_data(stack: Stack) -> None:

@@ -176,6 +176,18 @@ def load_verified(local: Path, version: str, pinned_digest: str | None) -> tuple
     return skops.io.load(path, trusted=list(trusted)), mlmodel
 
 
+def output_names(settings: Settings, version: str) -> list[str]:
+    """A version's output names (its signature's outputs), read from its MLmodel alone."""
+    import mlflow
+
+    connect(settings)
+    info = mlflow.models.get_model_info(f"models:/{settings.model_name}/{version}")
+    outputs = info.signature.outputs if info.signature is not None else None
+    if outputs is None:
+        raise RegistryError(f"version {version}: its MLmodel has no output signature")
+    return [str(name) for name in outputs.input_names()]
+
+
 def load_served_model(settings: Settings) -> ServedModel:
     """Resolve the served version once, then load exactly that version (no alias race)."""
     client = connect(settings)

@@ -167,14 +167,24 @@ class RequestLogger:
             return
         value = self.encode(request_id, model_version, feature_names, rows, output_names,
                             predictions)  # fmt: skip
+        self.send(self.topic, request_id, value)
+
+    def send(self, topic: str, key: str, value: bytes) -> bool:
+        """Hand one message to librdkafka (the request log's, or another topic's, such as
+        the labels a feedback call sends); False, counted as dropped, when it was refused."""
+        producer = self._producer
+        if producer is None:
+            if self.enabled:
+                self.counts.add("dropped")
+            return False
         try:
-            producer.produce(self.topic, key=request_id.encode(), value=value,
-                             on_delivery=self._on_delivery)  # fmt: skip
+            producer.produce(topic, key=key.encode(), value=value, on_delivery=self._on_delivery)
         except Exception as error:  # BufferError (librdkafka's queue is full), KafkaException
             self.counts.add("dropped")
-            log.debug("request log message dropped: %s", error)
-            return
+            log.debug("message to %s dropped: %s", topic, error)
+            return False
         self._accepted.add("accepted")
+        return True
 
     @property
     def queue_depth(self) -> int:

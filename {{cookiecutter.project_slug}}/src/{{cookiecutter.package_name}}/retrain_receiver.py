@@ -1,14 +1,15 @@
 """Alert to retraining: an Alertmanager webhook receiver that starts the training deployment.
 
-Alertmanager posts its alerts to `/alerts`. A firing `ModelDriftDetected` alert of this model
-starts one run of the Prefect deployment `train-<model>/<RETRAIN_DEPLOYMENT>` (`kubernetes` in
-the cluster, `local` on the local stack), with the alert as its `reason`.
+Alertmanager posts its alerts to `/alerts`. A firing `ModelDriftDetected` or
+`ModelQualityDegraded` alert of this model starts one run of the Prefect deployment
+`train-<model>/<RETRAIN_DEPLOYMENT>` (`kubernetes` in the cluster, `local` on the local
+stack), with the alert as its `reason`.
 
-An incident is one firing of the alert: its fingerprint (a hash of the alert's labels, the
-same every time this model drifts) and its `startsAt`. Alertmanager repeats a firing incident
-unchanged; once the alert resolves, the next firing has a new `startsAt` and is a new
-incident. Everything the receiver decides is read back from Prefect, never kept in memory, so
-a restarted receiver (or a second one) decides the same:
+An incident is one firing of an alert: its fingerprint (a hash of the alert's labels, the
+same every time this alert of this model fires) and its `startsAt`. Alertmanager repeats a
+firing incident unchanged; once the alert resolves, the next firing has a new `startsAt` and
+is a new incident. Everything the receiver decides is read back from Prefect, never kept in
+memory, so a restarted receiver (or a second one) decides the same:
 - an incident with a run already is skipped ("already started"), and the run is created with
   the incident as its idempotency key, so even two receivers racing start one run;
 - a new incident within the cool-down after the last run the receivers started is skipped
@@ -54,8 +55,10 @@ from .settings import FLOW_NAME, MODEL_NAME
 
 log = logging.getLogger(__name__)
 
-DRIFT_ALERT = "ModelDriftDetected"
-STARTED_BY = "drift-alert"  # the tag of every run the receiver starts
+# The alerts that start retraining (k8s/base/prometheusrule.yaml): sustained drift of the
+# served traffic, and quality below the version's own held-out figure (quality/).
+RETRAIN_ALERTS = ("ModelDriftDetected", "ModelQualityDegraded")
+STARTED_BY = "retrain-alert"  # the tag of every run the receiver starts
 # A webhook body larger than this is refused before it is read (Alertmanager's are a few KiB).
 MAX_BODY_BYTES = 1 << 20
 # A connection that sends nothing for this long is closed: a slow client cannot hold a thread.
@@ -71,8 +74,8 @@ class PayloadError(ValueError):
     """The webhook payload is not an Alertmanager message; the text names the field."""
 
 
-def firing_drift_alerts(payload: Any) -> list[dict[str, Any]]:
-    """The firing drift alerts of this model in an Alertmanager webhook payload."""
+def firing_retrain_alerts(payload: Any) -> list[dict[str, Any]]:
+    """The firing RETRAIN_ALERTS of this model in an Alertmanager webhook payload."""
     if not isinstance(payload, dict):
         raise PayloadError("the body must be a JSON object (Alertmanager webhook format)")
     alerts = payload.get("alerts")
@@ -87,7 +90,7 @@ def firing_drift_alerts(payload: Any) -> list[dict[str, Any]]:
             raise PayloadError(f"alerts[{index}] needs 'status' (a string) and 'labels' (object)")
         if (
             alert["status"] == "firing"
-            and labels.get("alertname") == DRIFT_ALERT
+            and labels.get("alertname") in RETRAIN_ALERTS
             and labels.get("model") == MODEL_NAME
         ):
             if not isinstance(alert.get("fingerprint"), str) or not alert["fingerprint"]:
@@ -197,7 +200,7 @@ class RetrainReceiver:
         self._lock = threading.Lock()  # one decision at a time in this process
 
     def handle(self, payload: Any) -> dict[str, list[dict[str, str]]]:
-        alerts = firing_drift_alerts(payload)
+        alerts = firing_retrain_alerts(payload)
         outcome: dict[str, list[dict[str, str]]] = {"started": [], "skipped": []}
         if not alerts:
             return outcome
@@ -210,7 +213,7 @@ class RetrainReceiver:
                     log.info("%s: no training run (%s)", incident, skipped)
                     outcome["skipped"].append({"incident": incident, "reason": skipped})
                     continue
-                reason = f"drift-alert {DRIFT_ALERT} since {alert['startsAt']}"
+                reason = f"{STARTED_BY} {alert['labels']['alertname']} since {alert['startsAt']}"
                 run, created = self.prefect.start_run(
                     deployment_id, reason, [STARTED_BY, incident], f"{MODEL_NAME}/{incident}"
                 )

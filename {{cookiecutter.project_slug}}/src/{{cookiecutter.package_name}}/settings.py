@@ -89,6 +89,18 @@ DRIFT_LIBRARY = "{{ cookiecutter.drift_library }}"
 DRIFT_HTTP_PORT = 8000
 # The Secret (key `token`) of the bearer token Alertmanager sends to the retrain receiver.
 RETRAIN_TOKEN_SECRET = f"{MODEL_NAME}-retrain-token"
+# Quality against ground truth (quality/, run by the drift service): how long a prediction
+# waits for its labels, how long a label waits for a prediction not read yet, the labelled
+# rows per measured window, and how much worse than the version's held-out figure (a share
+# of it) counts as degraded (the ModelQualityDegraded alert).
+QUALITY_HORIZON_SECONDS = 86400
+QUALITY_GRACE_SECONDS = 300
+QUALITY_WINDOW_ROWS = 200
+QUALITY_TOLERANCE = 0.1
+# At most this many predictions wait for labels (about 360 bytes each, and as many settled
+# ids for late labels at about 240): beyond it the oldest counts as unlabelled at once. The
+# drift service's memory limit (k8s/base/drift-service.yaml) is sized for it.
+QUALITY_MAX_PENDING = 1_000_000
 {%- endif %}
 
 # Local state (SQLite registry, artifacts) when no MLflow server is configured.
@@ -122,6 +134,11 @@ KAFKA_USERS_STORE = "kafka-users"
 REQUEST_TOPIC_PARTITIONS = 3
 REQUEST_TOPIC_REPLICAS = 3
 REQUEST_TOPIC_RETENTION_HOURS = 7 * 24
+{%- if cookiecutter.include_drift_detection %}
+# The labels topic (ground truth for the quality monitor): labels come at the rate of
+# requests or slower, and are kept as long as the request log.
+LABELS_TOPIC_PARTITIONS = 3
+{%- endif %}
 # The Secrets (keys username, password) the model server and the drift service log in with.
 KAFKA_LOGIN_SECRETS = {"server": f"{MODEL_NAME}-kafka-server",
                        "drift": f"{MODEL_NAME}-kafka-drift"}  # fmt: skip
@@ -129,21 +146,31 @@ KAFKA_LOGIN_SECRETS = {"server": f"{MODEL_NAME}-kafka-server",
 
 @dataclass(frozen=True)
 class KafkaNames:
-    """This model's names in the shared Kafka cluster for one environment: the request topic,
-    the drift service's consumer group, and the two Kafka users (the model server may only
-    write the topic, the drift service may only read it in its group)."""
+    """This model's names in the shared Kafka cluster for one environment: the request topic
+    (and the labels topic), the drift service's consumer groups, and the two Kafka users (the
+    model server may only write the topics, the drift service may only read them in its
+    groups)."""
 
     topic: str
     group: str
     candidate_group: str  # a rollout's candidate has a drift service of its own
     server_user: str
     drift_user: str
+{%- if cookiecutter.include_drift_detection %}
+    labels_topic: str
+    quality_group: str
+    candidate_quality_group: str
+{%- endif %}
 
 
 def kafka_names(environment: str) -> KafkaNames:
     stem = f"{MODEL_NAME}-{environment}"
     return KafkaNames(topic=f"{stem}-requests", group=f"{stem}-drift",
                       candidate_group=f"{stem}-drift-candidate", server_user=f"{stem}-server",
+{%- if cookiecutter.include_drift_detection %}
+                      labels_topic=f"{stem}-labels", quality_group=f"{stem}-quality",
+                      candidate_quality_group=f"{stem}-quality-candidate",
+{%- endif %}
                       drift_user=f"{stem}-drift")  # fmt: skip
 
 
@@ -290,6 +317,9 @@ class Settings:
     metrics_port: int
     kafka: KafkaAccess
     request_topic: str
+{%- if cookiecutter.include_drift_detection %}
+    labels_topic: str
+{%- endif %}
     predictor_name: str
     data_uri: str | None
     random_seed: int
@@ -307,6 +337,13 @@ class Settings:
     retrain_receiver_port: int
     retrain_cooldown_seconds: float
     retrain_deployment: str
+    quality_consumer_group: str
+    quality_state_dir: Path
+    quality_horizon_seconds: float
+    quality_grace_seconds: float
+    quality_window_rows: int
+    quality_tolerance: float
+    quality_max_pending: int
 {%- endif %}
 
     @property
@@ -382,6 +419,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         metrics_port=_port(env, *ports["metrics"]),
         kafka=_kafka_access(env),
         request_topic=env.get("REQUEST_TOPIC", f"{MODEL_NAME}-requests"),
+{%- if cookiecutter.include_drift_detection %}
+        # Ground truth: the feedback endpoint writes it, the quality monitor reads it.
+        labels_topic=env.get("LABELS_TOPIC", f"{MODEL_NAME}-labels"),
+{%- endif %}
         # The predictor a pod serves: rollouts run two side by side and set PREDICTOR_ID in
         # each (runtimes/<name>/rollout.py); a single predictor is "default".
         predictor_name=env.get("PREDICTOR_ID", "default"),
@@ -406,5 +447,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         retrain_cooldown_seconds=_number(env, "RETRAIN_COOLDOWN_SECONDS", 3600.0, 0.0, 7 * 86400),
         # The deployment of prefect.yaml it starts ("local" on the local stack: `make up`).
         retrain_deployment=_deployment_name(env),
+        # Quality: its own consumer group, where its state is saved (a volume in the
+        # cluster), and the join's and the alert's parameters (see QUALITY_* above).
+        quality_consumer_group=env.get("QUALITY_CONSUMER_GROUP", f"{MODEL_NAME}-quality").strip(),
+        quality_state_dir=Path(env.get("QUALITY_STATE_DIR", str(state_dir / "quality"))),
+        quality_horizon_seconds=_number(
+            env, "QUALITY_HORIZON_SECONDS", QUALITY_HORIZON_SECONDS, 1.0, 90 * 86400
+        ),
+        quality_grace_seconds=_number(
+            env, "QUALITY_GRACE_SECONDS", QUALITY_GRACE_SECONDS, 0.0, 7 * 86400
+        ),
+        quality_window_rows=_count(env, "QUALITY_WINDOW_ROWS", QUALITY_WINDOW_ROWS, minimum=1),
+        quality_tolerance=_number(env, "QUALITY_TOLERANCE", QUALITY_TOLERANCE, 0.0, 1.0),
+        quality_max_pending=_count(env, "QUALITY_MAX_PENDING", QUALITY_MAX_PENDING, minimum=1),
 {%- endif %}
     )

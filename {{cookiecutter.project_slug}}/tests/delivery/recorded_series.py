@@ -50,14 +50,26 @@ def prediction_samples(labels: str, served: float, shares: tuple[float, ...]) ->
 {%- endif %}
 
 
+# The quality of the last window against ground truth (quality/): as good as the version's
+# test figure, and clearly worse.
+{%- if cookiecutter.task == "classification" %}
+QUALITY_METRIC, GOOD, WORSE = "accuracy", 0.95, 0.7
+{%- else %}
+QUALITY_METRIC, GOOD, WORSE = "rmse", 50.0, 80.0
+{%- endif %}
+
+
 # Per scenario and predictor: requests/s, error ratio, latency of every request, the shares of
-# predictions (prediction_samples).
-def traffic(rate=5.0, errors=0.0, latency=0.004, predicted=EVEN):
-    return {"rate": rate, "errors": errors, "latency": latency, "predicted": predicted}
+# predictions (prediction_samples), and the quality of labelled predictions (labelled rows/s
+# and the last window's QUALITY_METRIC), if labels came back.
+def traffic(rate=5.0, errors=0.0, latency=0.004, predicted=EVEN, labelled=0.0, quality=GOOD):
+    return {"rate": rate, "errors": errors, "latency": latency, "predicted": predicted,
+            "labelled": labelled, "quality": quality}  # fmt: skip
 
 
 SCENARIOS = {
-    "finish": (traffic(), traffic(rate=1.0)),
+    "finish": (traffic(labelled=1.0), traffic(rate=1.0, labelled=0.5)),
+    "quality": (traffic(labelled=1.0), traffic(rate=1.0, labelled=0.5, quality=WORSE)),
     "errors": (traffic(errors=0.01), traffic(rate=1.0, errors=0.10)),
     "latency": (traffic(), traffic(rate=1.0, latency=0.04)),
     "predictions": (traffic(), traffic(rate=1.0, predicted=SHIFTED)),
@@ -76,7 +88,8 @@ def openmetrics(start: float) -> tuple[str, dict[str, float]]:
     Production's predictors carry its namespace, as Prometheus scrapes them in the cluster;
     staging serves too, and badly (half its requests fail), which must change no verdict.
     """
-    ends, families = {}, {"requests": [], "errors": [], "predictions": [], "latency": []}
+    ends, families = {}, {"requests": [], "errors": [], "predictions": [], "latency": [],
+                          "labelled": [], "quality": []}  # fmt: skip
     production, staging = namespace("production"), namespace("staging")
     for index, (name, predictors) in enumerate(SCENARIOS.items()):
         first = start + index * (LENGTH + 3600)
@@ -110,11 +123,23 @@ def openmetrics(start: float) -> tuple[str, dict[str, float]]:
                     sample("model_predict_seconds_count", labels, served, at),
                     sample("model_predict_seconds_sum", labels, served * figures["latency"], at),
                 ]
+                if figures["labelled"]:  # the drift service's quality monitor
+                    labelled = figures["labelled"] * step * STEP
+                    rows = f'{labels},outcome="labelled"'
+                    metric = f'{labels},metric="{QUALITY_METRIC}"'
+                    families["labelled"].append(
+                        sample("model_quality_predictions_total", rows, labelled, at)
+                    )
+                    families["quality"].append(
+                        sample("model_quality", metric, figures["quality"], at)
+                    )
     text = [
         "# TYPE model_requests counter", *families["requests"],
         "# TYPE model_request_errors counter", *families["errors"],
         "# TYPE model_predictions counter", *families["predictions"],
         "# TYPE model_predict_seconds histogram", *families["latency"],
+        "# TYPE model_quality_predictions counter", *families["labelled"],
+        "# TYPE model_quality gauge", *families["quality"],
         "# EOF",
     ]  # fmt: skip
     return "\n".join(text) + "\n", ends

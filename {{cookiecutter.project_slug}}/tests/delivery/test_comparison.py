@@ -30,6 +30,11 @@ def compare(capsys, url: str, at: float, *extra: str) -> tuple[int, str]:
 {%- else %}
      ("predictions", "abort", "predicted values differ by 0.30 (largest gap"),
 {%- endif %}
+{%- if cookiecutter.task == "classification" %}
+     ("quality", "abort", "accuracy 0.700 against 0.950 (labelled predictions)"),
+{%- else %}
+     ("quality", "abort", "rmse 80.000 against 50.000 (labelled predictions)"),
+{%- endif %}
      ("wait", "wait", "too few requests to compare")],
 )  # fmt: skip
 def test_the_verdict_follows_what_both_predictors_served(
@@ -44,6 +49,8 @@ def test_the_verdict_follows_what_both_predictors_served(
     if scenario == "finish":
         # 30 minutes of 5 and 1 requests a second, the same predictions
         assert "| requests | 9000 | 1800 |" in output, output
+        # labels came back for both (1 and 0.5 rows a second), quality as good
+        assert "| labelled rows | 1800 | 900 |" in output, output
 {%- if cookiecutter.task == "classification" %}
         assert "| predicted `setosa` | 33.3% | 33.3% |" in output, output
 {%- else %}

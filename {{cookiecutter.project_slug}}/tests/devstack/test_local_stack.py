@@ -69,7 +69,8 @@ def test_alertmanager_routes_drift_alerts_like_the_cluster_does(stack):
     cluster = next(d for d in yaml.safe_load_all(manifests) if d["kind"] == "AlertmanagerConfig")
     cluster = cluster["spec"]["route"]
     local = yaml.safe_load(config.read_text())["route"]["routes"][0]
-    assert local["matchers"] == [f'{m["name"]}="{m["value"]}"' for m in cluster["matchers"]]
+    assert local["matchers"] == [f'{m["name"]}{m.get("matchType", "=")}"{m["value"]}"'
+                                 for m in cluster["matchers"]]  # fmt: skip
     webhook = yaml.safe_load(config.read_text())["receivers"][1]["webhook_configs"][0]
     assert webhook["url"] == f"http://127.0.0.1:{stack.ports['receiver']}/alerts"
     assert stack.env["RETRAIN_DEPLOYMENT"] == "local"
@@ -239,7 +240,8 @@ def test_compose_alertmanager_routes_drift_alerts_like_the_cluster_does():
                             capture_output=True, text=True, check=False)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     route = yaml.safe_load(config.read_text())["route"]["routes"][0]
-    assert route["matchers"] == ['alertname="ModelDriftDetected"', 'model="{{ cookiecutter.model_name }}"']
+    assert route["matchers"] == ['alertname=~"ModelDriftDetected|ModelQualityDegraded"',
+                                 'model="{{ cookiecutter.model_name }}"']  # fmt: skip
     receiver = compose()["services"]["retrain-receiver"]["environment"]
     assert receiver["RETRAIN_DEPLOYMENT"] == "local"
     # Both read the same secret: the receiver its file, Alertmanager its credentials_file.

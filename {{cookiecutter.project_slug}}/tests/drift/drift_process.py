@@ -49,15 +49,20 @@ def traffic(reference: np.ndarray, count: int, seed: int, shift: float = 0.0) ->
 
 
 @functools.cache
-def output_width() -> int:
-    """How many outputs the model answers per row (tasks/): those of model.py's, fitted."""
+def output_names() -> tuple[str, ...]:
+    """The names of the model's outputs per row (tasks/): those of model.py's, fitted."""
     from {{ cookiecutter.package_name }}.data import TARGET, load_dataset
     from {{ cookiecutter.package_name }}.model import build_model
     from {{ cookiecutter.package_name }}.tasks import task
 
     frame = load_dataset()
     model = build_model(0).fit(frame[NAMES].to_numpy(), frame[TARGET].to_numpy())
-    return len(task.output_names(model))
+    return tuple(task.output_names(model))
+
+
+def output_width() -> int:
+    """How many outputs the model answers per row."""
+    return len(output_names())
 
 
 def message(rows: list, version: str = "1", **changes: object) -> dict:
@@ -69,7 +74,7 @@ def message(rows: list, version: str = "1", **changes: object) -> dict:
         "predictor": "default",
         "feature_names": NAMES,
         "rows": rows,
-        "output_names": ["a"],
+        "output_names": list(output_names()),
         "predictions": [[0.5] * output_width() for _ in rows],
     }
     body.update(changes)
@@ -121,6 +126,9 @@ class DriftProcess:
 
 
 def start_drift_service(state_dir: Path, name: str, **env: str) -> DriftProcess:
+    """The drift service (and its quality monitor, whose saved state is its own unless
+    QUALITY_STATE_DIR says where), once it reads its topic."""
+    env.setdefault("QUALITY_STATE_DIR", str(state_dir / f"quality-{name}-{uuid.uuid4().hex[:6]}"))
     port = free_port()
     log = state_dir / f"drift-{name}.log"
     server = services.drift_service(port).run(log, {**os.environ, **env})

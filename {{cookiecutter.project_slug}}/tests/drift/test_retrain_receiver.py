@@ -21,7 +21,7 @@ from {{ cookiecutter.package_name }}.devstack import services
 from {{ cookiecutter.package_name }}.devstack.processes import Started, executable, free_port
 from {{ cookiecutter.package_name }}.retrain_receiver import (
     PayloadError,
-    firing_drift_alerts,
+    firing_retrain_alerts,
     incident_of,
 )
 from {{ cookiecutter.package_name }}.settings import MODEL_NAME
@@ -62,7 +62,7 @@ def webhook(*alerts: dict) -> dict:
 )
 def test_a_malformed_webhook_is_refused_naming_the_field(payload, message):
     with pytest.raises(PayloadError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        firing_drift_alerts(payload)
+        firing_retrain_alerts(payload)
 
 
 def test_an_incident_is_the_fingerprint_and_when_it_started_firing():
@@ -72,10 +72,11 @@ def test_an_incident_is_the_fingerprint_and_when_it_started_firing():
     assert incident_of(alert("f", starts_at="2026-11-27T10:20:00Z")) != first  # fired again
 
 
-def test_only_this_models_firing_drift_alerts_count():
+def test_only_this_models_firing_retrain_alerts_count():
     payload = webhook(alert("a"), alert("b", status="resolved"), alert("c", model="another"),
-                      alert("d", alertname="ModelServerErrors"))  # fmt: skip
-    assert [a["fingerprint"] for a in firing_drift_alerts(payload)] == ["a"]
+                      alert("d", alertname="ModelServerErrors"),
+                      alert("e", alertname="ModelQualityDegraded"))  # fmt: skip
+    assert [a["fingerprint"] for a in firing_retrain_alerts(payload)] == ["a", "e"]
 
 
 def runs_tagged(api: str, tag: str) -> list:
@@ -171,7 +172,7 @@ def test_a_drift_alert_starts_one_training_run_per_incident(deployed, tmp_path):
         assert status == 200 and len(body["started"]) == 1, body
         runs = runs_tagged(deployed, tag)
         assert len(runs) == 1
-        assert runs[0].parameters["reason"].startswith("drift-alert ModelDriftDetected")
+        assert runs[0].parameters["reason"].startswith("retrain-alert ModelDriftDetected")
         assert runs[0].deployment_id is not None
 
         # Alertmanager repeats a firing alert: the same incident never starts a second run.
@@ -268,7 +269,7 @@ def test_incidents_over_time_through_a_real_alertmanager(deployed, tmp_path):
         status, text = get(api)
         assert status == 200, text
         fingerprints = {item["fingerprint"] for item in json.loads(text)}
-        return [run for run in runs_tagged(deployed, "drift-alert")
+        return [run for run in runs_tagged(deployed, "retrain-alert")
                 if any(tag.split("@")[0] == f"incident:{fp}" for tag in run.tags
                        for fp in fingerprints)]  # fmt: skip
 

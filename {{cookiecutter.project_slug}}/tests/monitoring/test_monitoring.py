@@ -18,6 +18,7 @@ import yaml
 from {{ cookiecutter.package_name }}.data import FEATURES, load_dataset, sample_rows
 from {{ cookiecutter.package_name }}.monitoring import grafana
 from {{ cookiecutter.package_name }}.settings import DRIFT_DETECTION, MODEL_NAME
+from {{ cookiecutter.package_name }}.tasks import task
 
 from ..probes import post, promtool, scrape
 
@@ -155,7 +156,8 @@ def test_the_dashboard_is_consistent():
                  if any("model_predictions_total" in t["expr"] for t in p["targets"])]  # fmt: skip
     assert len(predicted) == 1, predicted  # what the model predicts (tasks/): one panel
     if DRIFT_DETECTION:
-        assert {"Drift p-value per feature", "Drift detected", "Drift consumer lag"} <= titles
+        assert {"Drift p-value per feature", "Drift detected", "Drift consumer lag",
+                "Quality against ground truth (last window)"} <= titles  # fmt: skip
 
 
 def metric_names(expression: str) -> set[str]:
@@ -196,27 +198,41 @@ def test_every_metric_the_alerts_and_dashboard_use_is_exported(
         from ..drift.drift_process import (
             model_outputs,
             one_row_messages,
+            output_names,
             produce,
             start_drift_service,
             traffic,
         )
 
-        topic = f"{MODEL_NAME}-monitoring-test"
+        topic, labels = f"{MODEL_NAME}-monitoring-test", f"{MODEL_NAME}-monitoring-labels"
         kafka.create_topic(topic)
+        kafka.create_topic(labels)
         service = start_drift_service(
             state_dir,
             "monitoring",
             MODEL_VERSION=trained.version,
             REQUEST_TOPIC=topic,
+            LABELS_TOPIC=labels,
+            QUALITY_WINDOW_ROWS="10",
             DRIFT_START_OFFSET="earliest",
         )
         try:
             rows = traffic(load_dataset()[list(FEATURES)].to_numpy(), load_config().window_size, 1)
             outputs = model_outputs(trained.version, rows)
-            produce(kafka, topic, one_row_messages(rows, trained.version, outputs))
+            messages = one_row_messages(rows, trained.version, outputs)
+            produce(kafka, topic, messages)
+            # Each prediction's label: the model's own answer (quality is not the point here).
+            truth = [
+                json.dumps({"request_id": json.loads(m)["request_id"],
+                            "labels": [task.predicted(o, output_names())]}).encode()
+                for m, o in zip(messages, outputs.tolist(), strict=True)
+            ]  # fmt: skip
+            produce(kafka, labels, truth)
             service.wait_for(
                 lambda: service.value("drift_windows_processed_total") >= 1, "a window"
             )
+            service.wait_for(lambda: service.value("model_quality_windows_total") >= 1,
+                             "a quality window", timeout=30)  # fmt: skip
             exported |= exported_names(service.metrics())
         finally:
             service.stop()

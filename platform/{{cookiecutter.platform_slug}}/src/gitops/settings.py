@@ -65,8 +65,10 @@ MODEL_LABEL = "mlops/model"
 # (infrastructure/kafka/user-logins.yaml), the only store a model's overlay may use.
 KAFKA_USERS_STORE = "kafka-users"
 # What a model environment owns in Kafka, "<model>-<environment>-<suffix>" (the model repos'
-# settings.kafka_names): its request topic, its two users, its drift groups.
-KAFKA_NAME_SUFFIXES = ("requests", "server", "drift", "drift-candidate")
+# settings.kafka_names): its request and labels topics, its two users, its drift and quality
+# groups.
+KAFKA_NAME_SUFFIXES = ("requests", "labels", "server", "drift", "drift-candidate", "quality",
+                       "quality-candidate")  # fmt: skip
 # The Secrets of a model in its namespaces, "<model>-<suffix>": its Kafka logins and its
 # retrain token; and those the platform gives every model there (infrastructure/secrets).
 MODEL_KAFKA_LOGINS = ("kafka-server", "kafka-drift")

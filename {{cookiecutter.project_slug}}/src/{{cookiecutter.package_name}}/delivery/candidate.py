@@ -75,7 +75,7 @@ def _candidate_drift(base_dir: Path, candidate: Release) -> list:
     source = base_dir / "drift-service.yaml"
     if not source.exists():
         return []
-    documents = {d["kind"]: d for d in yaml().load_all(source.read_text())}
+    documents = {d["kind"]: d for d in yaml().load_all(source.read_text())}  # one of each
     name = f"{MODEL_NAME}-{DRIFT_COMPONENT}"
     deployment = copy.deepcopy(documents["Deployment"])
     deployment["metadata"]["name"] = name
@@ -85,11 +85,19 @@ def _candidate_drift(base_dir: Path, candidate: Release) -> list:
     template["metadata"]["labels"]["app.kubernetes.io/component"] = DRIFT_COMPONENT
     container = template["spec"]["containers"][0]
     container["image"] = base_images(base_dir)["drift"]  # retagged like the default's
+    names = kafka_names("production")
     container["env"][:0] = [
         {"name": "MODEL_VERSION", "value": candidate.model_version},
         {"name": "MODEL_DIGEST", "value": candidate.model_digest or ""},
-        {"name": "DRIFT_CONSUMER_GROUP", "value": kafka_names("production").candidate_group},
+        {"name": "DRIFT_CONSUMER_GROUP", "value": names.candidate_group},
+        {"name": "QUALITY_CONSUMER_GROUP", "value": names.candidate_quality_group},
     ]
+    # The default's quality state is its own volume: a rollout's short-lived candidate keeps
+    # its state in the pod (an eviction measures it afresh).
+    for volume in template["spec"]["volumes"]:
+        if "persistentVolumeClaim" in volume:
+            del volume["persistentVolumeClaim"]
+            volume["emptyDir"] = {"sizeLimit": "1Gi"}
     service = copy.deepcopy(documents["Service"])
     service["metadata"]["name"] = name
     service["spec"]["selector"]["app.kubernetes.io/component"] = DRIFT_COMPONENT

@@ -3,11 +3,12 @@ verdict for the pull request that finishes or aborts it.
 
 Over a window (default 30 minutes) it reads, per predictor: requests per second, the error
 ratio, the p99 latency and the distribution of its predictions (tasks/: the model's task
-says how it is counted and how far two are apart). The verdict is `finish` when the
-candidate served enough requests and is no worse than the default (error ratio at most
-ERROR_MARGIN higher, p99 at most LATENCY_FACTOR times, predictions within
-DISTRIBUTION_DISTANCE), `abort` when it is worse, `wait` when it has not served enough to
-tell.
+says how it is counted and how far two are apart), and, where labels came back for both
+(quality/), the quality of its last window against ground truth. The verdict is `finish`
+when the candidate served enough requests and is no worse than the default (error ratio at
+most ERROR_MARGIN higher, p99 at most LATENCY_FACTOR times, predictions within
+DISTRIBUTION_DISTANCE, and, with MIN_LABELLED labelled rows each, quality within
+QUALITY_MARGIN), `abort` when it is worse, `wait` when it has not served enough to tell.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ MIN_REQUESTS = 100  # the candidate's requests in the window before any verdict
 ERROR_MARGIN = 0.01  # the candidate's error ratio may exceed the default's by one point
 LATENCY_FACTOR = 1.2  # and its p99 latency by 20 %
 DISTRIBUTION_DISTANCE = 0.1  # between the two distributions of predictions, from 0 to 1
+MIN_LABELLED = 100  # labelled rows of each predictor in the window before quality counts
+QUALITY_MARGIN = 0.05  # the candidate's quality may be worse than the default's by 5 %
 WINDOW = re.compile(r"^[1-9][0-9]*[smhd]$")
 
 
@@ -36,6 +39,8 @@ class PredictorFigures:
     error_ratio: float = math.nan
     p99_seconds: float = math.nan
     predictions: dict[str, float] = field(default_factory=dict)  # task.distribution
+    labelled: float = 0.0  # rows labelled in the window (quality/)
+    quality: dict[str, float] = field(default_factory=dict)  # the last window's, by metric
 
 
 @dataclass
@@ -91,6 +96,11 @@ def figures(prometheus: Prometheus, window: str) -> dict[str, PredictorFigures]:
     predicted = prometheus.query(
         f"sum by (predictor, {label}) (increase(model_predictions_total{selector}[{window}]))"
     )
+    labelled = prometheus.by_predictor(
+        "sum by (predictor) (increase(model_quality_predictions_total"
+        f'{selector[:-1]},outcome="labelled"}}[{window}]))'
+    )
+    quality = prometheus.query(f"max by (predictor, metric) (model_quality{selector})")
     found = {}
     for name in (STABLE, CANDIDATE):
         total = requests.get(name, 0.0)
@@ -104,8 +114,28 @@ def figures(prometheus: Prometheus, window: str) -> dict[str, PredictorFigures]:
             error_ratio=errors.get(name, 0.0) / total if total else math.nan,
             p99_seconds=p99.get(name, math.nan),
             predictions=task.distribution(counts),
+            labelled=labelled.get(name, 0.0),
+            quality={
+                r["metric"].get("metric", "?"): float(r["value"][1])
+                for r in quality
+                if r["metric"].get("predictor") == name
+            },
         )
     return found
+
+
+def quality_worse(default: PredictorFigures, candidate: PredictorFigures) -> str | None:
+    """Why the candidate's quality is worse than the default's, if both were labelled enough."""
+    if min(default.labelled, candidate.labelled) < MIN_LABELLED:
+        return None
+    for metric, higher_is_better in task.QUALITY_METRICS.items():
+        d, c = default.quality.get(metric), candidate.quality.get(metric)
+        if d is None or c is None:
+            continue
+        worse = c < d * (1 - QUALITY_MARGIN) if higher_is_better else c > d * (1 + QUALITY_MARGIN)
+        if worse:
+            return f"{metric} {c:.3f} against {d:.3f} (labelled predictions)"
+    return None
 
 
 def compare(prometheus: Prometheus, window: str = "30m") -> Comparison:
@@ -130,6 +160,8 @@ def compare(prometheus: Prometheus, window: str = "30m") -> Comparison:
     distance = task.distribution_distance(candidate.predictions, default.predictions)
     if distance > DISTRIBUTION_DISTANCE:
         reasons.append(f"{task.DISTRIBUTION} differ by {distance:.2f} ({task.DISTANCE})")
+    if worse := quality_worse(default, candidate):
+        reasons.append(worse)
     return Comparison(window, default, candidate, "abort" if reasons else "finish", reasons)
 
 
@@ -153,6 +185,16 @@ def markdown(comparison: Comparison) -> str:
         *(
             f"| {what} | {share_d:.1%} | {share_c:.1%} |"
             for what, share_d, share_c in task.distribution_rows(d.predictions, c.predictions)
+        ),
+        *(
+            [f"| labelled rows | {d.labelled:.0f} | {c.labelled:.0f} |"]
+            + [
+                f"| {metric} (last window) | {d.quality.get(metric, math.nan):.3f} | "
+                f"{c.quality.get(metric, math.nan):.3f} |"
+                for metric in task.QUALITY_METRICS
+            ]
+            if d.labelled or c.labelled
+            else []
         ),
         "",
         f"**Verdict: {comparison.verdict}**"

@@ -21,8 +21,10 @@ its destination namespace), this checks what the API server and the workloads wo
 - Kafka: every pod that logs in to Kafka does so as a KafkaUser that is rendered, through a
   Secret an ExternalSecret of the Kafka users' store fills with that user's own password; the
   user's ACLs name only rendered topics (literally, never by prefix or wildcard) and grant
-  what the pod needs: a model server writes its REQUEST_TOPIC, a drift service reads it in
-  its DRIFT_CONSUMER_GROUP; nothing more than reading, writing and describing.
+  what the pod needs: a model server writes its REQUEST_TOPIC (and LABELS_TOPIC, where it
+  names one), a drift service reads it in its DRIFT_CONSUMER_GROUP (and both topics in its
+  QUALITY_CONSUMER_GROUP, where it names one); nothing more than reading, writing and
+  describing.
 
 Each problem is one line: the object, the field, the rule. This file is the same in the
 platform repo (`gitops validate`) and in every model repo (its tests of its overlays).
@@ -801,14 +803,17 @@ def _kafka_login(pod: Pod, config_maps: dict, logins: dict, users: dict) -> list
     grants = {(acl.get("resource", {}).get("type"), acl.get("resource", {}).get("name"), op)
               for acl in acls for op in acl.get("operations") or []}  # fmt: skip
     topic, group = values.get("REQUEST_TOPIC"), values.get("DRIFT_CONSUMER_GROUP")
+    labels, quality = values.get("LABELS_TOPIC"), values.get("QUALITY_CONSUMER_GROUP")
     if pod.server:
         needed = [("topic", topic, "Write")]
+        needed += [("topic", labels, "Write")] if labels else []
     elif drift:
         needed = [("topic", topic, "Read"), ("group", group, "Read")]
+        needed += [("topic", labels, "Read"), ("group", quality, "Read")] if labels else []
     else:
         needed = []
     return [f"KafkaUser {user} may not {op} {kind} {name} (REQUEST_TOPIC / "
-            "DRIFT_CONSUMER_GROUP of its configuration)"
+            "DRIFT_CONSUMER_GROUP / LABELS_TOPIC / QUALITY_CONSUMER_GROUP of its configuration)"
             for kind, name, op in needed if (kind, name, op) not in grants]  # fmt: skip
 
 

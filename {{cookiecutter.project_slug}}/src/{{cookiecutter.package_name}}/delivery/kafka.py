@@ -1,11 +1,12 @@
 """This model's part of the shared Kafka cluster, per environment, as CI writes it into the
 platform repo beside the environment's overlay.
 
-- `models/<model>/<environment>/kafka/`: a KafkaTopic for the request log and a KafkaUser per
-  workload, for the platform's Strimzi operators in the Kafka namespace (the platform's
-  `model-kafka` Applications deploy it). The model server's user may only write the topic;
-  the drift service's may only read it, in its own consumer group. Passwords are made by
-  Strimzi's User Operator, never written anywhere in git.
+- `models/<model>/<environment>/kafka/`: a KafkaTopic for the request log (and one for the
+  labels, with drift detection) and a KafkaUser per workload, for the platform's Strimzi
+  operators in the Kafka namespace (the platform's `model-kafka` Applications deploy it). The
+  model server's user may only write the topics; the drift service's may only read them, in
+  its own consumer groups. Passwords are made by Strimzi's User Operator, never written
+  anywhere in git.
 - `models/<model>/<environment>/kafka-logins.yaml`: in the model namespace, one ExternalSecret
   per workload that copies its user's password out of the Kafka namespace (the platform's
   ClusterSecretStore KAFKA_USERS_STORE) into the Secret the pods read.
@@ -27,6 +28,9 @@ from ..settings import (
     KAFKA_LOGIN_SECRETS,
     KAFKA_NAMESPACE,
     KAFKA_USERS_STORE,
+{%- if cookiecutter.include_drift_detection %}
+    LABELS_TOPIC_PARTITIONS,
+{%- endif %}
     MODEL_NAME,
     REQUEST_TOPIC_PARTITIONS,
     REQUEST_TOPIC_REPLICAS,
@@ -47,6 +51,11 @@ def config_literals(environment: str) -> dict[str, str]:
     literals = {"REQUEST_TOPIC": names.topic}
     if DRIFT_DETECTION:
         literals["DRIFT_CONSUMER_GROUP"] = names.group
+{%- if cookiecutter.include_drift_detection %}
+    # The quality monitor's: the labels topic and its own group.
+    literals["LABELS_TOPIC"] = names.labels_topic
+    literals["QUALITY_CONSUMER_GROUP"] = names.quality_group
+{%- endif %}
     return literals
 
 
@@ -62,25 +71,31 @@ def workloads(environment: str) -> dict[str, str]:
 def cluster_documents(environment: str) -> list[dict[str, Any]]:
     """The KafkaTopic and the KafkaUsers, for the Kafka namespace."""
     names = kafka_names(environment)
-    topic = {"type": "topic", "name": names.topic, "patternType": "literal"}
+    topics = {names.topic: REQUEST_TOPIC_PARTITIONS}
+    groups = [names.group, names.candidate_group]
+{%- if cookiecutter.include_drift_detection %}
+    # The labels topic: the feedback call writes it, the quality monitor reads it.
+    topics[names.labels_topic] = LABELS_TOPIC_PARTITIONS
+    groups += [names.quality_group, names.candidate_quality_group]
+{%- endif %}
     acls = {
-        "server": [{"resource": topic, "operations": ["Write", "Describe"]}],
-        # Its own group, and the group of a rollout candidate's drift service (the same user).
+        "server": [{"resource": _topic(t), "operations": ["Write", "Describe"]} for t in topics],
+        # Its own groups, and those of a rollout candidate's drift service (the same user).
         "drift": [
-            {"resource": topic, "operations": ["Read", "Describe"]},
+            *({"resource": _topic(t), "operations": ["Read", "Describe"]} for t in topics),
             *({"resource": {"type": "group", "name": group, "patternType": "literal"},
-               "operations": ["Read"]} for group in (names.group, names.candidate_group)),
+               "operations": ["Read"]} for group in groups),
         ],
     }  # fmt: skip
     documents: list[dict[str, Any]] = [{
         "apiVersion": STRIMZI, "kind": "KafkaTopic",
-        "metadata": {"name": names.topic, "labels": dict(CLUSTER_LABEL)},
+        "metadata": {"name": name, "labels": dict(CLUSTER_LABEL)},
         "spec": {
-            "partitions": REQUEST_TOPIC_PARTITIONS, "replicas": REQUEST_TOPIC_REPLICAS,
+            "partitions": partitions, "replicas": REQUEST_TOPIC_REPLICAS,
             "config": {"retention.ms": REQUEST_TOPIC_RETENTION_HOURS * 3_600_000,
                        "cleanup.policy": "delete", "min.insync.replicas": 2},
         },
-    }]  # fmt: skip
+    } for name, partitions in topics.items()]  # fmt: skip
     for workload, user in workloads(environment).items():
         documents.append({
             "apiVersion": STRIMZI, "kind": "KafkaUser",
@@ -89,6 +104,10 @@ def cluster_documents(environment: str) -> list[dict[str, Any]]:
                      "authorization": {"type": "simple", "acls": acls[workload]}},
         })  # fmt: skip
     return documents
+
+
+def _topic(name: str) -> dict[str, str]:
+    return {"type": "topic", "name": name, "patternType": "literal"}
 
 
 def login_documents(environment: str) -> list[dict[str, Any]]:

@@ -33,10 +33,9 @@ class RequestRows:
     rows: list[list[float]]
 
 
-def parse(value: bytes | None, model_name: str, version: str, features: list[str],
-          outputs: int = 0) -> RequestRows:  # fmt: skip
-    """The rows of one message, if it is a valid log of this model version, each followed by
-    the first `outputs` values of its prediction; else skip."""
+def load_object(value: bytes | None, required: dict[str, type]) -> dict:
+    """A message's JSON object, with each `required` key of its type; else skip (too_large,
+    not_json, schema). The quality service reads its topics with it too."""
     if value and len(value) > MAX_MESSAGE_BYTES:
         raise SkippedMessage("too_large", f"{len(value)} bytes; at most {MAX_MESSAGE_BYTES}")
     try:
@@ -47,9 +46,17 @@ def parse(value: bytes | None, model_name: str, version: str, features: list[str
         raise SkippedMessage("not_json", "the message is nested too deeply") from None
     if not isinstance(message, dict):
         raise SkippedMessage("schema", "the message is not a JSON object")
-    for key, kind in _REQUIRED.items():
+    for key, kind in required.items():
         if not isinstance(message.get(key), kind):
             raise SkippedMessage("schema", f"{key!r} is missing or not a {kind.__name__}")
+    return message
+
+
+def parse(value: bytes | None, model_name: str, version: str, features: list[str],
+          outputs: int = 0) -> RequestRows:  # fmt: skip
+    """The rows of one message, if it is a valid log of this model version, each followed by
+    the first `outputs` values of its prediction; else skip."""
+    message = load_object(value, _REQUIRED)
     if message["model_name"] != model_name:
         raise SkippedMessage("other_model", f"model {message['model_name']!r}")
     if message["model_version"] != version:

@@ -1,5 +1,8 @@
 """The drift service: request logs from Kafka, through the model version's detector, to metrics.
 
+The same process runs the quality monitor (quality/service.py), which joins the request log
+to the labels topic: one image, one Deployment, one /metrics.
+
 It serves exactly the version the model server serves (`registry.resolve_served_version`,
 same settings) with the detector logged in that version's training run. Offsets are committed
 only once the rows before them are tested, so a restart resumes without losing messages; a
@@ -169,23 +172,7 @@ class DriftService:
         log.info("assigned partitions %s of %s", self._assigned, self.settings.request_topic)
 
     def _starting_offsets(self, consumer: Any, partitions: list) -> list:
-        """The group's committed offsets; where it has none, the end or start of the log."""
-        from confluent_kafka import KafkaException
-
-        timeout = BROKER_TIMEOUT_MS / 1000
-        try:
-            starts = consumer.committed(partitions, timeout=timeout)
-            for start in starts:
-                if start.error is not None:
-                    raise KafkaException(start.error)
-                if start.offset < 0:  # nothing committed yet: DRIFT_START_OFFSET says where
-                    low, high = consumer.get_watermark_offsets(start, timeout=timeout,
-                                                               cached=False)  # fmt: skip
-                    start.offset = high if self.settings.drift_start_offset == "latest" else low
-        except KafkaException as error:  # librdkafka then resolves them itself, as before
-            log.warning("looking up where to start reading failed (%s)", error)
-            return partitions
-        return starts
+        return starting_offsets(consumer, partitions, self.settings.drift_start_offset)
 
     def _on_revoke(self, _consumer: Any, _partitions: list) -> None:
         self.buffer.clear()
@@ -307,7 +294,7 @@ class DriftService:
                 self.step()
             except Exception as error:  # broker gone, commit refused, ...: back off, retry
                 self._broker_down(error, backoff)
-                if _fatal(error):  # librdkafka has given this consumer up: start a new one
+                if fatal(error):  # librdkafka has given this consumer up: start a new one
                     self._close_consumer()
                     self._on_revoke(None, [])
                 self.stopping.wait(backoff)
@@ -336,7 +323,28 @@ class DriftService:
         self._close_consumer()
 
 
-def _fatal(error: Exception) -> bool:
+def starting_offsets(consumer: Any, partitions: list, start: str) -> list:
+    """The group's committed offsets; where it has none, the end ("latest") or the start of
+    the log."""
+    from confluent_kafka import KafkaException
+
+    timeout = BROKER_TIMEOUT_MS / 1000
+    try:
+        starts = consumer.committed(partitions, timeout=timeout)
+        for position in starts:
+            if position.error is not None:
+                raise KafkaException(position.error)
+            if position.offset < 0:  # nothing committed yet: `start` says where
+                low, high = consumer.get_watermark_offsets(position, timeout=timeout,
+                                                           cached=False)  # fmt: skip
+                position.offset = high if start == "latest" else low
+    except KafkaException as error:  # librdkafka then resolves them itself
+        log.warning("looking up where to start reading failed (%s)", error)
+        return partitions
+    return starts
+
+
+def fatal(error: Exception) -> bool:
     reason = error.args[0] if error.args else None
     return bool(getattr(reason, "fatal", lambda: False)())
 
@@ -346,25 +354,41 @@ def main(settings: Settings) -> int:
     # Quiet libraries: a progress bar per download, the drift library's info lines.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger(libraries.load().logger).setLevel(logging.WARNING)
+    from ..quality import service as quality
+
     with tempfile.TemporaryDirectory(prefix="drift-") as workdir:
         watched, fitted, load_seconds = load_watched(settings, Path(workdir))
     service = DriftService(settings, watched, fitted)
     service.metrics.load_seconds.set(load_seconds)
+    # Quality against ground truth: the same version, its own consumer, on its own thread.
+    monitor = quality.start(settings, watched)
+    service.metrics.registry.register(monitor.metrics)
+
+    def health() -> tuple[bool, dict[str, Any]]:
+        ready, detail = service.health()
+        return ready, {**detail, "quality": monitor.health()}
+
     server = MetricsServer(settings.drift_http_host, settings.drift_http_port, service.metrics,
-                           service.health, service.alive)  # fmt: skip
+                           health, lambda: service.alive() and monitor.alive())  # fmt: skip
     server.start()
-    log.info("watching %s version %s (%s, window %d rows) on topic %s; metrics on %s:%d",
-             watched.model_name, watched.version, fitted.config.kind, fitted.config.window_size,
-             settings.request_topic, settings.drift_http_host, server.port)  # fmt: skip
+    log.info("watching %s version %s (%s, window %d rows) on topic %s, its quality with the "
+             "labels of %s; metrics on %s:%d", watched.model_name, watched.version,
+             fitted.config.kind, fitted.config.window_size, settings.request_topic,
+             settings.labels_topic, settings.drift_http_host, server.port)  # fmt: skip
 
     def stop(signum: int, _frame: Any) -> None:
         log.info("signal %d: committing and stopping", signum)
         service.stopping.set()
+        monitor.stopping.set()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    watching = threading.Thread(target=monitor.run, name="quality")
+    watching.start()
     try:
         service.run()
     finally:
+        monitor.stopping.set()
+        watching.join()
         server.stop()
     return 0

@@ -202,6 +202,35 @@ def panels() -> list[dict[str, Any]]:
                 "stat",
                 {"{{version}}": f"max by (version) (drift_model_info{{{s}}})"},
             ),
+            # Quality against ground truth (quality/, in the drift service).
+            _panel(
+                "Quality against ground truth (last window)",
+                "timeseries",
+                {
+                    "v{{version}} {{predictor}} {{metric}}": "max by (version, predictor, metric) "
+                    f"(model_quality{{{s}}})",
+                    "threshold v{{version}} {{metric}}": "max by (version, metric) "
+                    f"(model_quality_threshold{{{s}}})",
+                },
+            ),
+            _panel(
+                "Predictions settled per second, labelled or not",
+                "timeseries",
+                {
+                    "{{predictor}} {{outcome}}": "sum by (predictor, outcome) "
+                    f"(rate(model_quality_predictions_total{{{s}}}[5m]))"
+                },
+            ),
+            _panel(
+                "Labels per second by outcome",
+                "timeseries",
+                {"{{outcome}}": f"sum by (outcome) (rate(model_quality_labels_total{{{s}}}[5m]))"},
+            ),
+            _panel(
+                "Predictions waiting for labels",
+                "timeseries",
+                {"v{{version}}": f"max by (version) (model_quality_pending_predictions{{{s}}})"},
+            ),
         ]
     for number, panel in enumerate(rows, start=1):
         panel["id"] = number

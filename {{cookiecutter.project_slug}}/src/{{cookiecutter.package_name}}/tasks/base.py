@@ -96,3 +96,20 @@ class ModelTask(Protocol):
     def scoring_types(self, names: Sequence[str]) -> dict[str, Any]:
         """The pyarrow types of `scoring_columns`, known before the first chunk."""
         ...
+
+    # Model quality against ground truth (quality/): the metrics of a window of labelled
+    # predictions, by name, True where a higher value is better. Each is also a held-out
+    # metric of `score`, so a version's own test figure is its quality reference.
+    QUALITY_METRICS: Mapping[str, bool]
+
+    def predicted(self, outputs: Sequence[float], names: Sequence[str]) -> Any:
+        """What one row's outputs predict, comparable with a label: a class name, a number."""
+        ...
+
+    def label(self, value: Any, names: Sequence[str]) -> Any:
+        """A ground-truth value as `predicted` gives it; ValueError naming what is wrong."""
+        ...
+
+    def quality(self, predicted: Sequence[Any], actual: Sequence[Any]) -> dict[str, float]:
+        """QUALITY_METRICS of these labelled predictions (as `score` computes them)."""
+        ...

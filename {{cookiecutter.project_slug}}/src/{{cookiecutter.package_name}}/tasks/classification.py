@@ -140,3 +140,37 @@ def scoring_columns(outputs: np.ndarray, names: Sequence[str]) -> dict[str, Any]
     for index, column in enumerate(output_columns(names)):
         columns[column] = pa.array(by_class[index])
     return columns
+
+
+QUALITY_METRICS = {"accuracy": True, "f1_macro": True}
+
+
+def predicted(outputs: Sequence[float], names: Sequence[str]) -> str:
+    """The most probable class (the first of a tie, as argmax and `predict` choose)."""
+    return names[max(range(len(outputs)), key=outputs.__getitem__)]
+
+
+def label(value: Any, names: Sequence[str]) -> str:
+    """A class name; a whole number is read as its decimal name (classes 0/1 arrive as
+    numbers, and as floats in a tensor)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ValueError(f"a label must be a class name, not {type(value).__name__}")
+    if value not in names:
+        raise ValueError(f"{value[:40]!r} is not a class of the model ({', '.join(names)})")
+    return names[names.index(value)]  # the model's own string: one copy in memory
+
+
+def quality(predicted: Sequence[str], actual: Sequence[str]) -> dict[str, float]:
+    """Accuracy and macro F1 over the classes present in either (scikit-learn's choice)."""
+    pairs = list(zip(predicted, actual, strict=True))
+    hits = sum(p == a for p, a in pairs)
+    f1 = []
+    for name in sorted(set(predicted) | set(actual)):
+        true_positive = sum(p == a == name for p, a in pairs)
+        claimed = sum(p == name for p in predicted) + sum(a == name for a in actual)
+        f1.append(2 * true_positive / claimed if claimed else 0.0)
+    return {"accuracy": hits / len(pairs), "f1_macro": sum(f1) / len(f1)}

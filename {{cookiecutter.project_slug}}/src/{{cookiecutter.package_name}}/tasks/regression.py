@@ -9,6 +9,7 @@ target, saved with the model; batch scoring writes the prediction.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -173,3 +174,28 @@ def scoring_columns(outputs: np.ndarray, names: Sequence[str]) -> dict[str, Any]
     import pyarrow as pa
 
     return {"prediction": pa.array(np.ascontiguousarray(outputs[:, 0]))}
+
+
+QUALITY_METRICS = {"rmse": False, "mae": False}
+
+
+def predicted(outputs: Sequence[float], names: Sequence[str]) -> float:
+    return float(outputs[0])
+
+
+def label(value: Any, names: Sequence[str]) -> float:
+    # bool is an int in Python, not a number in JSON; an int of 400 digits has no float
+    if type(value) not in (int, float):
+        raise ValueError(f"a label must be a number, not {type(value).__name__}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ValueError(f"a label must be a finite number, not {value!r:.40}")
+    return number
+
+
+def quality(predicted: Sequence[float], actual: Sequence[float]) -> dict[str, float]:
+    errors = np.asarray(predicted, dtype=float) - np.asarray(actual, dtype=float)
+    return {"rmse": float(np.sqrt(np.mean(errors**2))), "mae": float(np.mean(np.abs(errors)))}

@@ -185,3 +185,99 @@ def test_the_wrapper_is_not_ready_before_load():
         model.health_status()
     assert raised.value.status_code == 503
     assert model.init_metadata()["custom"]["feature_names"] == ",".join(NAMES)
+{%- if cookiecutter.include_drift_detection %}
+
+
+# -- Seldon's feedback call (REST and gRPC) sends the truth to the labels topic, named by the
+# request id every prediction answers with (quality/ joins it to the logged prediction).
+def labelled_rows(count: int) -> tuple[list[list[float]], list]:
+    from {{ cookiecutter.package_name }}.data import TARGET, load_dataset
+
+    frame = load_dataset().sample(n=count, random_state=4)
+    truth = [v.item() if hasattr(v, "item") else v for v in frame[TARGET].tolist()]
+    return frame[list(FEATURES)].to_numpy().tolist(), truth
+
+
+def labels_schema() -> dict:
+    from importlib.resources import files
+
+    package = load_settings().__class__.__module__.rsplit(".", 1)[0]
+    return json.loads(files(package).joinpath("schemas", "labels.schema.json").read_text())
+
+
+def label_messages(kafka, request_id: str, timeout: float = 15.0) -> list[dict]:
+    """The label messages of `request_id` on the labels topic (waiting for the first)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [json.loads(m.value) for m in kafka.read(load_settings().labels_topic, timeout=2)
+                 if m.key == request_id.encode()]  # fmt: skip
+        if found:
+            return found
+    return []
+
+
+def test_a_prediction_answers_its_request_id_and_feedback_sends_the_truth(model_server, kafka):
+    rows, truth = labelled_rows(3)
+    status, answer = post(f"{model_server.http}/api/v1.0/predictions",
+                          {"data": {"names": list(FEATURES), "ndarray": rows}})  # fmt: skip
+    assert status == 200, answer
+    request_id = answer["meta"]["puid"]
+    assert len(request_id) == 32  # made by the server: the client sent none
+    logged = [json.loads(m.value) for m in kafka.read(load_settings().request_topic, timeout=2)
+              if m.key == request_id.encode()]  # fmt: skip
+    assert [m["request_id"] for m in logged] == [request_id]
+
+    status, body = post(f"{model_server.http}/api/v1.0/feedback", {
+        "request": {"data": {"names": list(FEATURES), "ndarray": rows}},
+        "response": answer, "truth": {"data": {"ndarray": [[v] for v in truth]}}, "reward": 1,
+    })  # fmt: skip
+    assert status == 200, body
+    [message] = label_messages(kafka, request_id)
+    import jsonschema
+
+    jsonschema.validate(message, labels_schema())
+    assert message["labels"] == truth and message["source"] == "feedback"
+
+
+def test_feedback_over_grpc_lands_in_the_same_place(model_server, kafka):
+    import grpc
+    from seldon_core.proto.prediction_pb2_grpc import ModelStub
+    from seldon_core.utils import json_to_feedback
+
+    rows, truth = labelled_rows(2)
+    request_id = "grpc-feedback-1"
+    feedback = json_to_feedback({
+        "request": {"meta": {"puid": request_id},
+                    "data": {"names": list(FEATURES), "ndarray": rows}},
+        "truth": {"data": {"ndarray": truth}},
+    })  # fmt: skip
+    with grpc.insecure_channel(f"127.0.0.1:{model_server.grpc_port}") as channel:
+        ModelStub(channel).SendFeedback(feedback, timeout=30)
+    [message] = label_messages(kafka, request_id)
+    assert message["labels"] == truth
+
+
+BAD_FEEDBACK = {
+    "no request id": ({"truth": {"data": {"ndarray": [1]}}}, "meta.puid"),
+    "no truth": ({"response": {"meta": {"puid": "x1"}}}, "data.ndarray"),
+    "empty truth": ({"response": {"meta": {"puid": "x2"}}, "truth": {"data": {"ndarray": []}}},
+                    "no labels"),
+{%- if cookiecutter.task == "classification" %}
+    "not a class": ({"response": {"meta": {"puid": "x3"}},
+                     "truth": {"data": {"ndarray": ["no-such-class"]}}}, "row 0"),
+{%- else %}
+    "not a number": ({"response": {"meta": {"puid": "x3"}},
+                      "truth": {"data": {"ndarray": ["twelve"]}}}, "row 0"),
+{%- endif %}
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FEEDBACK))
+def test_bad_feedback_is_refused_naming_what_is_wrong_and_sends_nothing(model_server, kafka, case):
+    body, words = BAD_FEEDBACK[case]
+    before = len(kafka.read(load_settings().labels_topic, timeout=1))
+    status, answer = post(f"{model_server.http}/api/v1.0/feedback", body)
+    assert status == 400, answer
+    assert words in json.dumps(answer)
+    assert len(kafka.read(load_settings().labels_topic, timeout=1)) == before
+{%- endif %}

@@ -102,8 +102,9 @@ class SeldonModel:
         except InvalidInput as error:
             raise self._failed(error) from None
         meta = request.get("meta")
-        meta = meta if isinstance(meta, dict) else {}
-        outputs = self._predict(rows, names, meta)
+        puid = meta.get("puid") if isinstance(meta, dict) else None
+        request_id = str(puid) if puid else new_request_id()
+        outputs = self._predict(rows, names, request_id)
         self._latencies.append((time.perf_counter() - started) * 1000)
         if form == "tensor":
             data: dict[str, Any] = {
@@ -112,15 +113,15 @@ class SeldonModel:
             }
         else:
             data = {"names": self.output_names(), "ndarray": outputs.tolist()}
-        response_meta: dict[str, Any] = {"tags": self.tags()}
-        if meta.get("puid"):
-            response_meta["puid"] = meta["puid"]
+        # The request id: the caller's puid (Seldon Core's executor sets one), else a new one,
+        # answered either way: the request log and a later feedback call name it.
+        response_meta: dict[str, Any] = {"puid": request_id, "tags": self.tags()}
         report = self._report()
         if report:  # Seldon takes them out of the answer (INCLUDE_METRICS_IN_CLIENT_RESPONSE)
             response_meta["metrics"] = report
         return {"data": data, "meta": response_meta}
 
-    def _predict(self, X: Any, feature_names: Any, meta: Any) -> np.ndarray:
+    def _predict(self, X: Any, feature_names: Any, request_id: str) -> np.ndarray:
         """Check the input once, predict, count and log the request."""
         try:
             served = self._require_loaded()
@@ -137,12 +138,46 @@ class SeldonModel:
             if count:
                 self._counts.add(f"prediction:{value}", count)
         if self.request_log.enabled:
-            puid = meta.get("puid") if isinstance(meta, dict) else None
-            self.request_log.log(
-                str(puid) if puid else new_request_id(), served.version, served.feature_names,
-                matrix, served.output_names, outputs,
-            )  # fmt: skip
+            self.request_log.log(request_id, served.version, served.feature_names, matrix,
+                                 served.output_names, outputs)  # fmt: skip
         return outputs
+{%- if cookiecutter.include_drift_detection %}
+
+    def send_feedback_raw(self, feedback: Any) -> SeldonMessage:
+        """Seldon's feedback call (REST /api/v1.0/feedback, gRPC SendFeedback): `truth` holds
+        the true value of each row of the request whose puid the `response` (or the
+        `request`) carries. It goes to the labels topic as one label message
+        (schemas/labels.schema.json), where the quality monitor joins it to the logged
+        prediction; the reward is Seldon's own metric and not used here."""
+        from seldon_core.utils import feedback_to_json
+
+        from ...quality.messages import encode_label
+
+        served = self._require_loaded()
+        # REST hands the body's JSON, gRPC the message: read both as JSON.
+        message = feedback if isinstance(feedback, dict) else feedback_to_json(feedback)
+        try:
+            request_id = _puid(message.get("response")) or _puid(message.get("request"))
+            if not request_id:
+                raise InvalidInput("feedback must name its request: the response's meta.puid "
+                                   "(answered with every prediction)")  # fmt: skip
+            labels = feedback_labels(message.get("truth"), served.output_names)
+        except InvalidInput as error:
+            raise self._failed(error) from None
+        if not self.request_log.enabled:
+            raise self._failed(SeldonMicroserviceException(
+                "feedback needs Kafka: KAFKA_BOOTSTRAP_SERVERS is not set", status_code=503,
+                reason="NO_LABELS_TOPIC"))  # fmt: skip
+        value = encode_label(request_id, served.name, labels, source="feedback")
+        if not self.request_log.send(self.settings.labels_topic, request_id, value):
+            raise self._failed(SeldonMicroserviceException(
+                "the labels could not be queued for Kafka; send them again", status_code=503,
+                reason="LABELS_NOT_QUEUED"))  # fmt: skip
+        # Seldon reads the answer's custom metrics from a message, on REST and gRPC alike.
+        return json_to_seldon_message(
+            {"data": {"ndarray": []}, "meta": {"puid": request_id, "tags": self.tags()}}
+        )
+{%- endif %}
 
     def _failed(self, error: Exception) -> SeldonMicroserviceException:
         """Count a failed request; its answer: a named 400 or 503, any other error a 500
@@ -225,3 +260,31 @@ class SeldonModel:
                 "served_model": self.settings.served_model_reference,
             },
         }
+{%- if cookiecutter.include_drift_detection %}
+
+
+def _puid(message: Any) -> str | None:
+    meta = message.get("meta") if isinstance(message, dict) else None
+    puid = meta.get("puid") if isinstance(meta, dict) else None
+    return puid if isinstance(puid, str) and puid else None
+
+
+def feedback_labels(truth: Any, output_names: list[str]) -> list[Any]:
+    """The labels of a feedback's `truth` (data.ndarray, or data.tensor of numbers): one per
+    row, each either the value or a one-value row. InvalidInput naming what is wrong."""
+    data = truth.get("data") if isinstance(truth, dict) else None
+    if not isinstance(data, dict) or not ("ndarray" in data or "tensor" in data):
+        raise InvalidInput("feedback truth must be data.ndarray or data.tensor: a label per row")
+    values = data["ndarray"] if "ndarray" in data else data["tensor"].get("values")
+    if not isinstance(values, list) or not values:
+        raise InvalidInput("feedback truth holds no labels: one label per row of the request")
+    labels = []
+    for row, value in enumerate(values):
+        if isinstance(value, list) and len(value) == 1:
+            value = value[0]
+        try:
+            labels.append(task.label(value, output_names))
+        except ValueError as error:
+            raise InvalidInput(f"feedback truth, row {row}: {error}") from None
+    return labels
+{%- endif %}
