@@ -61,12 +61,15 @@ bench: install ## time the demo from bake to first prediction
 bench-runtimes: install ## each generated serving runtime against its plain runtime, interleaved (wrk)
 	$(BIN)/python benchmarks/serving_runtimes.py
 
+# The versions already pinned are kept where they still fit (uv prefers those of the file it
+# writes): adding a tool does not move the others.
 lock: install ## re-resolve requirements.lock after changing pyproject.toml
-	@uv="$$(command -v uv || echo $(BIN)/uv)"; { \
+	@uv="$$(command -v uv || echo $(BIN)/uv)"; cp requirements.lock requirements.lock.new && { \
 		echo "# The template's dev tools, pinned with the hashes of their files: make lock regenerates"; \
 		echo "# it from pyproject.toml; make install checks every file (--require-hashes)."; \
-		"$$uv" pip compile --quiet --universal --generate-hashes --python-version 3.12 --no-header pyproject.toml; \
-	} > requirements.lock.new && mv requirements.lock.new requirements.lock
+		"$$uv" pip compile --quiet --universal --generate-hashes --python-version 3.12 --no-header \
+			pyproject.toml --output-file requirements.lock.new >/dev/null && cat requirements.lock.new; \
+	} > requirements.lock.tmp && mv requirements.lock.tmp requirements.lock && rm requirements.lock.new
 
 relock-generated: install ## re-resolve the generated repo's requirements.lock
 	$(BIN)/python scripts/relock_generated.py

@@ -321,8 +321,12 @@ def test_answers_and_template_version_are_recorded(baked):
     for option, value in answers.items():
         assert context[option] == value
     template_version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    assert record["template_version"] == template_version
-    assert record["template"] == str(ROOT)
+    assert context["__template_version"] == template_version
+    # Where the template can be fetched again: the checkout's remote (its path without one).
+    origin = subprocess.run(["git", "-C", str(ROOT), "remote", "get-url", "origin"],
+                            capture_output=True, text=True, check=False).stdout.strip()  # fmt: skip
+    assert record["template"] == context["_template"] == (origin or str(ROOT))
+    assert record["commit"] == context["_commit"]
     assert "_output_dir" not in context and "_repo_dir" not in context
 
 

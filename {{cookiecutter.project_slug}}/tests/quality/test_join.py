@@ -12,7 +12,7 @@ from {{ cookiecutter.package_name }}.drift.messages import MAX_MESSAGE_BYTES, Sk
 from {{ cookiecutter.package_name }}.quality import state
 from {{ cookiecutter.package_name }}.quality.join import Joiner
 from {{ cookiecutter.package_name }}.quality.messages import parse_label, parse_prediction
-from {{ cookiecutter.package_name }}.settings import MODEL_NAME
+from {{ cookiecutter.package_name }}.settings import MODEL_NAME, PACKAGE_NAME
 from {{ cookiecutter.package_name }}.tasks import task
 
 from .labelled import (
@@ -245,3 +245,20 @@ def test_memory_is_bounded_the_oldest_waiting_prediction_counts_as_unlabelled():
     feed(joiner, [("labels", label_message(ids[i], [labels[i]])) for i in (0, 15, 29)])
     assert joiner.label_counts["unknown_id"] == 0 and len(joiner.waiting) == 1  # id 0: forgotten
     assert joiner.label_counts["late"] == 1 and joiner.label_counts["matched"] == 1
+
+
+def test_the_documented_schema_refuses_what_the_monitor_calls_a_schema_error():
+    """schemas/labels.schema.json is what senders validate against: a message it accepts the
+    monitor reads, and what the monitor skips as `schema` the schema refuses too."""
+    from importlib.resources import files
+
+    import jsonschema
+
+    schema = json.loads(files(PACKAGE_NAME).joinpath("schemas", "labels.schema.json").read_text())
+    checker = jsonschema.FormatChecker()  # the timestamp's date-time format included
+    good = json.loads(label_message("r1", [_valid_label()], START))
+    jsonschema.validate(good, schema, format_checker=checker)
+    assert parse_label(json.dumps(good).encode(), MODEL_NAME, output_names()).request_id == "r1"
+    for case in (c for c in BAD_LABELS if c.startswith("schema-")):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(json.loads(BAD_LABELS[case]()), schema, format_checker=checker)

@@ -1,0 +1,91 @@
+"""`.cruft.json`: a bake made with plain cookiecutter records what `cruft create` records, so
+cruft's check and update (and the generated repo's `make template-update`) treat both alike.
+
+The template is copied into a git repo of its own (its working tree, one commit per version),
+as a user's clone of the published template would be."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from cookiecutter.main import cookiecutter
+
+from .baking import ROOT
+
+GIT = ["git", "-c", "user.name=template", "-c", "user.email=template@example.com"]
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run([*GIT, "-C", str(repo), *args], capture_output=True, text=True,
+                          check=True).stdout.strip()  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def template_repo(tmp_path_factory) -> Path:
+    """The template's working tree (tracked and new files) committed and tagged v1."""
+    repo = tmp_path_factory.mktemp("template") / "mlops-template"
+    listed = git(ROOT, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
+    for relative in filter(None, listed.split("\0")):
+        source = ROOT / relative
+        if source.is_file():
+            (repo / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, repo / relative)
+    git(repo, "init", "--quiet", "--initial-branch", "main")
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "template v1")
+    git(repo, "tag", "v1")
+    return repo
+
+
+def cruft_create(template: str, output: Path, checkout: str | None = None) -> Path:
+    from cruft import create
+
+    return create(template, output_dir=output, no_input=True, checkout=checkout)
+
+
+@pytest.mark.slow
+def test_a_plain_bake_records_what_cruft_create_records(template_repo, tmp_path):
+    plain = Path(cookiecutter(str(template_repo), no_input=True, output_dir=str(tmp_path / "a")))
+    by_cruft = cruft_create(str(template_repo), tmp_path / "b")
+    assert (plain / ".cruft.json").read_text() == (by_cruft / ".cruft.json").read_text()
+    # And from a git URL with a checkout, as `cookiecutter gh:ORG/mlops-template --checkout`.
+    published = tmp_path / "mlops-template.git"
+    subprocess.run(["git", "clone", "--quiet", "--bare", str(template_repo), str(published)],
+                   check=True)  # fmt: skip
+    url = f"file://{published}"
+    plain = Path(cookiecutter(url, checkout="v1", no_input=True, output_dir=str(tmp_path / "c")))
+    by_cruft = cruft_create(url, tmp_path / "d", checkout="v1")
+    assert (plain / ".cruft.json").read_text() == (by_cruft / ".cruft.json").read_text()
+
+
+@pytest.mark.slow
+def test_cruft_updates_a_plain_bake_keeping_its_edit_and_rejecting_nothing(template_repo, tmp_path):
+    from cruft import check, update
+
+    bake = Path(cookiecutter(str(template_repo), no_input=True, output_dir=str(tmp_path)))
+    git(bake, "init", "--quiet", "--initial-branch", "main")
+    readme = bake / "README.md"
+    readme.write_text(readme.read_text() + "\nOur own note.\n")  # the repo's own edit
+    git(bake, "add", "--all")
+    git(bake, "commit", "--quiet", "-m", "baked, and one edit")
+    assert check(bake)  # current
+
+    makefile = template_repo / "{{cookiecutter.project_slug}}" / "Makefile"
+    original = makefile.read_text()
+    try:
+        makefile.write_text(original.replace("## list the targets", "## list every target"))
+        git(template_repo, "commit", "--quiet", "--all", "-m", "template v2")
+        git(template_repo, "tag", "v2")
+        assert not check(bake)  # a newer template exists
+        assert update(bake, skip_apply_ask=True, checkout="v2")
+    finally:
+        makefile.write_text(original)
+    assert not list(bake.rglob("*.rej"))  # nothing rejected, .cruft.json included
+    assert git(bake, "ls-files", "--others") == ""
+    assert git(bake, "diff", "HEAD", "--name-only").splitlines() == [".cruft.json", "Makefile"]
+    assert "## list every target" in (bake / "Makefile").read_text()
+    assert "Our own note." in readme.read_text()
+    assert git(template_repo, "rev-parse", "v2") in (bake / ".cruft.json").read_text()
