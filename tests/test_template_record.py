@@ -89,3 +89,23 @@ def test_cruft_updates_a_plain_bake_keeping_its_edit_and_rejecting_nothing(templ
     assert "## list every target" in (bake / "Makefile").read_text()
     assert "Our own note." in readme.read_text()
     assert git(template_repo, "rev-parse", "v2") in (bake / ".cruft.json").read_text()
+
+
+def test_the_changelog_tags_and_versions_agree():
+    """The newest CHANGELOG section is the version both templates and pyproject.toml carry,
+    the sections go newest first, and every version tag of this checkout has its section."""
+    import json
+    import re
+    import tomllib
+
+    sections = re.findall(r"^## (\d+)\.(\d+)\.(\d+) - \d{4}-\d{2}-\d{2}$",
+                          (ROOT / "CHANGELOG.md").read_text(), flags=re.MULTILINE)  # fmt: skip
+    versions = [tuple(map(int, s)) for s in sections]
+    assert versions and versions == sorted(versions, reverse=True)
+    newest = ".".join(map(str, versions[0]))
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"] == newest
+    for template in (ROOT / "cookiecutter.json", ROOT / "platform" / "cookiecutter.json"):
+        assert json.loads(template.read_text())["__template_version"] == newest, template
+    tags = git(ROOT, "tag", "--list", "v*").split()
+    for tag in tags:
+        assert tuple(map(int, tag[1:].split("."))) in versions, f"{tag} has no CHANGELOG section"

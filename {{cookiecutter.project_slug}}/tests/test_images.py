@@ -247,9 +247,11 @@ def test_the_drift_image_runs_as_its_manifest_and_tests_windows(mlflow_server, t
                  "DRIFT_HTTP_PORT": str(port), "DRIFT_HTTP_HOST": "127.0.0.1",
                  **local_logins()}  # fmt: skip
     run = manifest_run(tmp_path, overrides, name=f"{MODEL_NAME}-drift")
-    assert run.user != 0 and run.read_only_root and run.writable == ["/tmp"]
+    # /tmp, and the quality monitor's state (its PersistentVolumeClaim)
+    assert run.user != 0 and run.read_only_root and run.writable == ["/tmp", "/var/lib/quality"]
     topic = run.env["REQUEST_TOPIC"]  # the environment's own (the overlay names it)
     kafka.create_topic(topic)
+    kafka.create_topic(run.env["LABELS_TOPIC"])
     url = services.local_url(port)
     log = tmp_path / "drift-image.log"
     started = images.run_as_pod(tag, run, log, f"{url}/health", name="drift image").wait_ready()
@@ -266,6 +268,19 @@ def test_the_drift_image_runs_as_its_manifest_and_tests_windows(mlflow_server, t
         while metric_total(scrape(f"{url}/metrics"), "drift_windows_processed_total") < 1:
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.5)
+
+        # The quality monitor read the same messages and saved its state on its volume.
+        def saved() -> bool:
+            text = scrape(f"{url}/metrics")
+            pending = metric_total(text, "model_quality_pending_predictions")
+            return metric_total(text, "model_quality_saved_timestamp_seconds") > 0 and (
+                pending == window
+            )
+
+        while not saved():
+            assert time.monotonic() < deadline + 30, log.read_text()[-3000:]
+            time.sleep(0.5)
+        assert json.loads(get(f"{url}/health")[1])["quality"]["state"] == "saved"
         start_up = log.read_text()
     finally:
         started.stop()

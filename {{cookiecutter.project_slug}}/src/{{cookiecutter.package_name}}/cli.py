@@ -300,6 +300,48 @@ def cmd_open_promotion(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_template_check(args: argparse.Namespace) -> int:
+    from . import template_update
+
+    status = template_update.check(Path(args.root))
+    print(json.dumps(status.as_dict()))
+    return 0
+
+
+def cmd_template_update(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from . import template_update
+    from .delivery import review
+    from .delivery.platform_repo import PlatformRepo
+
+    if not args.propose:
+        status = template_update.check(Path(args.root))
+        if not status.behind:
+            print(json.dumps({"action": "none", "reason": f"current ({status.current})"}))
+            return 0
+        found = template_update.apply(Path(args.root), status.tag, args.cruft)
+        print(json.dumps({"action": "applied", "from": status.current, "to": status.latest,
+                          "conflicts": found}))  # fmt: skip
+        return 0
+    # CI: this repo's own URL and path, and a token that may push a branch and open requests.
+    chosen = review.provider()
+    repository = args.repository or os.environ.get(chosen.repository_variable, "")
+    server = os.environ.get(chosen.server_url_variable, "")
+    url = args.repo_url or (f"{server}/{repository}.git" if server and repository else "")
+    if not url or not repository:
+        raise DeliveryError(
+            f"--propose needs this repo's URL and path: --repo-url and --repository, or CI's "
+            f"${chosen.server_url_variable} and ${chosen.repository_variable}"
+        )
+    token = os.environ.get("TEMPLATE_UPDATE_TOKEN", "")
+    reviews = review.connect(args.api_url, repository, token, "TEMPLATE_UPDATE_TOKEN")
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = PlatformRepo(url, Path(tmp), token or None)
+        print(json.dumps(template_update.propose_update(repo, reviews, args.cruft)))
+    return 0
+
+
 {% if cookiecutter.include_drift_detection -%}
 def cmd_drift(args: argparse.Namespace) -> int:
     import logging
@@ -535,6 +577,33 @@ def build_parser() -> argparse.ArgumentParser:
         "--scanners", default=".venv-scan/bin", help="where zizmor and checkov are (.venv-scan)"
     )
     scan.set_defaults(handler=cmd_scan)
+
+    template_check = commands.add_parser(
+        "template-check", help="the template version this repo is at, and the newest one"
+    )
+    template_check.add_argument("--root", default=".", help="the repo (default: here)")
+    template_check.set_defaults(handler=cmd_template_check)
+
+    template = commands.add_parser(
+        "template-update",
+        help="apply the newest template version here (or, with --propose, as a pull request)",
+    )
+    template.add_argument("--root", default=".", help="the repo (default: here)")
+    template.add_argument(
+        "--cruft", default=".venv-template/bin/cruft", help="cruft (make install puts it there)"
+    )
+    template.add_argument(
+        "--propose", action="store_true",
+        help="CI: on the branch template/update of a fresh clone, with one pull/merge request "
+        "(token: TEMPLATE_UPDATE_TOKEN)",
+    )  # fmt: skip
+    template.add_argument("--repo-url", help="this repo's git URL (default: from CI's variables)")
+    template.add_argument("--repository", help="OWNER/NAME (default: from CI's variables)")
+    template.add_argument(
+        "--api-url",
+        help=f"REST API root (default: ${provider().api_url_variable}, or the public service)",
+    )
+    template.set_defaults(handler=cmd_template_update)
 
     push = commands.add_parser(
         "push-overlay", help="open or update the pull/merge request delivering staging's overlay"

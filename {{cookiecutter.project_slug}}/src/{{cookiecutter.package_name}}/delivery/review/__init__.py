@@ -42,6 +42,10 @@ class ReviewProvider(Protocol):
     # and the public service's API root when it is not set.
     api_url_variable: ClassVar[str]
     default_api_url: ClassVar[str]
+    # The variables the provider's CI sets to this repo's own path (OWNER/NAME) and to the
+    # server's web root: the template update proposes to the repo itself.
+    repository_variable: ClassVar[str]
+    server_url_variable: ClassVar[str]
 
     def __init__(self, api_url: str, repository: str, token: str) -> None: ...
 
@@ -67,14 +71,15 @@ def provider() -> type[ReviewProvider]:
     return import_module(f"{__name__}.{CI_PROVIDER}").Provider
 
 
-def connect(api_url: str | None, repository: str, token: str) -> ReviewProvider:
+def connect(api_url: str | None, repository: str, token: str,
+            token_variable: str = "PLATFORM_REPO_TOKEN") -> ReviewProvider:  # fmt: skip
     """The provider's client for `repository`; the API root defaults to what CI sets."""
     chosen = provider()
     api_url = api_url or os.environ.get(chosen.api_url_variable) or chosen.default_api_url
     if not api_url.startswith(("https://", "http://")):
         raise DeliveryError(f"API URL {api_url!r}: must start with https://")
     if not token:
-        raise DeliveryError("PLATFORM_REPO_TOKEN is empty: the API needs a token")
+        raise DeliveryError(f"{token_variable} is empty: the API needs a token")
     return chosen(api_url.rstrip("/"), repository, token)
 
 

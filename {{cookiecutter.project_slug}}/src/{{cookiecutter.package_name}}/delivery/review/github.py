@@ -12,6 +12,8 @@ class Provider:
     git_user: ClassVar[str] = "x-access-token"
     api_url_variable: ClassVar[str] = "GITHUB_API_URL"
     default_api_url: ClassVar[str] = "https://api.github.com"
+    repository_variable: ClassVar[str] = "GITHUB_REPOSITORY"
+    server_url_variable: ClassVar[str] = "GITHUB_SERVER_URL"
 
     def __init__(self, api_url: str, repository: str, token: str) -> None:
         self.api_url = api_url

@@ -12,6 +12,8 @@ class Provider:
     git_user: ClassVar[str] = "oauth2"
     api_url_variable: ClassVar[str] = "CI_API_V4_URL"
     default_api_url: ClassVar[str] = "https://gitlab.com/api/v4"
+    repository_variable: ClassVar[str] = "CI_PROJECT_PATH"
+    server_url_variable: ClassVar[str] = "CI_SERVER_URL"
 
     def __init__(self, api_url: str, repository: str, token: str) -> None:
         self.api_url = api_url
