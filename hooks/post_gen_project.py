@@ -18,6 +18,8 @@ from pathlib import Path
 # What plain cookiecutter adds to the answers about the machine that generated the repo: cruft
 # records none of it (a path here is meaningless anywhere else).
 NOT_RECORDED = ("_output_dir", "_repo_dir", "_checkout", "_template", "_commit")
+# The template's directory that holds this cookiecutter.json (cruft's --directory): its root.
+DIRECTORY = None
 # Cookiecutter's abbreviations of public git hosts, as `cookiecutter gh:ORG/NAME` expands them.
 ABBREVIATIONS = {
     "gh": "https://github.com/{0}.git",
@@ -116,7 +118,7 @@ def record_answers(root: Path, answers: dict) -> None:
         "commit": commit,
         "checkout": answers.get("_checkout"),
         "context": {"cookiecutter": context},
-        "directory": None,
+        "directory": DIRECTORY,
     }
     # cruft's own layout (cruft/_commands/utils/cruft.py json_dumps): an update then rewrites it
     # line for line.

@@ -40,10 +40,12 @@ def template_repo(tmp_path_factory) -> Path:
     return repo
 
 
-def cruft_create(template: str, output: Path, checkout: str | None = None) -> Path:
+def cruft_create(template: str, output: Path, checkout: str | None = None,
+                 directory: str | None = None) -> Path:  # fmt: skip
     from cruft import create
 
-    return create(template, output_dir=output, no_input=True, checkout=checkout)
+    return create(template, output_dir=output, no_input=True, checkout=checkout,
+                  directory=directory)  # fmt: skip
 
 
 @pytest.mark.slow
@@ -59,6 +61,26 @@ def test_a_plain_bake_records_what_cruft_create_records(template_repo, tmp_path)
     plain = Path(cookiecutter(url, checkout="v1", no_input=True, output_dir=str(tmp_path / "c")))
     by_cruft = cruft_create(url, tmp_path / "d", checkout="v1")
     assert (plain / ".cruft.json").read_text() == (by_cruft / ".cruft.json").read_text()
+
+
+@pytest.mark.slow
+def test_the_platform_repo_records_what_cruft_create_records(template_repo, tmp_path):
+    plain = Path(cookiecutter(str(template_repo), directory="platform", no_input=True,
+                              output_dir=str(tmp_path / "a")))  # fmt: skip
+    by_cruft = cruft_create(str(template_repo), tmp_path / "b", directory="platform")
+    assert (plain / ".cruft.json").read_text() == (by_cruft / ".cruft.json").read_text()
+
+
+def test_both_hooks_record_with_the_same_code():
+    """Each hook runs alone (it cannot import the other): the record's code is kept the same."""
+
+    def record_code(hook: Path) -> str:
+        text = hook.read_text()
+        return text[text.index("def git(") : text.index("def write_")]
+
+    assert record_code(ROOT / "hooks" / "post_gen_project.py") == record_code(
+        ROOT / "platform" / "hooks" / "post_gen_project.py"
+    )
 
 
 @pytest.mark.slow
