@@ -39,8 +39,11 @@ log = logging.getLogger(__name__)
 POLL_TIMEOUT_MS = 200
 MAX_POLL_RECORDS = 5000
 # How often the state is saved, the figures published and the offsets committed: a crash
-# re-reads at most this much, and the figures are at most this old.
+# re-reads at most this much, and the figures are at most this old. A save writes the whole
+# state (about 150 bytes of JSON per waiting prediction): a large one is saved less often, so
+# that saving takes at most SAVE_SHARE of the time.
 SAVE_INTERVAL = 5.0
+SAVE_SHARE = 0.1
 
 
 def reference_figures(settings: Settings, run_id: str) -> dict[str, float]:
@@ -97,6 +100,7 @@ class QualityMonitor:
         self._saved_positions: dict[str, int] = {}
         self._assigned: list[str] = []
         self._save_error: str | None = None
+        self._interval = SAVE_INTERVAL
         self._resume()
 
     # -- state ------------------------------------------------------------------------------
@@ -125,7 +129,7 @@ class QualityMonitor:
     def save(self) -> None:
         """Save the state with its positions, then publish its figures and commit the offsets
         (the group's offsets show the lag; the saved positions are where a restart resumes)."""
-        saved_at = time.time()
+        saved_at, started = time.time(), time.monotonic()
         try:
             state.save(
                 self.settings.quality_state_dir,
@@ -147,6 +151,7 @@ class QualityMonitor:
             return
         self._save_error = None
         self._last_save = time.monotonic()
+        self._interval = max(SAVE_INTERVAL, (self._last_save - started) / SAVE_SHARE)
         self.metrics.publish(Figures.of(self.joiner, saved_at))
         changed = {k: v for k, v in self.positions.items() if self._saved_positions.get(k) != v}
         self._saved_positions = dict(self.positions)
@@ -208,7 +213,9 @@ class QualityMonitor:
                 self.positions[key] = message.offset() + 1
         if errors:
             raise KafkaException(errors[0])
-        if time.monotonic() - self._last_save >= SAVE_INTERVAL:
+        # Saved when something was read since (an idle monitor rewrites nothing).
+        due = time.monotonic() - self._last_save >= self._interval
+        if due and self.positions != self._saved_positions:
             self.save()
 
     def _connect(self) -> Any:
