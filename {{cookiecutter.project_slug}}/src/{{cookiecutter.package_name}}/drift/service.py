@@ -140,19 +140,9 @@ class DriftService:
 
         consumer = Consumer(
             {
-                **self.settings.kafka.librdkafka(),  # the address and the drift user's login
-                "group.id": self.settings.drift_consumer_group,
-                "client.id": f"{self.watched.model_name}-drift",
-                "enable.auto.commit": False,
-                "auto.offset.reset": self.settings.drift_start_offset,
-                "session.timeout.ms": 6000,
-                "heartbeat.interval.ms": 2000,
-                "fetch.wait.max.ms": 100,
-                "reconnect.backoff.max.ms": 2000,
-                "topic.metadata.refresh.interval.ms": METADATA_REFRESH_MS,
+                **consumer_config(self.settings, self.settings.drift_consumer_group, "drift"),
                 # Connection trouble comes through error_cb (and shows on /health), not as
                 # a log line at every reconnect.
-                "log_level": 2,
                 "error_cb": self._on_client_error,
             }
         )
@@ -321,6 +311,24 @@ class DriftService:
         except Exception as error:  # the messages are read again on restart: nothing lost
             log.warning("final commit failed (%s)", error)
         self._close_consumer()
+
+
+def consumer_config(settings: Settings, group: str, client: str) -> dict[str, Any]:
+    """librdkafka's settings of the drift service's consumers (the drift test's and the
+    quality monitor's): the drift user's login, its group, offsets committed by hand."""
+    return {
+        **settings.kafka.librdkafka(),  # the address and the drift user's login
+        "group.id": group,
+        "client.id": f"{settings.model_name}-{client}",
+        "enable.auto.commit": False,
+        "auto.offset.reset": settings.drift_start_offset,
+        "session.timeout.ms": 6000,
+        "heartbeat.interval.ms": 2000,
+        "fetch.wait.max.ms": 100,
+        "reconnect.backoff.max.ms": 2000,
+        "topic.metadata.refresh.interval.ms": METADATA_REFRESH_MS,
+        "log_level": 2,
+    }
 
 
 def starting_offsets(consumer: Any, partitions: list, start: str) -> list:

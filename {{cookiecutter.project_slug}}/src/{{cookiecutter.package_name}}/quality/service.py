@@ -20,10 +20,10 @@ from typing import Any
 from .. import registry
 from ..drift.messages import SkippedMessage
 from ..drift.service import (
-    METADATA_REFRESH_MS,
     RECONNECT_BACKOFF,
     STUCK_AFTER,
     WatchedVersion,
+    consumer_config,
     fatal,
     starting_offsets,
 )
@@ -222,19 +222,7 @@ class QualityMonitor:
         from confluent_kafka import Consumer
 
         consumer = Consumer(
-            {
-                **self.settings.kafka.librdkafka(),  # the drift service's own login
-                "group.id": self.settings.quality_consumer_group,
-                "client.id": f"{self.watched.model_name}-quality",
-                "enable.auto.commit": False,
-                "auto.offset.reset": self.settings.drift_start_offset,
-                "session.timeout.ms": 6000,
-                "heartbeat.interval.ms": 2000,
-                "fetch.wait.max.ms": 100,
-                "reconnect.backoff.max.ms": 2000,
-                "topic.metadata.refresh.interval.ms": METADATA_REFRESH_MS,
-                "log_level": 2,
-            }
+            consumer_config(self.settings, self.settings.quality_consumer_group, "quality")
         )
         consumer.subscribe(
             list(self.topics),
