@@ -51,6 +51,11 @@ def test_environment_overrides():
 {%- if cookiecutter.include_drift_detection %}
         ("RETRAIN_DEPLOYMENT", "local/../x"),
         ("RETRAIN_DEPLOYMENT", ""),
+        ("QUALITY_HORIZON_SECONDS", "0"),
+        ("QUALITY_WINDOW_ROWS", "0"),
+        ("QUALITY_TOLERANCE", "1.5"),
+        ("QUALITY_MAX_PENDING", "lots"),
+        ("LABELS_TOPIC", "{{ cookiecutter.model_name }}-requests"),  # the request log's
 {%- endif %}
     ],
 )

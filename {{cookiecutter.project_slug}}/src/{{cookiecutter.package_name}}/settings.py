@@ -402,6 +402,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if start_offset not in ("latest", "earliest"):
         raise SettingsError(f"DRIFT_START_OFFSET={start_offset!r}: must be latest or earliest")
     drift_config = _optional(env, "DRIFT_CONFIG")
+    request_topic = env.get("REQUEST_TOPIC", f"{MODEL_NAME}-requests")
+    labels_topic = env.get("LABELS_TOPIC", f"{MODEL_NAME}-labels")
+    if labels_topic == request_topic:
+        raise SettingsError(
+            f"LABELS_TOPIC={labels_topic!r}: must differ from REQUEST_TOPIC (the quality "
+            "monitor reads both and tells them apart by name)"
+        )
 {%- endif %}
 
     return Settings(
@@ -421,7 +428,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         request_topic=env.get("REQUEST_TOPIC", f"{MODEL_NAME}-requests"),
 {%- if cookiecutter.include_drift_detection %}
         # Ground truth: the feedback endpoint writes it, the quality monitor reads it.
-        labels_topic=env.get("LABELS_TOPIC", f"{MODEL_NAME}-labels"),
+        labels_topic=labels_topic,
 {%- endif %}
         # The predictor a pod serves: rollouts run two side by side and set PREDICTOR_ID in
         # each (runtimes/<name>/rollout.py); a single predictor is "default".
