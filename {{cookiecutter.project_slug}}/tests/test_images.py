@@ -257,7 +257,14 @@ def test_the_drift_image_runs_as_its_manifest_and_tests_windows(mlflow_server, t
     started = images.run_as_pod(tag, run, log, f"{url}/health", name="drift image").wait_ready()
     try:
         deadline = time.monotonic() + 60
-        while not json.loads(get(f"{url}/health")[1]).get("assigned_partitions"):
+
+        def reading() -> bool:  # both consumers: where a new group starts is "latest"
+            health = json.loads(get(f"{url}/health")[1])
+            return bool(health.get("assigned_partitions")) and (
+                len(health["quality"]["assigned_partitions"]) >= 2  # requests and labels
+            )
+
+        while not reading():
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.5)
         window = load_config().window_size
