@@ -40,7 +40,17 @@ def in_listed_order(steps: list[str]) -> list[str]:
     return ordered
 
 
-# Two incidents of the same alert on one stack: the second one retrains too.
+# A label shift: the inputs stay in distribution, the labels sent for them follow a new rule;
+# the quality alert retrains with no window drifting.
+LABEL_SHIFT_STEPS = [
+    "first shifted request",
+    "quality monitor measures a window",
+    "alert firing in Prometheus",
+    "no input drift meanwhile",
+    *INCIDENT_STEPS[-4:],
+]
+# Two incidents of the same drift alert on one stack (the second one retrains too), then a
+# label shift.
 LOOP_STEPS = [
     "version served",
     "in-distribution traffic tested",
@@ -48,6 +58,9 @@ LOOP_STEPS = [
     "traffic back to normal",
     "alert resolved",
     *INCIDENT_STEPS,
+    "traffic back to normal",
+    "alert resolved",
+    *LABEL_SHIFT_STEPS,
 ]
 
 
@@ -94,13 +107,16 @@ def test_baked_repo_installs_lints_and_passes_its_own_tests(tmp_path, answers):
     # the formatter over the fresh bake changed nothing and the tests left no stray state
     assert not (root / ".mlops").exists(), "tests must use their own registry, not the repo's"
 
-    # The closed loop twice, from drift in served traffic to the promotion pull request.
+    # The closed loop twice, from drift in served traffic to the promotion pull request, then
+    # from a drop of quality against ground truth (no drift) to the same pull request.
     output = make(root, "loop-demo", timeout=900, env=env)
     steps = [line.split("] ", 1)[1].split(":")[0] for line in output.splitlines()
              if line.startswith("[") and "] " in line]  # fmt: skip
     assert in_listed_order(steps) == LOOP_STEPS, f"steps {steps} in:\n{output[-5000:]}"
     assert "version 2 registered" in output and '"action": "created"' in output
     assert "version 3 registered" in output and '"action": "updated"' in output
+    assert "version 4 registered" in output and "ModelQualityDegraded since" in output
+    assert "no input drift meanwhile: 0 of" in output
     assert "every step ran with no manual step; the stack is stopped" in output
     assert not (root / ".stack-loop-demo" / "stack.json").exists()
     assert not processes_mentioning(root / ".stack-loop-demo"), "the demo left processes running"

@@ -58,7 +58,13 @@ def test_a_plain_bake_records_what_cruft_create_records(template_repo, tmp_path)
     subprocess.run(["git", "clone", "--quiet", "--bare", str(template_repo), str(published)],
                    check=True)  # fmt: skip
     url = f"file://{published}"
-    plain = Path(cookiecutter(url, checkout="v1", no_input=True, output_dir=str(tmp_path / "c")))
+    # Its clone goes into this test's folder, not the shared ~/.cookiecutters.
+    config = tmp_path / "cookiecutter.yaml"
+    config.write_text(
+        f"cookiecutters_dir: {tmp_path / 'clones'}\nreplay_dir: {tmp_path / 'replay'}\n"
+    )
+    plain = Path(cookiecutter(url, checkout="v1", no_input=True, output_dir=str(tmp_path / "c"),
+                              config_file=str(config)))  # fmt: skip
     by_cruft = cruft_create(url, tmp_path / "d", checkout="v1")
     assert (plain / ".cruft.json").read_text() == (by_cruft / ".cruft.json").read_text()
 
