@@ -276,7 +276,20 @@ def test_the_drift_image_runs_as_its_manifest_and_tests_windows(mlflow_server, t
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.5)
 
-        # The quality monitor read the same messages and saved its state on its volume.
+        # The quality monitor read the same messages (its live count)...
+        def quality() -> dict:
+            return json.loads(get(f"{url}/health")[1])["quality"]
+
+        def seen() -> str:  # what a failure shows: the monitor's view, and the service's log
+            return f"{quality()}\n{log.read_text()[-3000:]}"
+
+        deadline = time.monotonic() + 90
+        while quality()["pending_predictions"] < window:
+            assert time.monotonic() < deadline, seen()
+            time.sleep(0.5)
+        assert quality()["pending_predictions"] == window, seen()
+
+        # ... and saved its state on its volume: the exported figures are the saved ones.
         def saved() -> bool:
             text = scrape(f"{url}/metrics")
             pending = metric_total(text, "model_quality_pending_predictions")
@@ -284,8 +297,9 @@ def test_the_drift_image_runs_as_its_manifest_and_tests_windows(mlflow_server, t
                 pending == window
             )
 
+        deadline = time.monotonic() + 90
         while not saved():
-            assert time.monotonic() < deadline + 30, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, seen()
             time.sleep(0.5)
         assert json.loads(get(f"{url}/health")[1])["quality"]["state"] == "saved"
         start_up = log.read_text()
