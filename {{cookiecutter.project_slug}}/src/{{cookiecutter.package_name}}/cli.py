@@ -26,6 +26,7 @@ from .settings import (
     SettingsError,
     load_settings,
 )
+from .template_update import TemplateError
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -314,6 +315,7 @@ def cmd_template_update(args: argparse.Namespace) -> int:
     from . import template_update
     from .delivery import review
     from .delivery.platform_repo import PlatformRepo
+    from .delivery.template_request import propose_update
 
     if not args.propose:
         status = template_update.check(Path(args.root))
@@ -338,7 +340,7 @@ def cmd_template_update(args: argparse.Namespace) -> int:
     reviews = review.connect(args.api_url, repository, token, "TEMPLATE_UPDATE_TOKEN")
     with tempfile.TemporaryDirectory() as tmp:
         repo = PlatformRepo(url, Path(tmp), token or None)
-        print(json.dumps(template_update.propose_update(repo, reviews, args.cruft)))
+        print(json.dumps(propose_update(repo, reviews, args.cruft)))
     return 0
 
 
@@ -651,6 +653,6 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
-    except DeliveryError as error:
+    except (DeliveryError, TemplateError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

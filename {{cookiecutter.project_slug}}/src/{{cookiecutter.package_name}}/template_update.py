@@ -1,17 +1,16 @@
-"""Newer versions of the template this repo was made from, applied as a pull request.
+"""Newer versions of the template this repo was made from: what they are, and applying one.
 
 `.cruft.json` records the template (its public git source), the commit and every answer, as
 cruft writes it. The template's versions are its git tags `vX.Y.Z` and its CHANGELOG.md says
-what each one changed. Three commands use them:
+what each one changed. Here: the recorded version and the newest tag (`check`), the
+changelog between two versions (`changelog`), `cruft update` to a tag in a work tree
+(`apply`: the repo's own edits are kept; where the template changed the same lines a
+conflict is left, a `*.rej` file beside the file or conflict markers in it, and listed), and
+the pull/merge request's title and body (`title`, `body`). `template_request.py` runs them on
+a branch of a fresh clone, as CI's scheduled job.
 
-- `template-check`: the recorded version and the newest tag (nothing is changed);
-- `template-update`: `cruft update` to the newest tag in this work tree; the repo's own edits
-  are kept, and where the template changed the same lines a conflict is left to resolve (a
-  `*.rej` file beside the file, or conflict markers in it), and listed;
-- `template-update --propose` (CI's scheduled job): the same on the branch `template/update`
-  of a fresh clone, pushed, with one pull/merge request that lists the template's changes
-  (its changelog between the two versions) and the conflicts. The request is opened once and
-  updated on later runs; a repo that is current gets none (and an open one is closed).
+Standard library only, and byte-identical in the model repos and the platform repo made from
+the same template (a test of the template compares them): both update the same way.
 """
 
 from __future__ import annotations
@@ -23,11 +22,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .delivery import DeliveryError
-from .delivery.platform_repo import MAIN_BRANCH, PlatformRepo
-from .delivery.proposal import Proposal, propose
-from .delivery.review import ReviewProvider
-
 RECORD = ".cruft.json"
 BRANCH = "template/update"
 TAG = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
@@ -37,7 +31,7 @@ SECTION = re.compile(r"^##\s+\[?v?(\d+\.\d+\.\d+)\]?.*$", re.MULTILINE)
 GIT_TIMEOUT = 120
 
 
-class TemplateError(DeliveryError):
+class TemplateError(RuntimeError):
     """The template cannot be checked or applied; the message says what to do."""
 
 
@@ -204,30 +198,3 @@ def body(status: Status, changes: str, found: list[str]) -> str:
         changes or "(its CHANGELOG says nothing about these versions)",
     ]
     return "\n".join(lines) + "\n"
-
-
-def propose_update(repo: PlatformRepo, reviews: ReviewProvider, cruft: str) -> dict[str, str]:
-    """Clone, branch from main, apply the newest version, push, open or update the request."""
-    repo.clone()
-    status = check(repo.path)
-    existing = reviews.find_open(BRANCH, MAIN_BRANCH)
-    if not status.behind:
-        if existing is None:
-            return {"action": "none", "reason": f"the template is current ({status.current})"}
-        closed = reviews.close(existing.number)
-        return {"action": "closed", "url": closed.url, "reason": "the template is current"}
-    seen = repo.remote_branch(BRANCH)
-    repo.git("checkout", "--quiet", "-B", BRANCH, f"origin/{MAIN_BRANCH}")
-    found = apply(repo.path, status.tag, cruft)
-    changes = changelog(status.template, status.tag, status.current, status.latest)
-    proposal = Proposal(
-        BRANCH,
-        title(status),
-        body(status, changes, found),
-        (".",),
-        nothing_to_do="the update changes nothing",
-    )
-    # Files with conflict markers are committed as they are (the request lists them).
-    repo.git("add", "--all")
-    outcome = propose(repo, reviews, proposal, seen, existing)
-    return {**outcome, "from": status.current, "to": status.latest, "conflicts": ",".join(found)}
