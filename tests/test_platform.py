@@ -197,6 +197,13 @@ def test_the_cluster_contract_is_the_model_repos_own(platform):
     assert (root / "src" / "gitops" / "contract.py").read_text() == model.read_text()
 
 
+def test_template_updates_are_the_model_repos_own(platform):
+    """Both kinds of repo check and apply the template's versions with the same code."""
+    _, root = platform
+    model = MODEL_TEMPLATE / "src" / "{{cookiecutter.package_name}}" / "template_update.py"
+    assert (root / "src" / "gitops" / "template_update.py").read_text() == model.read_text()
+
+
 INVALID_ANSWERS = [
     ("platform_slug", "My Platform", "lowercase letters"),
     ("repo_url", "http://github.com/acme/p.git", "https://"),

@@ -136,3 +136,112 @@ class FakeArgoCd(FakeApi):
                 "health": {"status": health},
             },
         }
+
+
+class FakeGitHubPulls(FakeApi):
+    """Pull requests of one repository (`/repos/{owner}/{repo}/pulls`), as GitHub answers."""
+
+    def __init__(self, token: str, repository: str) -> None:
+        super().__init__("Authorization", f"Bearer {token}")
+        self.repository, self.pulls = repository, []
+        self.base = f"/repos/{repository}/pulls"
+
+    def route(self, method, path, query, body):
+        owner = self.repository.split("/")[0]
+        if method == "GET" and path == self.base:
+            head = query.get("head", [""])[0]
+            if not head.startswith(f"{owner}:"):
+                return 422, {"message": "head must be OWNER:BRANCH"}
+            return 200, [
+                p
+                for p in self.pulls
+                if p["head"]["ref"] == head.split(":", 1)[1]
+                and p["state"] == query.get("state", ["open"])[0]
+                and p["base"]["ref"] == query.get("base", [p["base"]["ref"]])[0]
+            ]
+        if method == "POST" and path == self.base:
+            if set(body) != {"title", "head", "base", "body"}:
+                return 422, {"message": "Validation Failed"}
+            if self.open_from(body["head"]):
+                return 422, {"message": "A pull request already exists"}
+            number = len(self.pulls) + 1
+            pull = {
+                "number": number,
+                "state": "open",
+                "title": body["title"],
+                "body": body["body"],
+                "head": {"ref": body["head"]},
+                "base": {"ref": body["base"]},
+                "html_url": f"https://github.example/{self.repository}/pull/{number}",
+            }
+            self.pulls.append(pull)
+            return 201, pull
+        pull = next((p for p in self.pulls if path == f"{self.base}/{p['number']}"), None)
+        if method == "PATCH" and pull is not None:
+            if not set(body) <= {"title", "body", "state"} or body.get("state", "open") not in (
+                "open",
+                "closed",
+            ):
+                return 422, {"message": "Validation Failed"}
+            pull.update(body)
+            return 200, pull
+        return 404, {"message": "Not Found"}
+
+    def open_from(self, branch: str) -> list[dict]:
+        return [p for p in self.pulls if p["head"]["ref"] == branch and p["state"] == "open"]
+
+    def seen(self) -> list[tuple[str, str, str]]:
+        """Every pull request as (state, title, body), oldest first."""
+        return [(p["state"], p["title"], p["body"]) for p in self.pulls]
+
+
+class FakeGitLabMerges(FakeApi):
+    """Merge requests of one project (`/projects/{id}/merge_requests`), as GitLab answers."""
+
+    def __init__(self, token: str, project: str) -> None:
+        super().__init__("PRIVATE-TOKEN", token)
+        self.project, self.merges = project, []
+        self.base = f"/projects/{project.replace('/', '%2F')}/merge_requests"
+
+    def route(self, method, path, query, body):
+        if method == "GET" and path == self.base:
+            return 200, [
+                m
+                for m in self.merges
+                if m["source_branch"] == query.get("source_branch", [None])[0]
+                and m["target_branch"] == query.get("target_branch", [None])[0]
+                and m["state"] == query.get("state", [None])[0]
+            ]
+        if method == "POST" and path == self.base:
+            if not {"source_branch", "target_branch", "title"} <= set(body):
+                return 400, {"message": "source_branch, target_branch, title are required"}
+            if any(
+                m["source_branch"] == body["source_branch"] and m["state"] == "opened"
+                for m in self.merges
+            ):
+                return 409, {"message": ["Another open merge request already exists"]}
+            iid = len(self.merges) + 1
+            merge = {
+                "iid": iid,
+                "state": "opened",
+                **body,
+                "web_url": f"https://gitlab.example/{self.project}/-/merge_requests/{iid}",
+            }
+            self.merges.append(merge)
+            return 201, merge
+        merge = next((m for m in self.merges if path == f"{self.base}/{m['iid']}"), None)
+        if method == "PUT" and merge is not None:
+            fields = dict(body)
+            event = fields.pop("state_event", None)
+            if not set(fields) <= {"title", "description"} or event not in (None, "close"):
+                return 400, {"message": "invalid fields"}
+            merge.update(fields)
+            if event == "close":
+                merge["state"] = "closed"
+            return 200, merge
+        return 404, {"message": "404 Not found"}
+
+    def seen(self) -> list[tuple[str, str, str]]:
+        """Every merge request as (state, title, description), oldest first."""
+        state = {"opened": "open", "closed": "closed"}
+        return [(state[m["state"]], m["title"], m.get("description", "")) for m in self.merges]

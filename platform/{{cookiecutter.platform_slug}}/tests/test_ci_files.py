@@ -51,6 +51,17 @@ def test_github_workflow():
     assert "gitops sync-registry" in sync["steps"][-1]["run"]
     needed = {"ARGOCD_SERVER", "ARGOCD_AUTH_TOKEN", "MLFLOW_TRACKING_URI"}
     assert needed <= set(sync["steps"][-1]["env"])
+    # Every Monday or by hand, the template update runs alone, with its own token only.
+    assert set(workflow[True]) == {"pull_request", "push", "schedule", "workflow_dispatch"}
+    scheduled = "github.event_name == 'schedule' || github.event_name == 'workflow_dispatch'"
+    update = jobs["template-update"]
+    assert update["if"] == scheduled and "permissions" not in update
+    assert update["steps"][-1]["run"] == "make template-update PROPOSE=1"
+    assert list(update["steps"][-1]["env"]) == ["TEMPLATE_UPDATE_TOKEN"]
+    for name, job in workflow["jobs"].items():  # every other job runs on changes only
+        if name != "template-update":
+            assert "schedule" not in job["if"] and "workflow_dispatch" not in job["if"], name
+            assert "pull_request" in job["if"] or "push" in job["if"], name
 
 
 @pytest.mark.skipif(CI_PROVIDER != "gitlab", reason="this repo runs GitHub Actions")
@@ -72,6 +83,18 @@ def test_gitlab_pipeline():
     assert check["rules"] == comment["rules"]
     tools = "\n".join(pipeline["default"]["before_script"])
     assert tools.count("sha256sum --check") == 2  # kubectl and helm, checked before use
-    assert sync["rules"] == [{"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"}]
+    never_scheduled = {"if": '$CI_PIPELINE_SOURCE == "schedule"', "when": "never"}
+    assert sync["rules"] == [never_scheduled, {"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"}]
+    assert validate["rules"][0] == never_scheduled
+    # A schedule with TEMPLATE_UPDATE=1 runs the template update alone; other schedules nothing.
+    scheduled = {"if": '$CI_PIPELINE_SOURCE == "schedule" && $TEMPLATE_UPDATE == "1"'}
+    assert pipeline["workflow"]["rules"][1:3] == [scheduled, never_scheduled]
+    update = pipeline["template-update"]
+    assert update["rules"] == [scheduled] and update["script"] == ["make template-update PROPOSE=1"]
+    for name, job in pipeline.items():  # every job but it: never on the schedule
+        if isinstance(job, dict) and "script" in job and name != "template-update":
+            rules = job.get("rules", [])
+            assert rules and (rules[0] == never_scheduled or "merge_request_event" in
+                              rules[0]["if"]), name  # fmt: skip
     assert sync["environment"] == "production" and sync["resource_group"] == "sync-registry"
     assert "gitops sync-registry" in "\n".join(sync["script"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,10 @@ from pathlib import Path
 
 from . import PlatformError
 from .settings import ROOT
+from .template_update import TemplateError
+
+# cruft, for the template's updates: `make install` puts it beside this command.
+CRUFT = Path(sys.executable).parent / "cruft"
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -170,6 +175,51 @@ def cmd_sync_registry(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_template_check(args: argparse.Namespace) -> int:
+    from . import template_update
+
+    print(json.dumps(template_update.check(args.root).as_dict()))
+    return 0
+
+
+def cmd_template_update(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from . import template_update
+    from .review import FORGES
+    from .settings import CI_PROVIDER
+    from .template_request import Checkout, propose_update
+
+    if not args.propose:
+        status = template_update.check(args.root)
+        if not status.behind:
+            print(json.dumps({"action": "none", "reason": f"current ({status.current})"}))
+            return 0
+        found = template_update.apply(args.root, status.tag, args.cruft)
+        print(json.dumps({"action": "applied", "from": status.current, "to": status.latest,
+                          "conflicts": found}))  # fmt: skip
+        return 0
+    # CI: this repo's own URL and path, and a token that may push a branch and open requests.
+    forge = FORGES[CI_PROVIDER]
+    repository = args.repository or os.environ.get(forge.repository_variable, "")
+    server = os.environ.get(forge.server_url_variable, "")
+    url = args.repo_url or (f"{server}/{repository}.git" if server and repository else "")
+    if not url or not repository:
+        raise PlatformError(
+            f"--propose needs this repo's URL and path: --repo-url and --repository, or CI's "
+            f"${forge.server_url_variable} and ${forge.repository_variable}"
+        )
+    api_url = args.api_url or os.environ.get(forge.api_url_variable) or forge.default_api_url
+    if not api_url.startswith(("https://", "http://")):
+        raise PlatformError(f"API URL {api_url!r}: must start with https://")
+    (token,) = _required_env("TEMPLATE_UPDATE_TOKEN")
+    requests = forge(api_url.rstrip("/"), repository, token)
+    with tempfile.TemporaryDirectory() as tmp:
+        checkout = Checkout(url, Path(tmp), forge.git_user, token)
+        print(json.dumps(propose_update(checkout, requests, args.cruft)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gitops", description=__doc__)
     parser.add_argument("--root", type=Path, default=ROOT, help="the platform repo checkout")
@@ -209,6 +259,23 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--revision", help="the merged commit (default: HEAD)")
     sync.add_argument("--timeout", type=float, default=900, help="seconds to wait per model")
     sync.add_argument("--interval", type=float, default=10, help="seconds between polls")
+
+    commands.add_parser(
+        "template-check", help="the template version this repo is at, and the newest one"
+    )
+    template = commands.add_parser(
+        "template-update",
+        help="apply the newest template version here (or, with --propose, as a pull request)",
+    )
+    template.add_argument("--cruft", default=str(CRUFT), help="cruft (make install brings it)")
+    template.add_argument(
+        "--propose", action="store_true",
+        help="CI: on the branch template/update of a fresh clone, with one pull/merge request "
+        "(TEMPLATE_UPDATE_TOKEN)",
+    )  # fmt: skip
+    template.add_argument("--repo-url", help="this repo's git URL (default: from CI's variables)")
+    template.add_argument("--repository", help="OWNER/NAME (default: from CI's variables)")
+    template.add_argument("--api-url", help="the forge's API root (default: from CI's variables)")
     return parser
 
 
@@ -222,6 +289,8 @@ COMMANDS = {
     "diff": cmd_diff,
     "comment": cmd_comment,
     "sync-registry": cmd_sync_registry,
+    "template-check": cmd_template_check,
+    "template-update": cmd_template_update,
 }
 
 
@@ -230,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     args.root = args.root.resolve()
     try:
         return COMMANDS[args.command](args)
-    except PlatformError as error:
+    except (PlatformError, TemplateError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 
