@@ -137,3 +137,50 @@ def test_the_changelog_tags_and_versions_agree():
     tags = git(ROOT, "tag", "--list", "v*").split()
     for tag in tags:
         assert tuple(map(int, tag[1:].split("."))) in versions, f"{tag} has no CHANGELOG section"
+
+
+@pytest.fixture(scope="module")
+def released_and_next(template_repo, tmp_path_factory) -> tuple[Path, str, str]:
+    """This checkout's history with its tags, and the working tree as one commit on top: the
+    published template (a bare repo), the newest release tag it changes and that commit."""
+    published = tmp_path_factory.mktemp("published") / "mlops-template.git"
+    subprocess.run(["git", "clone", "--quiet", "--bare", str(ROOT), str(published)], check=True)
+    work = tmp_path_factory.mktemp("work") / "mlops-template"
+    subprocess.run(["git", "clone", "--quiet", str(published), str(work)], check=True)
+    tags = git(work, "tag", "--list", "v*", "--sort=-v:refname").split()
+    if not tags:
+        pytest.skip("this checkout has no release tags (a shallow clone?)")
+    for path in [p for p in work.iterdir() if p.name != ".git"]:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    shutil.copytree(template_repo, work, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".git"))
+    git(work, "add", "--all")
+    git(work, "commit", "--quiet", "--allow-empty", "-m", "next")
+    git(work, "push", "--quiet", "origin", "HEAD:refs/heads/next")
+    # The newest release this checkout changes (the one just tagged, if any, changes nothing).
+    changed = [t for t in tags if git(work, "diff", "--name-only", t, "HEAD")]
+    if not changed:
+        pytest.skip("no release before this checkout's content")
+    return published, changed[0], git(work, "rev-parse", "HEAD")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("directory", [None, "platform"], ids=["model repo", "platform repo"])
+def test_a_repo_of_the_last_release_updates_to_this_one_rejecting_nothing(
+    released_and_next, tmp_path, directory
+):
+    """What a user's repo meets: made from the newest release tag with plain cookiecutter, one
+    edit of its own, then `cruft update` to this checkout."""
+    from cruft import update
+
+    published, tag, following = released_and_next
+    bake = Path(cookiecutter(f"file://{published}", checkout=tag, no_input=True,
+                             output_dir=str(tmp_path), directory=directory))  # fmt: skip
+    git(bake, "init", "--quiet", "--initial-branch", "main")
+    readme = bake / "README.md"
+    readme.write_text(readme.read_text().replace("\n## ", "\n## (ours) ", 1))
+    git(bake, "add", "--all")
+    git(bake, "commit", "--quiet", "-m", f"made from {tag}, and one edit")
+    assert update(bake, skip_apply_ask=True, checkout=following)
+    assert not list(bake.rglob("*.rej")), f"rejected: {list(bake.rglob('*.rej'))}"
+    assert "\n## (ours) " in readme.read_text()
+    assert following in (bake / ".cruft.json").read_text()
