@@ -30,13 +30,13 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	@$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements.lock
 	@touch $@
 
-lint: install ## ruff over hooks, tests, scripts and benchmarks
-	$(BIN)/ruff check hooks tests scripts benchmarks
-	$(BIN)/ruff format --check hooks tests scripts benchmarks
+lint: install ## ruff over both templates' hooks, tests, scripts and benchmarks
+	$(BIN)/ruff check hooks platform/hooks tests scripts benchmarks
+	$(BIN)/ruff format --check hooks platform/hooks tests scripts benchmarks
 
 format: install ## apply ruff fixes and formatting
-	$(BIN)/ruff check --fix hooks tests scripts benchmarks
-	$(BIN)/ruff format hooks tests scripts benchmarks
+	$(BIN)/ruff check --fix hooks platform/hooks tests scripts benchmarks
+	$(BIN)/ruff format hooks platform/hooks tests scripts benchmarks
 
 tools: ## check (or install) the command-line tools every tier needs, before anything else
 	@$(ENSURE_TOOLS) $(TOOLS)

@@ -413,10 +413,11 @@ def main() -> int:
     # only MLflow's client (mlflow-skinny), which reads no database itself.
     (work / "state").mkdir()
     mlflow_port = free_port()
+    state = work / "state"
     described = json.loads(run([seldon / ".venv/bin/python", "-c",
                                 MLFLOW_SERVER.format(package=package), mlflow_port,
-                                f"sqlite:///{work / 'state' / 'mlflow.db'}",
-                                work / "state" / "artifacts", work / "state" / "auth"]))  # fmt: skip
+                                f"sqlite:///{state / 'mlflow.db'}",
+                                state / "artifacts", state / "auth"]))  # fmt: skip
     mlflow = subprocess.Popen(
         described["command"], env=clean_env(**described["env"]),
         stdout=(work / "logs" / "mlflow.log").open("w"), stderr=subprocess.STDOUT,

@@ -93,9 +93,7 @@ def validate(answers: dict) -> list[str]:
         problems.append(f"ci_provider={value!r}: must be one of {', '.join(CI_PROVIDERS)}")
     if answers.get("serving_runtimes") not in SERVING_RUNTIMES:
         value = answers.get("serving_runtimes")
-        problems.append(
-            f"serving_runtimes={value!r}: must be one of {', '.join(SERVING_RUNTIMES)}"
-        )
+        problems.append(f"serving_runtimes={value!r}: must be one of {', '.join(SERVING_RUNTIMES)}")
     return problems
 
 
