@@ -81,7 +81,7 @@ FLOW_NAME = f"train-{MODEL_NAME}"
 SCORING_FLOW_NAME = f"score-{MODEL_NAME}"
 # Batch scoring reads, scores and writes this many rows at a time: its memory follows it.
 # The row group many Parquet writers make (DuckDB's default, for one): a chunk is then one
-# row group read whole, not pieces of two. In `make bench-scoring` (regression, 1,000,000
+# row group read whole, not pieces of two. In `make bench-scoring` (a linear model, 1,000,000
 # rows) 50,000-row chunks scored at 37-44 % of the model's own rows/s, these at 41-51 %,
 # for 35 MiB more peak memory at 13 columns.
 SCORING_CHUNK_ROWS = 122_880
