@@ -168,19 +168,34 @@ def released_and_next(template_repo, tmp_path_factory) -> tuple[Path, str, str]:
 def test_a_repo_of_the_last_release_updates_to_this_one_rejecting_nothing(
     released_and_next, tmp_path, directory
 ):
-    """What a user's repo meets: made from the newest release tag with plain cookiecutter, one
-    edit of its own, then `cruft update` to this checkout."""
+    """What a user's repo meets: made from the newest release tag with plain cookiecutter, an
+    edit of its own in a file the update leaves alone, then `cruft update` to this checkout:
+    nothing rejected, the edit kept, every other file as a bake of this checkout has it."""
     from cruft import update
 
     published, tag, following = released_and_next
-    bake = Path(cookiecutter(f"file://{published}", checkout=tag, no_input=True,
-                             output_dir=str(tmp_path), directory=directory))  # fmt: skip
-    git(bake, "init", "--quiet", "--initial-branch", "main")
-    readme = bake / "README.md"
-    readme.write_text(readme.read_text().replace("\n## ", "\n## (ours) ", 1))
-    git(bake, "add", "--all")
-    git(bake, "commit", "--quiet", "-m", f"made from {tag}, and one edit")
-    assert update(bake, skip_apply_ask=True, checkout=following)
-    assert not list(bake.rglob("*.rej")), f"rejected: {list(bake.rglob('*.rej'))}"
-    assert "\n## (ours) " in readme.read_text()
-    assert following in (bake / ".cruft.json").read_text()
+
+    def bake(checkout: str, into: str) -> Path:
+        return Path(cookiecutter(f"file://{published}", checkout=checkout, no_input=True,
+                                 output_dir=str(tmp_path / into), directory=directory))  # fmt: skip
+
+    old, new = bake(tag, "old"), bake(following, "new")
+    kept = sorted(p.relative_to(old) for p in old.rglob("*.py")
+                  if (new / p.relative_to(old)).is_file()
+                  and (new / p.relative_to(old)).read_text() == p.read_text())  # fmt: skip
+    assert kept, "every Python file changed: no file to make the repo's own edit in"
+    edited = old / kept[0]
+    edited.write_text(edited.read_text() + "\n# our own note\n")
+    git(old, "init", "--quiet", "--initial-branch", "main")
+    git(old, "add", "--all")
+    git(old, "commit", "--quiet", "-m", f"made from {tag}, and one edit")
+    assert update(old, skip_apply_ask=True, checkout=following)
+    assert not list(old.rglob("*.rej")), f"rejected: {list(old.rglob('*.rej'))}"
+    assert edited.read_text().endswith("\n# our own note\n")
+    ours = {p.relative_to(old) for p in old.rglob("*") if p.is_file() and ".git" not in p.parts}
+    theirs = {p.relative_to(new) for p in new.rglob("*") if p.is_file()}
+    assert ours == theirs
+    differ = [str(p) for p in sorted(ours - {kept[0], Path(".cruft.json")})
+              if (old / p).read_bytes() != (new / p).read_bytes()]  # fmt: skip
+    assert not differ, f"not as this checkout bakes them: {differ}"
+    assert following in (old / ".cruft.json").read_text()
