@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import time
+import uuid
 from dataclasses import replace
 from importlib import import_module
 from pathlib import Path
@@ -246,12 +247,19 @@ def test_the_drift_image_runs_as_its_manifest_and_tests_windows(mlflow_server, t
                  "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
                  "DRIFT_HTTP_PORT": str(port), "DRIFT_HTTP_HOST": "127.0.0.1",
                  **local_logins()}  # fmt: skip
-    run = manifest_run(tmp_path, overrides, name=f"{MODEL_NAME}-drift")
+    staging = manifest_run(tmp_path, overrides, name=f"{MODEL_NAME}-drift")
     # /tmp, and the quality monitor's state (its PersistentVolumeClaim)
-    assert run.user != 0 and run.read_only_root and run.writable == ["/tmp", "/var/lib/quality"]
-    topic = run.env["REQUEST_TOPIC"]  # the environment's own (the overlay names it)
-    kafka.create_topic(topic)
-    kafka.create_topic(run.env["LABELS_TOPIC"])
+    assert staging.user != 0 and staging.read_only_root
+    assert staging.writable == ["/tmp", "/var/lib/quality"]
+    # The overlay names the environment's topics; this run reads topics of its own, made here,
+    # so it counts exactly what it sent (the session's broker keeps every earlier test's
+    # messages, and a producer of an earlier test may still deliver to the overlay's names).
+    fresh = uuid.uuid4().hex[:8]
+    topics = {name: f"{staging.env[name]}-{fresh}" for name in ("REQUEST_TOPIC", "LABELS_TOPIC")}
+    run = replace(staging, env=staging.env | topics)
+    for name in topics.values():
+        kafka.create_topic(name)
+    topic = topics["REQUEST_TOPIC"]
     url = services.local_url(port)
     log = tmp_path / "drift-image.log"
     started = images.run_as_pod(tag, run, log, f"{url}/health", name="drift image").wait_ready()
@@ -276,9 +284,7 @@ def test_the_drift_image_runs_as_its_manifest_and_tests_windows(mlflow_server, t
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.5)
 
-        # The quality monitor read the same messages (its live count)... and maybe one more:
-        # a message an earlier test's server queued for this environment's topic before it
-        # existed may still arrive after the monitor started reading.
+        # The quality monitor read the same messages (its live count)...
         def quality() -> dict:
             return json.loads(get(f"{url}/health")[1])["quality"]
 
@@ -289,13 +295,14 @@ def test_the_drift_image_runs_as_its_manifest_and_tests_windows(mlflow_server, t
         while quality()["pending_predictions"] < window:
             assert time.monotonic() < deadline, seen()
             time.sleep(0.5)
+        assert quality()["pending_predictions"] == window, seen()
 
         # ... and saved its state on its volume: the exported figures are the saved ones.
         def saved() -> bool:
             text = scrape(f"{url}/metrics")
             pending = metric_total(text, "model_quality_pending_predictions")
             return metric_total(text, "model_quality_saved_timestamp_seconds") > 0 and (
-                pending >= window
+                pending == window
             )
 
         deadline = time.monotonic() + 90
