@@ -26,25 +26,22 @@ from ..data import FEATURES
 from ..settings import Settings
 from . import detector as detectors
 from . import libraries
+from .consumer import (
+    BROKER_TIMEOUT_MS,
+    MAX_POLL_RECORDS,
+    POLL_TIMEOUT_MS,
+    ConsumerLoop,
+    consumer_config,
+    starting_offsets,
+)
 from .messages import SkippedMessage, parse
 from .metrics import DriftMetrics, MetricsServer
 from .windows import WindowBuffer
 
 log = logging.getLogger(__name__)
 
-POLL_TIMEOUT_MS = 200
-MAX_POLL_RECORDS = 5000
 # How often the end offsets are fetched: the consumer lag and the broker check.
 LAG_INTERVAL = 1.0
-BROKER_TIMEOUT_MS = 3000
-# How often the topic's metadata is re-read. A group joined while the topic was missing gets
-# no partition until the consumer sees the topic at a metadata refresh (librdkafka's default:
-# every 5 minutes); the same holds for partitions added later. One small metadata request
-# every few seconds keeps that wait short.
-METADATA_REFRESH_MS = 5000
-RECONNECT_BACKOFF = (0.5, 10.0)
-# /live fails (and Kubernetes restarts the pod) if the loop has not turned for this long.
-STUCK_AFTER = 120.0
 
 
 @dataclass(frozen=True)
@@ -97,10 +94,13 @@ def verify_detector(settings: Settings, version: str, detector_dir: Path) -> Non
         )
 
 
-class DriftService:
+class DriftService(ConsumerLoop):
+    label = "drift"
+
     def __init__(
         self, settings: Settings, watched: WatchedVersion, fitted: detectors.FittedDetector
     ) -> None:
+        super().__init__()
         self.settings = settings
         self.watched = watched
         self.fitted = fitted
@@ -109,12 +109,8 @@ class DriftService:
         self.metrics = DriftMetrics(watched.model_name, watched.version, watched.run_id,
                                     fitted.config.kind)  # fmt: skip
         self.metrics.window_size.set(fitted.config.window_size)
-        self.stopping = threading.Event()
-        self._consumer: Any = None
         self._committed: dict[int, int] = {}
         self._assigned: list[int] = []
-        self._broker_error: str | None = "not connected yet"
-        self._heartbeat = time.monotonic()
         self._last_lag_check = 0.0
         self._client_error: Any = None
         self._last_verdict: bool | None = None
@@ -130,9 +126,6 @@ class DriftService:
             "pending_rows": self.buffer.pending_rows,
         }
         return self._broker_error is None, detail
-
-    def alive(self) -> bool:
-        return time.monotonic() - self._heartbeat < STUCK_AFTER
 
     # -- Kafka (librdkafka through confluent-kafka, as the request log's producer) ---------
     def _connect(self) -> Any:
@@ -223,12 +216,9 @@ class DriftService:
             lag += max(0, high - offset)
         self.metrics.lag.set(lag)
 
-    def _close_consumer(self) -> None:
-        consumer, self._consumer = self._consumer, None
-        try:
-            consumer.close()  # leaves the group; auto-commit is off, so it commits nothing
-        except Exception as error:  # it is gone anyway; the group forgets it after a timeout
-            log.warning("closing the consumer failed (%s)", error)
+    def _drop_consumer(self) -> None:
+        super()._drop_consumer()
+        self._on_revoke(None, [])  # what it read and did not commit is read again
 
     # -- processing ---------------------------------------------------------------------------
     def handle(self, partition: int, offset: int, value: bytes | None) -> None:
@@ -274,34 +264,15 @@ class DriftService:
         self._commit()
         self._refresh_lag()
 
-    def run(self) -> None:
-        backoff = RECONNECT_BACKOFF[0]
-        while not self.stopping.is_set():
-            self._heartbeat = time.monotonic()
-            try:
-                if self._consumer is None:
-                    self._consumer = self._connect()
-                self.step()
-            except Exception as error:  # broker gone, commit refused, ...: back off, retry
-                self._broker_down(error, backoff)
-                if fatal(error):  # librdkafka has given this consumer up: start a new one
-                    self._close_consumer()
-                    self._on_revoke(None, [])
-                self.stopping.wait(backoff)
-                backoff = min(backoff * 2, RECONNECT_BACKOFF[1])
-                continue
-            if self._broker_error is not None:
-                log.info("Kafka at %s is reachable", self.settings.kafka.bootstrap_servers)
-            self._broker_error, backoff = None, RECONNECT_BACKOFF[0]
-            self.metrics.broker_up.set(1)
-        self._shutdown()
-
     def _broker_down(self, error: Exception, backoff: float) -> None:
-        message = f"{type(error).__name__}: {error}"
-        if self._broker_error != message:
-            log.warning("Kafka problem (%s); retrying in %.1f s", message, backoff)
-        self._broker_error = message
+        super()._broker_down(error, backoff)
         self.metrics.broker_up.set(0)
+
+    def _broker_up(self) -> None:
+        if self._broker_error is not None:
+            log.info("Kafka at %s is reachable", self.settings.kafka.bootstrap_servers)
+        super()._broker_up()
+        self.metrics.broker_up.set(1)
 
     def _shutdown(self) -> None:
         if self._consumer is None:
@@ -310,51 +281,7 @@ class DriftService:
             self._commit()
         except Exception as error:  # the messages are read again on restart: nothing lost
             log.warning("final commit failed (%s)", error)
-        self._close_consumer()
-
-
-def consumer_config(settings: Settings, group: str, client: str) -> dict[str, Any]:
-    """librdkafka's settings of the drift service's consumers (the drift test's and the
-    quality monitor's): the drift user's login, its group, offsets committed by hand."""
-    return {
-        **settings.kafka.librdkafka(),  # the address and the drift user's login
-        "group.id": group,
-        "client.id": f"{settings.model_name}-{client}",
-        "enable.auto.commit": False,
-        "auto.offset.reset": settings.drift_start_offset,
-        "session.timeout.ms": 6000,
-        "heartbeat.interval.ms": 2000,
-        "fetch.wait.max.ms": 100,
-        "reconnect.backoff.max.ms": 2000,
-        "topic.metadata.refresh.interval.ms": METADATA_REFRESH_MS,
-        "log_level": 2,
-    }
-
-
-def starting_offsets(consumer: Any, partitions: list, start: str) -> list:
-    """The group's committed offsets; where it has none, the end ("latest") or the start of
-    the log."""
-    from confluent_kafka import KafkaException
-
-    timeout = BROKER_TIMEOUT_MS / 1000
-    try:
-        starts = consumer.committed(partitions, timeout=timeout)
-        for position in starts:
-            if position.error is not None:
-                raise KafkaException(position.error)
-            if position.offset < 0:  # nothing committed yet: `start` says where
-                low, high = consumer.get_watermark_offsets(position, timeout=timeout,
-                                                           cached=False)  # fmt: skip
-                position.offset = high if start == "latest" else low
-    except KafkaException as error:  # librdkafka then resolves them itself
-        log.warning("looking up where to start reading failed (%s)", error)
-        return partitions
-    return starts
-
-
-def fatal(error: Exception) -> bool:
-    reason = error.args[0] if error.args else None
-    return bool(getattr(reason, "fatal", lambda: False)())
+        super()._shutdown()
 
 
 def main(settings: Settings) -> int:

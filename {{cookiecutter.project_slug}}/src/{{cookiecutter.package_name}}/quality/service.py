@@ -11,22 +11,21 @@ the topics (the state is one file): the Deployment is `Recreate` with one replic
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from .. import registry
-from ..drift.messages import SkippedMessage
-from ..drift.service import (
-    RECONNECT_BACKOFF,
-    STUCK_AFTER,
-    WatchedVersion,
+from ..drift.consumer import (
+    MAX_POLL_RECORDS,
+    POLL_TIMEOUT_MS,
+    ConsumerLoop,
     consumer_config,
-    fatal,
     starting_offsets,
 )
+from ..drift.messages import SkippedMessage
+from ..drift.service import WatchedVersion
 from ..settings import Settings
 from ..tasks import task as model_task
 from . import state
@@ -36,8 +35,6 @@ from .metrics import Figures, QualityMetrics
 
 log = logging.getLogger(__name__)
 
-POLL_TIMEOUT_MS = 200
-MAX_POLL_RECORDS = 5000
 # How often the state is saved, the figures published and the offsets committed: a crash
 # re-reads at most this much, and the figures are at most this old. A save writes the whole
 # state (about 150 bytes of JSON per waiting prediction): a large one is saved less often, so
@@ -64,7 +61,9 @@ def thresholds(reference: Mapping[str, float], tolerance: float) -> dict[str, fl
     }
 
 
-class QualityMonitor:
+class QualityMonitor(ConsumerLoop):
+    label = "quality"
+
     def __init__(
         self,
         settings: Settings,
@@ -72,6 +71,7 @@ class QualityMonitor:
         output_names: list[str],
         reference: Mapping[str, float],
     ) -> None:
+        super().__init__()
         self.settings = settings
         self.watched = watched
         self.output_names = output_names
@@ -92,10 +92,6 @@ class QualityMonitor:
         )
         # "partition@topic" -> the next offset to read; saved with the joiner's state
         self.positions: dict[str, int] = {}
-        self.stopping = threading.Event()
-        self._consumer: Any = None
-        self._broker_error: str | None = "not connected yet"
-        self._heartbeat = time.monotonic()
         self._last_save = time.monotonic()
         self._saved_positions: dict[str, int] = {}
         self._assigned: list[str] = []
@@ -179,9 +175,6 @@ class QualityMonitor:
             ).isoformat(timespec="seconds"),
         }
 
-    def alive(self) -> bool:
-        return time.monotonic() - self._heartbeat < STUCK_AFTER
-
     # -- reading ----------------------------------------------------------------------------
     def handle(self, topic: str, value: bytes | None, sent_at: float | None = None) -> None:
         """One message of either topic; `sent_at`: the record's timestamp (a label's time when
@@ -260,41 +253,12 @@ class QualityMonitor:
         self._assigned = []
         self.save()
 
-    def run(self) -> None:
-        backoff = RECONNECT_BACKOFF[0]
-        while not self.stopping.is_set():
-            self._heartbeat = time.monotonic()
-            try:
-                if self._consumer is None:
-                    self._consumer = self._connect()
-                self.step()
-            except Exception as error:  # broker gone, ...: back off, retry
-                message = f"{type(error).__name__}: {error}"
-                if self._broker_error != message:
-                    log.warning("quality: Kafka problem (%s); retrying in %.1f s", message, backoff)
-                self._broker_error = message
-                if fatal(error):
-                    self._close()
-                self.stopping.wait(backoff)
-                backoff = min(backoff * 2, RECONNECT_BACKOFF[1])
-                continue
-            self._broker_error, backoff = None, RECONNECT_BACKOFF[0]
-        self._shutdown()
-
-    def _close(self) -> None:
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            try:
-                consumer.close()
-            except Exception as error:  # it is gone anyway
-                log.warning("closing the quality consumer failed (%s)", error)
-
     def _shutdown(self) -> None:
         try:
             self.save()  # a clean stop loses nothing and re-reads nothing
         except Exception as error:  # the last save's positions are re-read: nothing lost
             log.warning("final quality save failed (%s)", error)
-        self._close()
+        super()._shutdown()
 
 
 def start(settings: Settings, watched: WatchedVersion) -> QualityMonitor:
