@@ -4,13 +4,13 @@ requirements.lock serves every option (it is used as constraints, so pins of pac
 repo does not install are harmless): a bake with drift detection, its drift extra also
 naming the other drift library, resolved by the repo's own `make lock` (with this venv's
 uv). requirements-serve.lock (MLServer, apart from Prefect's FastAPI) comes from a KServe
-bake's `make lock`. Both are copied back into the template.
+bake's `make lock`. Both are copied back into the template, the bake's name in their
+`# via` lines put back as the template's variable (a repo's lock names the repo).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,13 +41,20 @@ def bake_and_lock(tmp: str, **answers) -> Path:
     return repo
 
 
+def copy_back(repo: Path, lock: str) -> None:
+    text = (repo / lock).read_text()
+    # uv names the project a dependency comes from: the repo's own name, whatever the bake's
+    ours = "{{ cookiecutter.project_slug }} (pyproject.toml)"
+    (TEMPLATE / lock).write_text(text.replace(f"{repo.name} (pyproject.toml)", ours))
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         repo = bake_and_lock(f"{tmp}/main", include_drift_detection=True,
                              drift_library="alibi-detect")  # fmt: skip
-        shutil.copyfile(repo / "requirements.lock", TEMPLATE / "requirements.lock")
+        copy_back(repo, "requirements.lock")
         repo = bake_and_lock(f"{tmp}/serve", serving_runtime="kserve")
-        shutil.copyfile(repo / "requirements-serve.lock", TEMPLATE / "requirements-serve.lock")
+        copy_back(repo, "requirements-serve.lock")
     for lock in ("requirements.lock", "requirements-serve.lock"):
         print(f"wrote {TEMPLATE / lock} ({(TEMPLATE / lock).read_text().count('==')} pins)")
     return 0

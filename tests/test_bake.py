@@ -360,6 +360,10 @@ def test_lock_pins_every_dependency(baked):
             name, version = requirement.split("==")
             name = name.split("[")[0]  # mlflow[auth]: the lock pins mlflow (and the extra's own)
             assert pinned.get(normalized(name)) == version, f"{requirement}: not what {lock} pins"
+        # Where a pin comes from, as the repo's own `make lock` writes it: this repo by name.
+        text = (root / lock).read_text()
+        sources = set(re.findall(r"#\s+(?:via )?(\S+) \(pyproject\.toml\)", text))
+        assert sources == {project["name"]}, f"{lock} names {sources} as the project"
 
 
 # Options that are free text or addresses, with a non-default value each; a bake with that

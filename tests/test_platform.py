@@ -190,6 +190,15 @@ def test_the_work_pool_runs_a_model_repos_training_deployment(platform, tmp_path
     assert contract.pod_security(pod, "restricted") == []
 
 
+def test_the_lock_names_the_repo_it_is_in(tmp_path):
+    # uv's `# via` lines name the project a pin comes from: the repo's own name, not the
+    # default's (what `make lock` in the repo writes).
+    root = bake_platform(tmp_path, platform_slug="risk-platform")
+    assert tomllib.loads((root / "pyproject.toml").read_text())["project"]["name"] == root.name
+    text = (root / "requirements.lock").read_text()
+    assert set(re.findall(r"#\s+(?:via )?(\S+) \(pyproject\.toml\)", text)) == {root.name}
+
+
 def test_the_cluster_contract_is_the_model_repos_own(platform):
     """`gitops validate` and the model repos' tests check the cluster with the same code."""
     _, root = platform
