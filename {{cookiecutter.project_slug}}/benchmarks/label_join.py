@@ -6,9 +6,10 @@ Pinned to one CPU, it prints:
   joined to its pending prediction: `parse_label` + `Joiner.add_label`, windows measured as
   they fill) next to the plain anchor (`json.loads` and a dict pop: the least any join in
   Python does), in labels/s, and their ratio; predictions read per second the same way;
-- through Kafka (a real tansu broker): a backlog of one-row predictions and their labels read
-  by `QualityMonitor.step` (consumer, both topics, the join, state saves) until every label is
-  joined: labels/s end to end (target: >= 20,000);
+- through Kafka (a real tansu broker, on the other cores where there are any): a backlog of
+  one-row predictions and their labels read by `QualityMonitor.step` (consumer, both topics,
+  the join, state saves) until every label is joined: labels/s end to end, the median of
+  three runs (target: >= 20,000);
 - memory held per pending prediction (tracemalloc, one-row requests; the settled id kept for
   late labels included).
 Usage: make bench-quality (everything on 127.0.0.1; stops by itself).
@@ -28,6 +29,7 @@ from pathlib import Path
 
 LABELS = int(os.environ.get("BENCH_QUALITY_LABELS", "100000"))
 ROUNDS = 5
+KAFKA_ROUNDS = 3
 TARGET_LABELS_PER_SECOND = 20_000
 WINDOW_ROWS = 200
 
@@ -35,6 +37,18 @@ WINDOW_ROWS = 200
 def _pin_to_one_core() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def _move_off_our_core(pid: int) -> None:
+    """Every thread of process `pid` (the broker: not what is measured) to the cores this
+    process is not pinned to, where there are any."""
+    if not hasattr(os, "sched_setaffinity"):
+        return
+    others = set(range(os.cpu_count() or 1)) - os.sched_getaffinity(0)
+    if not others:
+        return
+    for thread in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(thread.name), others)
 
 
 def _traffic(count: int) -> tuple[list[str], list[bytes], list[bytes], list[str]]:
@@ -128,7 +142,7 @@ def _memory_per_pending(predictions: list[bytes], names: list[str]) -> tuple[flo
 
 
 def _through_kafka(predictions: list[bytes], labels: list[bytes], names: list[str]) -> float:
-    from kafka import KafkaProducer
+    from confluent_kafka import Producer
 
     from {{ cookiecutter.package_name }}.drift.service import WatchedVersion
     from {{ cookiecutter.package_name }}.quality.service import QualityMonitor
@@ -138,18 +152,23 @@ def _through_kafka(predictions: list[bytes], labels: list[bytes], names: list[st
     with tempfile.TemporaryDirectory() as folder:
         broker = KafkaBroker(Path(folder) / "kafka.log")
         broker.start()
+        _move_off_our_core(broker.server.pid)
         try:
             requests, truth = f"bench-requests-{suffix}", f"bench-labels-{suffix}"
             broker.create_topic(requests)
             broker.create_topic(truth)
-            producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, linger_ms=20,
-                                     batch_size=1 << 20)  # fmt: skip
-            for value in predictions:
-                producer.send(requests, value)
-            for value in labels:
-                producer.send(truth, value)
-            producer.flush(60)
-            producer.close()
+            # The backlog comes from librdkafka (C), as the model servers produce it.
+            producer = Producer({
+                "bootstrap.servers": broker.bootstrap_servers, "linger.ms": 20,
+                "queue.buffering.max.messages": 2 * len(labels),
+            })  # fmt: skip
+            for topic, values in ((requests, predictions), (truth, labels)):
+                for value in values:
+                    producer.produce(topic, value)
+                    producer.poll(0)
+            if producer.flush(60):
+                raise SystemExit("the broker did not take the backlog in 60 s")
+            del producer  # closed: an idle connection the broker drops would log a line
             settings = load_settings({
                 **os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
                 "REQUEST_TOPIC": requests, "LABELS_TOPIC": truth,
@@ -193,10 +212,12 @@ def main() -> int:
     pending, settled = _memory_per_pending(predictions, names)
     print(f"memory per pending prediction: {pending:,.0f} bytes; per settled one (its id "
           f"kept one more horizon for late labels): {settled:,.0f} bytes")  # fmt: skip
-    end_to_end = _through_kafka(predictions, labels, names)
+    end_to_end = statistics.median(
+        _through_kafka(predictions, labels, names) for _ in range(KAFKA_ROUNDS)
+    )
     verdict = "meets" if end_to_end >= TARGET_LABELS_PER_SECOND else "MISSES"
-    print(f"through Kafka (QualityMonitor.step): {end_to_end:,.0f} labels joined/s "
-          f"({verdict} the {TARGET_LABELS_PER_SECOND:,}/s target)")  # fmt: skip
+    print(f"through Kafka (QualityMonitor.step, median of {KAFKA_ROUNDS}): {end_to_end:,.0f} "
+          f"labels joined/s ({verdict} the {TARGET_LABELS_PER_SECOND:,}/s target)")  # fmt: skip
     return 0 if end_to_end >= TARGET_LABELS_PER_SECOND else 1
 
 
