@@ -15,7 +15,6 @@ import os
 import re
 import subprocess
 import time
-import uuid
 from dataclasses import replace
 from importlib import import_module
 from pathlib import Path
@@ -233,6 +232,7 @@ def test_the_train_image_runs_a_flow_run_as_the_prefect_worker_runs_it(
 def test_the_drift_image_runs_as_its_manifest_and_tests_windows(mlflow_server, trained, kafka,
                                                                 tmp_path):  # fmt: skip
     import json
+    import uuid
 
     from {{ cookiecutter.package_name }}.data import load_dataset
     from {{ cookiecutter.package_name }}.drift.config import load_config
