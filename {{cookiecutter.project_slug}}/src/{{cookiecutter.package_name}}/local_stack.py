@@ -87,6 +87,9 @@ class Stack:
                 # Incidents minutes apart on one machine: the cluster's cool-down is an hour.
                 "RETRAIN_COOLDOWN_SECONDS": str(LOCAL_COOLDOWN_SECONDS),
                 "ALERTMANAGER_URL": self.url("alertmanager"),
+                # The quality monitor's saved state lives and goes with the stack (its Kafka
+                # and its registry): never a figure of another stack's version 1.
+                "QUALITY_STATE_DIR": str(self.directory / "quality"),
             }
         return env
 

@@ -85,6 +85,15 @@ def test_alertmanager_routes_drift_alerts_like_the_cluster_does(stack):
     secret = webhooks[0]["httpConfig"]["authorization"]["credentials"]["name"]
     volumes = documents["Deployment"]["spec"]["template"]["spec"]["volumes"]
     assert {"secretName": secret, "defaultMode": 0o440} in [v.get("secret") for v in volumes]
+
+
+def test_the_quality_state_lives_and_goes_with_the_stack(stack):
+    # Its Kafka and its registry are the stack's: a state kept elsewhere would resume another
+    # stack's version 1 (the loop demo, run twice, found its label shift already measured).
+    from {{ cookiecutter.package_name }}.settings import load_settings
+
+    settings = load_settings(local_stack.process_env(stack))
+    assert settings.quality_state_dir == stack.directory / "quality"
 {%- endif %}
 
 

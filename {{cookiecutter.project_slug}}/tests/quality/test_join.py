@@ -159,6 +159,44 @@ def test_a_saved_state_that_is_not_this_models_is_refused_naming_the_file(tmp_pa
     assert not list(tmp_path.glob(".*partial"))  # saves leave no half-written file
 
 
+def test_a_restart_resumes_only_the_state_of_the_same_version_of_the_same_registry(tmp_path):
+    """A version number alone is not a model: a new registry (a new local stack, MLflow
+    rebuilt) numbers its own versions from 1 again, and their quality starts from nothing."""
+    from {{ cookiecutter.package_name }}.drift.service import WatchedVersion
+    from {{ cookiecutter.package_name }}.quality.service import QualityMonitor
+    from {{ cookiecutter.package_name }}.settings import load_settings
+
+    settings = load_settings({
+        "QUALITY_STATE_DIR": str(tmp_path), "QUALITY_WINDOW_ROWS": str(WINDOW),
+        "QUALITY_HORIZON_SECONDS": str(HORIZON), "QUALITY_GRACE_SECONDS": str(GRACE),
+    })  # fmt: skip
+
+    def monitor(version: str, run_id: str) -> QualityMonitor:
+        return QualityMonitor(settings, WatchedVersion(MODEL_NAME, version, run_id),
+                              output_names(), {})  # fmt: skip
+
+    events, *_ = traffic()
+    first = monitor("1", "run-a")
+    feed(first.joiner, events)
+    first.positions = {"0@requests": 1000}
+    first.save()
+    measured = first.joiner.snapshot()
+    assert measured["pending"] or measured["settled"]
+    assert monitor("1", "run-a").joiner.snapshot() == measured  # the same version: resumed
+    for other in (monitor("1", "run-b"), monitor("2", "run-a")):  # another registry / version
+        assert other.joiner.snapshot() == Joiner(output_names(), HORIZON, GRACE, WINDOW).snapshot()
+        assert other.positions == {"0@requests": 1000}  # its messages are not read again
+    # A state saved before states named their run: taken at its version's word.
+    body = json.loads((tmp_path / state.STATE_FILE).read_text())
+    del body["run_id"]
+    (tmp_path / state.STATE_FILE).write_text(json.dumps(body))
+    assert monitor("1", "run-b").joiner.snapshot() == measured
+    body["run_id"] = 7
+    (tmp_path / state.STATE_FILE).write_text(json.dumps(body))
+    with pytest.raises(state.StateError, match="run id"):
+        monitor("1", "run-a")
+
+
 def test_a_prediction_logged_twice_counts_once():
     _, outputs, labels = rows(1, seed=7)
     request, names = new_id(), output_names()

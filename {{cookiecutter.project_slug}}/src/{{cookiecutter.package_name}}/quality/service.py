@@ -105,7 +105,10 @@ class QualityMonitor(ConsumerLoop):
         if saved is None:
             return
         self.positions = dict(saved["positions"])
-        if saved["version"] == self.watched.version:
+        # The same version of the same registry: its run says so (a state saved without one
+        # is taken at its version's word).
+        run_id = saved.get("run_id", self.watched.run_id)
+        if saved["version"] == self.watched.version and run_id == self.watched.run_id:
             try:
                 self.joiner.restore(saved["joiner"])
             except (KeyError, ValueError, TypeError) as error:
@@ -116,9 +119,12 @@ class QualityMonitor(ConsumerLoop):
             self.metrics.publish(Figures.of(self.joiner, time.time()))
         else:  # a new version is measured from nothing; the old one's messages are not re-read
             log.info(
-                "saved quality state is of version %s: measuring version %s afresh",
+                "saved quality state is of version %s (run %s): measuring version %s (run %s) "
+                "afresh",
                 saved["version"],
+                run_id,
                 self.watched.version,
+                self.watched.run_id,
             )
         self._saved_positions = dict(self.positions)
 
@@ -133,6 +139,7 @@ class QualityMonitor(ConsumerLoop):
                 self.watched.version,
                 self.joiner.snapshot(),
                 self.positions,
+                run_id=self.watched.run_id,
             )
         except OSError as error:  # a full or read-only volume: nothing is published
             self._last_save = time.monotonic()  # tried again at the next interval

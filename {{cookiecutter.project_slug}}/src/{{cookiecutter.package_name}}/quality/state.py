@@ -28,12 +28,21 @@ def positions_key(topic: str, partition: int) -> str:
 
 
 def save(
-    folder: Path, model: str, version: str, snapshot: dict[str, Any], positions: dict[str, int]
+    folder: Path,
+    model: str,
+    version: str,
+    snapshot: dict[str, Any],
+    positions: dict[str, int],
+    run_id: str | None = None,
 ) -> Path:
+    """Write the state of `version` (trained by `run_id`: a version number alone names another
+    model in another registry) with the positions it was made from."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / STATE_FILE
     partial = folder / f".{STATE_FILE}.partial"
     body = {"model": model, "version": version, "positions": positions, "joiner": snapshot}
+    if run_id is not None:
+        body["run_id"] = run_id
     # json.dumps, not json.dump: only the one-shot encoder is json's C one (json.dump to a file
     # runs the Python encoder, four to five times slower on a large state). Written a slice at
     # a time, so the encoded bytes never exist whole beside the text.
@@ -67,6 +76,8 @@ def load(folder: Path, model: str) -> dict[str, Any] | None:
             isinstance(v, int) and v >= 0 for v in body["positions"].values()
         ):
             raise ValueError("its positions are not offsets")
+        if not isinstance(body.get("run_id", ""), str):
+            raise ValueError("its run id is not a string")
         body["joiner"]["format"]  # present in every snapshot
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
         raise StateError(
