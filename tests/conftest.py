@@ -43,11 +43,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 # The slow tier in two halves of about equal length, one per xdist worker, each half's tests
-# one after another: the default bake's suite, the demo and MLServer on Seldon's; the
-# open-licence bake's suite, the platform's and the set-up checks. Each test starts servers of
-# its own on free ports.
-SLOW_HALVES = {"seldon-alibi-tuning": "slow-1", "test_demo.py": "slow-1",
-               "seldon-mlserver": "slow-1"}  # fmt: skip
+# one after another: the default bake's suite and MLServer on Seldon's (about 20 minutes each
+# on two cores); the open-licence bake's suite, both platforms', the demo and the set-up
+# checks. Each test starts servers of its own on free ports.
+SLOW_HALVES = {"seldon-alibi-tuning": "slow-1", "seldon-mlserver": "slow-1"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
