@@ -74,6 +74,30 @@ def test_a_table_is_scored_in_chunks_exactly_as_one_prediction_over_it(tmp_path,
     assert leftovers(tmp_path) == ["out.parquet"]
 
 
+def test_the_output_says_which_columns_are_never_null_and_keeps_the_nulls_of_the_others(
+    tmp_path, model
+):
+    notes = pd.array([None if i % 3 else f"note {i}" for i in range(1_000)], dtype="string")
+    source = write(table_of(1_000).assign(note=notes), tmp_path / "in.parquet")
+    table = check_request(source, str(tmp_path / "out.parquet"), "champion", None, 300)
+    score_table(table, model, AtomicParquet(str(tmp_path / "out.parquet")), "run-1")
+
+    written = pyarrow.parquet.ParquetFile(tmp_path / "out.parquet")
+    schema = written.schema_arrow
+    added = [name for name in schema.names if name not in [*NAMES, "customer_id", "note"]]
+    assert added[-2:] == [VERSION_COLUMN, RUN_COLUMN]
+    # Scoring refuses a missing feature and fills every added column: Parquet stores them
+    # as required. The columns it only carries along keep their nulls.
+    assert [n for n in schema.names if not schema.field(n).nullable] == [*NAMES, *added]
+    assert written.read(columns=["note"]).column(0).null_count == 666
+    # Floating-point columns are stored uncompressed (snappy finds little in them), the
+    # others with snappy.
+    chunk = written.metadata.row_group(0)
+    for i, name in enumerate(schema.names):
+        floating = pyarrow.types.is_floating(schema.field(name).type)
+        assert chunk.column(i).compression == ("UNCOMPRESSED" if floating else "SNAPPY"), name
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_a_table_without_a_feature_is_refused_before_anything_is_written(tmp_path, suffix):
     source = write(table_of(10).drop(columns=[NAMES[1]]), tmp_path / f"in{suffix}")
