@@ -351,8 +351,8 @@ def feature_matrix(table: Table, batch: pa.RecordBatch, first_row: int) -> np.nd
     matrix = np.column_stack(
         [batch.column(name).to_numpy(zero_copy_only=False) for name in FEATURES]
     ).astype(np.float64, copy=False)
-    # One sum is finite when every value is (nulls arrive as NaN), at a third of the cost of
-    # checking each; a sum that overflows only sends the chunk to the exact check below.
+    # One sum is finite when every value is (nulls arrive as NaN), and needs no array of a
+    # flag per value; a sum that overflows only sends the chunk to the exact check below.
     if not np.isfinite(matrix.sum()):
         label = f"rows {first_row}-{first_row + batch.num_rows - 1}: "
         try:

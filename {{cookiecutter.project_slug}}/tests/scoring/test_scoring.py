@@ -17,6 +17,7 @@ from {{ cookiecutter.package_name }}.scoring import (
     LoadedModel,
     ScoringError,
     check_request,
+    output_columns,
     output_location,
     score_table,
 )
@@ -84,8 +85,8 @@ def test_the_output_says_which_columns_are_never_null_and_keeps_the_nulls_of_the
 
     written = pyarrow.parquet.ParquetFile(tmp_path / "out.parquet")
     schema = written.schema_arrow
-    added = [name for name in schema.names if name not in [*NAMES, "customer_id", "note"]]
-    assert added[-2:] == [VERSION_COLUMN, RUN_COLUMN]
+    added = output_columns(model.output_names)
+    assert schema.names == [*NAMES, "customer_id", "note", *added]
     # Scoring refuses a missing feature and fills every added column: Parquet stores them
     # as required. The columns it only carries along keep their nulls.
     assert [n for n in schema.names if not schema.field(n).nullable] == [*NAMES, *added]
